@@ -1,0 +1,54 @@
+# ch11-recipes: every target sets itself up (a .venv with requirements.txt) when needed.
+# Use an existing environment instead with: make test PYTHON=/path/to/python
+SHELL := /bin/bash
+VENV ?= .venv
+ifdef PYTHON
+PY := $(PYTHON)
+STAMP := .install-stamp-$(subst /,_,$(PYTHON))
+else
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.install-stamp
+endif
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export MPLBACKEND ?= Agg
+PYTEST_ARGS ?=
+DATA_DIR ?= ../shared/data/fish-val
+
+.PHONY: install test test-fast lint data clean recipes recipe-% tune tune-distributed bench help
+
+help:
+	@echo "make recipe-bn      batch norm on MNIST (the main job; sets everything up)"
+	@echo "make test           the whole test suite (slow integration tests included)"
+	@echo "make test-fast      the suite without the slow tests"
+	@echo "make data           prepare the full MNIST offline cache ahead of time"
+	@echo "make lint | clean | recipes | recipe-<name>"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+ifndef PYTHON
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+endif
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+data: install
+	$(PY) -m recipes.data mnist
+
+test: install data
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m ruff check recipes ch11 tuning tests bench
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+
+recipe-bn: install data
+	$(PY) -m ch11.batch_norm $(ARGS)

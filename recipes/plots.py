@@ -1,0 +1,172 @@
+"""Plots: each function returns a matplotlib ``Figure``; nothing is shown or saved here.
+
+Experiments save the figures with `recipes.runs.save_figure`. The Agg backend is used
+when no backend was chosen, so nothing ever opens a window.
+
+Example:
+
+```python
+fig = learning_curves({"no BN": history_a, "BN": history_b})
+save_figure(fig, run_dir / "learning_curves.png")
+```
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+__all__ = ["layer_profile", "learning_curves", "lr_finder_plot", "schedule_curves"]
+
+
+def _history_dict(history: Any) -> Mapping[str, Sequence[float]]:
+    return history.history if hasattr(history, "history") else history
+
+
+def learning_curves(
+    histories: Mapping[str, Any],
+    metrics: Sequence[str] = ("loss", "accuracy"),
+    *,
+    x: str = "epoch",
+    title: str | None = None,
+) -> Figure:
+    """Training (dashed) and validation (solid) curves of several variants.
+
+    Args:
+        histories: variant name -> Keras ``History`` or dict of per-epoch lists.
+        metrics: one panel per metric; ``val_<metric>`` is drawn too when present.
+        x: ``"epoch"`` or ``"time"`` (cumulative seconds from ``epoch_time``).
+        title: the figure's title.
+
+    Returns:
+        The figure.
+    """
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, history) in enumerate(histories.items()):
+        data = _history_dict(history)
+        color = colors[i % len(colors)]
+        for ax, metric in zip(axes[0], metrics):
+            for key, style in ((metric, "--"), (f"val_{metric}", "-")):
+                if key not in data:
+                    continue
+                values = np.asarray(data[key], dtype=float)
+                if x == "time" and "epoch_time" in data:
+                    xs = np.cumsum(data["epoch_time"])
+                else:
+                    xs = np.arange(1, len(values) + 1)
+                label = f"{name} ({'val' if key.startswith('val_') else 'train'})"
+                ax.plot(xs, values, style, color=color, marker=".", label=label)
+    for ax, metric in zip(axes[0], metrics):
+        ax.set_xlabel("seconds" if x == "time" else "epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def layer_profile(
+    frame: pd.DataFrame,
+    value: str,
+    *,
+    by: str = "variant",
+    layer: str = "depth",
+    log: bool = True,
+    title: str | None = None,
+    ylabel: str | None = None,
+) -> Figure:
+    """A per-layer quantity (gradient norm, activation std ...) against depth, per variant.
+
+    Args:
+        frame: long table with columns `by`, `layer` and `value`.
+        value: the column to plot.
+        by: the column naming the line (variant). Defaults to `"variant"`.
+        layer: the x column. Defaults to `"depth"`.
+        log: log-scale y axis (vanishing and exploding gradients span decades).
+        title: the figure's title.
+        ylabel: the y label. Defaults to `value`.
+
+    Returns:
+        The figure.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, part in frame.groupby(by, sort=False):
+        values = np.abs(part[value].to_numpy(dtype=float)) if log else part[value]
+        ax.plot(part[layer], values, marker=".", label=str(name))
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(layer)
+    ax.set_ylabel(ylabel or value)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def schedule_curves(
+    schedules: Mapping[str, Callable[[int], Any]], steps: int, *, title: str | None = None
+) -> Figure:
+    """Learning rate against step for several schedules.
+
+    Args:
+        schedules: name -> a ``LearningRateSchedule`` (or any step -> rate callable).
+        steps: how many steps to draw.
+        title: the figure's title.
+
+    Returns:
+        The figure.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4))
+    xs = np.arange(steps)
+    for name, schedule in schedules.items():
+        ax.plot(xs, [float(schedule(int(t))) for t in xs], label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def lr_finder_plot(table: pd.DataFrame, suggestion: float | None = None) -> Figure:
+    """The LR range test: smoothed loss against learning rate (log scale).
+
+    Args:
+        table: columns ``learning_rate``, ``loss`` and ``smoothed_loss``.
+        suggestion: a rate to mark with a vertical line.
+
+    Returns:
+        The figure.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(table["learning_rate"], table["loss"], alpha=0.3, label="per-batch loss")
+    ax.plot(table["learning_rate"], table["smoothed_loss"], label="smoothed loss")
+    if suggestion is not None:
+        ax.axvline(suggestion, color="red", linestyle=":", label=f"suggested {suggestion:.2g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    finite = table["smoothed_loss"][np.isfinite(table["smoothed_loss"])]
+    if len(finite):
+        ax.set_ylim(finite.min() * 0.9, min(finite.max(), finite.iloc[0] * 4) * 1.05)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,267 @@
+"""Run folders: seeding, ``runs/<experiment>/<UTC timestamp>_s<seed>/`` and its files.
+
+Every experiment writes the same files: ``config.json``, ``results.json`` (with the seed
+and the library versions), ``history_<variant>.csv``, PNG figures and a ``report.md`` that
+shows the results table and embeds the figures. These writers are the one place that
+knows the layout; experiments, the tuner and the benchmarks call them.
+
+Example:
+
+```python
+run_dir = make_run_dir("batch_norm", seed=42)
+write_json(run_dir / "config.json", config)
+save_figure(fig, run_dir / "learning_curves.png")
+write_report(run_dir, "Batch normalization", table, figures=["learning_curves.png"])
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "EpochTimer",
+    "library_versions",
+    "make_run_dir",
+    "set_seed",
+    "save_figure",
+    "to_jsonable",
+    "write_history",
+    "write_json",
+    "write_report",
+]
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and the backend (``keras.utils.set_random_seed``).
+
+    Args:
+        seed: the seed; part of every config and of ``results.json``.
+    """
+    keras.utils.set_random_seed(int(seed))
+
+
+def make_run_dir(experiment: str, seed: int, root: str | os.PathLike = "runs") -> Path:
+    """Create ``<root>/<experiment>/<UTC timestamp>_s<seed>/`` and return it.
+
+    Args:
+        experiment: the experiment's name (a folder name).
+        seed: the run's seed, part of the folder name.
+        root: the runs folder. Defaults to `"runs"` (ignored by git).
+
+    Returns:
+        The new, empty folder (a ``-2``, ``-3`` ... suffix avoids collisions).
+    """
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = Path(root) / experiment / f"{stamp}_s{seed}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries a result depends on.
+
+    Returns:
+        A dict name -> version string.
+    """
+    import matplotlib
+    import tensorflow as tf
+
+    versions = {
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "matplotlib": matplotlib.__version__,
+    }
+    try:
+        import keras_tuner
+
+        versions["keras_tuner"] = keras_tuner.__version__
+    except ImportError:  # pragma: no cover - keras_tuner is in requirements.txt
+        pass
+    return versions
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert dataclasses, numpy values, paths and DataFrames to JSON-ready values.
+
+    Args:
+        obj: any nested structure.
+
+    Returns:
+        The same structure made of dicts, lists, str, int, float, bool and None
+        (NaN and infinities become None, which JSON lacks).
+    """
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, pd.DataFrame):
+        return to_jsonable(obj.to_dict(orient="records"))
+    if isinstance(obj, (list, tuple, set)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return str(obj)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write `obj` as indented JSON (through `to_jsonable`).
+
+    Args:
+        path: the file.
+        obj: what to write.
+
+    Returns:
+        The path.
+    """
+    path = Path(path)
+    path.write_text(json.dumps(to_jsonable(obj), indent=2) + "\n")
+    return path
+
+
+def write_history(
+    run_dir: str | os.PathLike, variant: str, history: keras.callbacks.History | Mapping
+) -> Path:
+    """Write one variant's per-epoch history as ``history_<variant>.csv``.
+
+    Args:
+        run_dir: the run folder.
+        variant: the variant's name (used in the file name).
+        history: a Keras ``History`` or a dict of per-epoch lists.
+
+    Returns:
+        The CSV path.
+    """
+    data = history.history if isinstance(history, keras.callbacks.History) else history
+    frame = pd.DataFrame({k: list(v) for k, v in data.items()})
+    frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in variant)
+    path = Path(run_dir) / f"history_{safe}.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG and close it.
+
+    Args:
+        fig: the figure.
+        path: the PNG path.
+        dpi: resolution. Defaults to `110`.
+
+    Returns:
+        The path.
+    """
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _markdown_table(table: pd.DataFrame) -> str:
+    def fmt(v: Any) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "nan" if not math.isfinite(v) else f"{v:.4g}"
+        return str(v).replace("|", "\\|")
+
+    header = "| " + " | ".join(str(c) for c in table.columns) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    rows = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
+
+
+def write_report(
+    run_dir: str | os.PathLike,
+    title: str,
+    table: pd.DataFrame | None = None,
+    *,
+    intro: str = "",
+    figures: Sequence[str | tuple[str, str]] = (),
+    notes: Iterable[str] = (),
+    sections: Sequence[tuple[str, str]] = (),
+) -> Path:
+    """Write ``report.md``: title, intro, results table, findings, extra sections, figures.
+
+    Args:
+        run_dir: the run folder; figure paths are relative to it.
+        title: the report's title.
+        table: the results table.
+        intro: a paragraph under the title (what was compared, on what data).
+        figures: PNG file names, or ``(caption, file name)`` pairs.
+        notes: bullet points (what the run shows, caveats).
+        sections: extra ``(heading, markdown)`` sections.
+
+    Returns:
+        The report's path.
+    """
+    lines = [f"# {title}", ""]
+    if intro:
+        lines += [intro.strip(), ""]
+    if table is not None:
+        lines += ["## Results", "", _markdown_table(table), ""]
+    notes = list(notes)
+    if notes:
+        lines += ["## What this run shows", ""] + [f"- {n}" for n in notes] + [""]
+    for heading, body in sections:
+        lines += [f"## {heading}", "", body.strip(), ""]
+    if figures:
+        lines += ["## Figures", ""]
+        for fig in figures:
+            caption, name = (fig, fig) if isinstance(fig, str) else fig
+            lines += [f"![{caption}]({name})", ""]
+    lines.append(f"_Written {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC._")
+    path = Path(run_dir) / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Record each epoch's wall time (seconds) in the logs as ``epoch_time``.
+
+    Example:
+
+    ```python
+    history = model.fit(x, y, epochs=3, callbacks=[EpochTimer()])
+    history.history["epoch_time"]
+    ```
+    """
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:  # noqa: D102
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:  # noqa: D102
+        if logs is not None:
+            logs["epoch_time"] = time.perf_counter() - self._start
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {}

@@ -1,0 +1,12 @@
+"""Test set-up: quiet TensorFlow, the Agg backend, and the `slow` marker."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+import recipes  # noqa: E402,F401  (imports TensorFlow once, quietly)

@@ -1,0 +1,86 @@
+"""Run folders, writers, the epoch timer and seeding."""
+
+import json
+from pathlib import Path
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from recipes import runs
+
+
+def _tiny_model() -> keras.Model:
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                             keras.layers.Dense(3, activation="softmax")])
+
+
+class RunsTest(tf.test.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.utils.set_random_seed(0)
+        keras.backend.clear_session()
+        self.root = Path(self.get_temp_dir())
+
+    def test_run_dir_name_and_no_collision(self):
+        a = runs.make_run_dir("exp", 7, root=self.root)
+        b = runs.make_run_dir("exp", 7, root=self.root)
+        self.assertRegex(a.name, r"^\d{8}T\d{6}Z_s7$")
+        self.assertNotEqual(a, b)
+        self.assertEqual(a.parent, self.root / "exp")
+        self.assertTrue(a.is_dir() and b.is_dir())
+
+    def test_json_handles_numpy_nan_paths_and_frames(self):
+        path = runs.write_json(self.root / "r.json", {
+            "a": np.float32(0.5), "b": np.arange(3), "c": float("nan"), "d": Path("x/y"),
+            "e": pd.DataFrame({"v": [1, 2]})})
+        self.assertEqual(json.loads(path.read_text()),
+                         {"a": 0.5, "b": [0, 1, 2], "c": None, "d": "x/y",
+                          "e": [{"v": 1}, {"v": 2}]})
+
+    def test_history_csv_and_epoch_timer(self):
+        model = _tiny_model()
+        model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        x = np.random.rand(32, 4).astype("float32")
+        y = np.random.randint(0, 3, 32)
+        history = model.fit(x, y, epochs=2, verbose=0, callbacks=[runs.EpochTimer()])
+        self.assertLen(history.history["epoch_time"], 2)
+        self.assertTrue(all(t > 0 for t in history.history["epoch_time"]))
+        path = runs.write_history(self.root, "bn before/act", history)
+        self.assertEqual(path.name, "history_bn_before_act.csv")
+        frame = pd.read_csv(path)
+        self.assertEqual(list(frame["epoch"]), [1, 2])
+        self.assertAllClose(frame["loss"], history.history["loss"])
+
+    def test_report_has_table_notes_and_figures(self):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        png = runs.save_figure(fig, self.root / "curve.png")
+        self.assertEqual(png.read_bytes()[:8], b"\x89PNG\r\n\x1a\n")
+        table = pd.DataFrame({"variant": ["a|b", "c"], "accuracy": [0.912345, 0.5]})
+        report = runs.write_report(self.root, "Title", table, intro="Intro.",
+                                   figures=[("Curves", "curve.png")], notes=["It works."])
+        text = report.read_text()
+        self.assertIn("# Title", text)
+        self.assertIn("| variant | accuracy |", text)
+        self.assertIn("| a\\|b | 0.9123 |", text)
+        self.assertIn("- It works.", text)
+        self.assertIn("![Curves](curve.png)", text)
+
+    def test_library_versions(self):
+        versions = runs.library_versions()
+        self.assertEqual(versions["keras"], keras.__version__)
+        self.assertRegex(versions["tensorflow"], r"^2\.\d+")
+
+    def test_same_seed_same_weights(self):
+        def weights(seed):
+            keras.backend.clear_session()
+            runs.set_seed(seed)
+            return [w.copy() for w in _tiny_model().get_weights()]
+
+        first, again, other = weights(3), weights(3), weights(4)
+        for a, b in zip(first, again):
+            self.assertAllEqual(a, b)
+        self.assertFalse(np.array_equal(first[0], other[0]))
