@@ -21,7 +21,9 @@ help:
 	@echo "make test           the whole test suite (slow integration tests included)"
 	@echo "make test-fast      the suite without the slow tests"
 	@echo "make data           prepare the full MNIST offline cache ahead of time"
-	@echo "make lint | clean | recipes | recipe-<name>"
+	@echo "make recipes        every chapter experiment, then runs/index.md"
+	@echo "make recipe-<name>  one of: $(foreach m,$(RECIPE_MODULES),$(firstword $(subst =, ,$(m))))"
+	@echo "make lint | clean"
 
 install: $(STAMP)
 
@@ -50,5 +52,15 @@ clean:
 	rm -rf runs .pytest_cache .ruff_cache build *.egg-info
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
-recipe-bn: install data
-	$(PY) -m ch11.batch_norm $(ARGS)
+# One target per chapter section: make recipe-<name> [ARGS="--quick ..."]
+RECIPE_MODULES := gradients=gradients init=initialization activations=activations selu=selu \
+	bn=batch_norm clipping=clipping transfer=transfer optimizers=optimizers \
+	schedules=schedules regularization=regularization cnn=cnn_hparams
+recipe_module = $(patsubst $(1)=%,%,$(filter $(1)=%,$(RECIPE_MODULES)))
+
+recipe-%: install data
+	@test -n "$(call recipe_module,$*)" || { echo "Unknown recipe '$*'. Valid: $(foreach m,$(RECIPE_MODULES),$(firstword $(subst =, ,$(m))))"; exit 2; }
+	$(PY) -m ch11.$(call recipe_module,$*) $(ARGS)
+
+recipes: install data
+	$(PY) -m ch11.run_all $(ARGS)

@@ -1,0 +1,262 @@
+"""Shared plumbing of the chapter experiments, written once.
+
+- `Results`: what `run(config)` returns (table, metrics, run folder, figures, notes).
+- `cli(Config, run, argv)`: the thin ``main()`` of every experiment; options come from the
+  ``Config`` dataclass fields, so ``--help`` lists every one of them.
+- `mnist_splits(config)`: the full MNIST (or the ``--quick`` slice) as floats in [0, 1]
+  with a validation split carved from the training set, the book's way.
+- `train_variant(...)`: re-seed, fit with Keras's progress bar and an epoch timer, and
+  return the history, so every compared variant starts equal.
+- `finish(...)`: write results.json, history CSVs, report.md, and print the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+from recipes.data import load_mnist
+from recipes.runs import (
+    EpochTimer,
+    library_versions,
+    make_run_dir,
+    set_seed,
+    write_history,
+    write_json,
+    write_report,
+)
+
+__all__ = ["Results", "cli", "finish", "mnist_splits", "start", "train_variant"]
+
+
+@dataclass
+class Results:
+    """What an experiment measured.
+
+    Args:
+        experiment: the experiment's name.
+        table: one row per variant.
+        run_dir: the folder with config.json, results.json, CSVs, figures and report.md.
+        metrics: headline numbers (JSON-ready).
+        figures: PNG file names inside ``run_dir``.
+        notes: what the run shows, in sentences.
+    """
+
+    experiment: str
+    table: pd.DataFrame
+    run_dir: Path
+    metrics: dict[str, Any] = field(default_factory=dict)
+    figures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def start(name: str, config: Any) -> tuple[Path, float]:
+    """Seed, create the run folder and write ``config.json``.
+
+    Args:
+        name: the experiment's name.
+        config: the frozen ``Config`` dataclass (must have ``seed`` and ``out_dir``).
+
+    Returns:
+        ``(run_dir, start_time)``.
+    """
+    set_seed(config.seed)
+    run_dir = make_run_dir(name, config.seed, root=config.out_dir)
+    write_json(run_dir / "config.json", config)
+    return run_dir, time.perf_counter()
+
+
+def mnist_splits(
+    quick: bool, *, val_size: int = 5000, quick_train: int = 2000, quick_test: int = 1000,
+    flat: bool = False,
+) -> dict[str, np.ndarray]:
+    """The full MNIST, scaled to [0, 1], with the last `val_size` training images as validation.
+
+    Args:
+        quick: use a small slice (the first `quick_train` training and `quick_test` test images).
+        val_size: validation images carved from the training set (the book uses 5,000).
+        quick_train: training images in quick mode (validation is a fifth of it).
+        quick_test: test images in quick mode.
+        flat: return (N, 784) instead of (N, 28, 28).
+
+    Returns:
+        A dict with x_train, y_train, x_valid, y_valid, x_test, y_test.
+    """
+    (x_full, y_full), (x_test, y_test) = load_mnist()
+    if quick:
+        val_size = quick_train // 5
+        x_full, y_full = x_full[: quick_train + val_size], y_full[: quick_train + val_size]
+        x_test, y_test = x_test[:quick_test], y_test[:quick_test]
+    x_full = x_full.astype("float32") / 255.0
+    x_test = x_test.astype("float32") / 255.0
+    if flat:
+        x_full, x_test = x_full.reshape(len(x_full), -1), x_test.reshape(len(x_test), -1)
+    return {
+        "x_train": x_full[:-val_size], "y_train": y_full[:-val_size].astype("int64"),
+        "x_valid": x_full[-val_size:], "y_valid": y_full[-val_size:].astype("int64"),
+        "x_test": x_test, "y_test": y_test.astype("int64"),
+    }
+
+
+def train_variant(
+    build: Callable[[], keras.Model],
+    compile_kwargs: Mapping[str, Any],
+    data: Mapping[str, np.ndarray],
+    *,
+    seed: int,
+    epochs: int,
+    batch_size: int = 32,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    label: str = "",
+    verbose: int | None = None,
+) -> tuple[keras.Model, keras.callbacks.History]:
+    """Re-seed, build, compile and fit one variant with the validation set.
+
+    Args:
+        build: a function returning a fresh uncompiled model.
+        compile_kwargs: arguments of ``model.compile`` (optimizer objects are not shared:
+            pass a factory's fresh object per variant).
+        data: `mnist_splits` output (or any dict with the same keys).
+        seed: re-seeded before building so every variant starts equal (the book's way).
+        epochs: epochs to train.
+        batch_size: mini-batch size. Defaults to `32` (Keras's default, the book's).
+        callbacks: extra callbacks.
+        label: printed before training ("variant k/n: name").
+        verbose: Keras's verbosity. Defaults to a progress bar on a terminal and one
+            line per epoch otherwise (logs, CI).
+
+    Returns:
+        ``(model, history)``; ``history.history["epoch_time"]`` holds seconds per epoch.
+    """
+    if label:
+        print(f"\n=== {label} ===", flush=True)
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    keras.backend.clear_session()
+    set_seed(seed)
+    model = build()
+    model.compile(**compile_kwargs)
+    history = model.fit(
+        data["x_train"], data["y_train"], epochs=epochs, batch_size=batch_size,
+        validation_data=(data["x_valid"], data["y_valid"]),
+        callbacks=[EpochTimer(), *callbacks], verbose=verbose,
+    )
+    return model, history
+
+
+def finish(
+    name: str,
+    config: Any,
+    run_dir: Path,
+    started: float,
+    table: pd.DataFrame,
+    *,
+    title: str,
+    intro: str = "",
+    histories: Mapping[str, keras.callbacks.History | Mapping] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    figures: Sequence[str | tuple[str, str]] = (),
+    notes: Sequence[str] = (),
+    sections: Sequence[tuple[str, str]] = (),
+) -> Results:
+    """Write results.json, the history CSVs and report.md; print the table and the folder.
+
+    Returns:
+        The `Results`.
+    """
+    for variant, history in (histories or {}).items():
+        write_history(run_dir, variant, history)
+    wall = time.perf_counter() - started
+    metrics = {**(metrics or {}), "wall_time_s": round(wall, 1)}
+    write_json(run_dir / "results.json", {
+        "experiment": name, "seed": config.seed, "quick": getattr(config, "quick", False),
+        "metrics": metrics, "table": table, "notes": list(notes),
+        "versions": library_versions(),
+    })
+    write_report(run_dir, title, table, intro=intro + f"\n\nWall time: {wall:.0f} s.",
+                 figures=figures, notes=notes, sections=sections)
+    with pd.option_context("display.width", 160, "display.max_columns", 30):
+        print("\n" + table.to_string(index=False))
+    for note in notes:
+        print(f"- {note}")
+    print(f"\nReport: {run_dir / 'report.md'}")
+    names = [f if isinstance(f, str) else f[1] for f in figures]
+    return Results(name, table, run_dir, dict(metrics), names, list(notes))
+
+
+def _unwrap(tp: Any) -> tuple[Any, bool]:
+    """(inner type, optional?) for ``X | None`` annotations."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], True
+    return tp, False
+
+
+def cli(config_cls: type, run: Callable[[Any], Results], argv: Sequence[str] | None,
+        description: str) -> int:
+    """Build an argparse CLI from a Config dataclass, run the experiment and return 0.
+
+    Every field becomes ``--field-name`` (booleans: ``--flag/--no-flag``; tuples: several
+    values; fields with a ``choices`` metadata entry list them).
+
+    Args:
+        config_cls: the frozen Config dataclass.
+        run: the experiment's ``run(config)``.
+        argv: arguments (``None``: ``sys.argv[1:]``).
+        description: the module docstring.
+
+    Returns:
+        The exit code.
+    """
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {run.__module__}", description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    hints = typing.get_type_hints(config_cls)
+    for f in dataclasses.fields(config_cls):
+        tp, optional = _unwrap(hints[f.name])
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help_text = f.metadata.get("help", "") + f" (default: {default})"
+        kwargs: dict[str, Any] = {"default": default, "help": help_text}
+        if "choices" in f.metadata:
+            kwargs["choices"] = f.metadata["choices"]
+        if tp is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+        elif typing.get_origin(tp) is tuple:
+            inner = typing.get_args(tp)[0]
+            parser.add_argument(flag, nargs="+", type=inner, **kwargs)
+        else:
+            parser.add_argument(flag, type=tp if not optional else _optional(tp), **kwargs)
+    args = parser.parse_args(argv)
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items()}
+    try:
+        config = config_cls(**values)
+    except ValueError as e:
+        parser.error(str(e))
+    run(config)
+    return 0
+
+
+def _optional(tp: type) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        return None if text.lower() in ("none", "") else tp(text)
+
+    parse.__name__ = getattr(tp, "__name__", "value")
+    return parse
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("This module is plumbing; run an experiment, e.g. python -m ch11.batch_norm")
