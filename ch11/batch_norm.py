@@ -141,27 +141,32 @@ def run(config: Config) -> Results:
         histories[f"mlp_small_batch_bn_{placement}"] = history
 
     table = pd.DataFrame(rows)
-    figures = _figures(run_dir, histories, pd.concat(stats, ignore_index=True))
+    figures = _figures(run_dir, histories, pd.concat(stats, ignore_index=True), config)
     notes = _notes(table, config)
     return finish(NAME, config, run_dir, started, table, title="Batch normalization on MNIST",
                   intro=_intro(config), histories=histories, figures=figures, notes=notes,
                   metrics=_metrics(table))
 
 
-def _figures(run_dir, histories, stats: pd.DataFrame) -> list[tuple[str, str]]:
-    mlp = {k.replace("mlp_", ""): v for k, v in histories.items() if k.startswith("mlp_lr")}
+def _figures(run_dir, histories, stats: pd.DataFrame, config: Config) -> list[tuple[str, str]]:
+    figures = []
+    for lr in config.learning_rates:
+        prefix = f"mlp_lr{lr:g}_"
+        mlp = {k.replace(prefix, ""): v for k, v in histories.items() if k.startswith(prefix)}
+        name = f"mlp_learning_curves_lr{lr:g}.png"
+        save_figure(learning_curves(mlp, title=f"Deep MLP, learning rate {lr:g}"),
+                    run_dir / name)
+        figures.append((f"Deep MLP at learning rate {lr:g} (dashed: training, solid: "
+                        "validation)", name))
     cnn = {k.replace("cnn_", ""): v for k, v in histories.items() if k.startswith("cnn_")}
-    save_figure(learning_curves(mlp, title="Deep MLP: learning curves"),
-                run_dir / "mlp_learning_curves.png")
     save_figure(learning_curves(cnn, title="Small CNN: learning curves"),
                 run_dir / "cnn_learning_curves.png")
     save_figure(layer_profile(stats, "std", log=True, ylabel="activation std (validation batch)",
                               title="Hidden activations' spread through depth, after training"),
                 run_dir / "mlp_activation_std.png")
-    return [("Deep MLP learning curves (dashed: training, solid: validation)",
-             "mlp_learning_curves.png"),
-            ("Small CNN learning curves", "cnn_learning_curves.png"),
-            ("Activation std per hidden layer of the trained MLPs", "mlp_activation_std.png")]
+    return figures + [
+        ("Small CNN learning curves", "cnn_learning_curves.png"),
+        ("Activation std per hidden layer of the trained MLPs", "mlp_activation_std.png")]
 
 
 def _lookup(table: pd.DataFrame, model: str, placement: str, column: str,

@@ -21,7 +21,8 @@ class BatchNormExperimentTest(tf.test.TestCase):
         results = batch_norm.run(batch_norm.Config(quick=True, out_dir=out))
         run_dir = results.run_dir
         self.assertEqual(Path(run_dir).parent, Path(out) / "batch_norm")
-        for name in ("config.json", "results.json", "report.md", "mlp_learning_curves.png",
+        for name in ("config.json", "results.json", "report.md",
+                     "mlp_learning_curves_lr0.01.png", "mlp_learning_curves_lr0.05.png",
                      "cnn_learning_curves.png", "mlp_activation_std.png"):
             self.assertTrue((run_dir / name).is_file(), name)
         self.assertLen(list(run_dir.glob("history_*.csv")), 11)
@@ -47,7 +48,7 @@ class BatchNormExperimentTest(tf.test.TestCase):
         self.assertIn("keras", saved["versions"])
         report = (run_dir / "report.md").read_text()
         self.assertIn("| model | batch_norm |", report)
-        self.assertIn("![Deep MLP learning curves", report)
+        self.assertIn("![Deep MLP at learning rate 0.05", report)
         history = pd.read_csv(run_dir / "history_mlp_lr0.01_bn_before.csv")
         self.assertEqual(list(history.columns[:1]), ["epoch"])
         self.assertIn("epoch_time", history.columns)
