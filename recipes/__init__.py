@@ -19,6 +19,15 @@ from recipes.activations import ACTIVATION_NAMES, RReLU, make_activation  # noqa
 from recipes.builders import build_cnn, build_mlp, count_params  # noqa: E402
 from recipes.callbacks import SCHEDULE_NAMES, make_callbacks, make_schedule  # noqa: E402
 from recipes.data import FishData, load_fish, load_mnist  # noqa: E402
+from recipes.diagnostics import (  # noqa: E402
+    GradientMonitor,
+    activation_stats,
+    gradient_norms,
+    layer_outputs,
+    saliency_map,
+    weight_stats,
+)
+from recipes.doctor import Finding, Thresholds, diagnose, examine  # noqa: E402
 from recipes.initializers import (  # noqa: E402
     INITIALIZER_NAMES,
     make_initializer,
@@ -33,6 +42,14 @@ from recipes.losses import (  # noqa: E402
     make_loss,
 )
 from recipes.lr_finder import LRFinderResult, find_learning_rate  # noqa: E402
+from recipes.lr_probe import probe_learning_rate  # noqa: E402
+from recipes.metrics import (  # noqa: E402
+    class_report,
+    confusion_matrix,
+    precision_recall_f1,
+    roc_auc_per_class,
+    roc_curves,
+)
 from recipes.optimizers import OPTIMIZER_NAMES, make_optimizer  # noqa: E402
 from recipes.regularization import MCDropout, make_regularizer, mc_predict  # noqa: E402
 from recipes.runs import EpochTimer  # noqa: E402
@@ -53,8 +70,10 @@ __all__ = [
     "CNNSpec",
     "CyclicalLR",
     "EpochTimer",
+    "Finding",
     "FishData",
     "FocalLoss",
+    "GradientMonitor",
     "LRFinderResult",
     "MCDropout",
     "MLPSpec",
@@ -62,14 +81,22 @@ __all__ = [
     "PowerSchedule",
     "RReLU",
     "SoftmaxMeanSquaredError",
+    "Thresholds",
+    "activation_stats",
     "build_cnn",
     "build_mlp",
     "build_selu_mlp",
+    "class_report",
     "class_weights",
+    "confusion_matrix",
     "count_params",
+    "diagnose",
+    "examine",
     "find_learning_rate",
     "fine_tune",
     "freeze",
+    "gradient_norms",
+    "layer_outputs",
     "layer_statistics",
     "load_fish",
     "load_mnist",
@@ -81,7 +108,13 @@ __all__ = [
     "make_regularizer",
     "make_schedule",
     "mc_predict",
+    "precision_recall_f1",
+    "probe_learning_rate",
     "recommended_initializer",
     "reuse_layers",
+    "roc_auc_per_class",
+    "roc_curves",
+    "saliency_map",
     "unfreeze",
+    "weight_stats",
 ]

@@ -1,5 +1,9 @@
 """Plots: each function returns a matplotlib ``Figure``; nothing is shown or saved here.
 
+Training plots live here; the diagnostic plots (`gradient_flow`, `activation_histograms`,
+`weight_histograms`, `saliency_grid`, `confusion_heatmap`, `roc_plot`) live in
+`recipes.diagnostic_plots` and are re-exported.
+
 Experiments save the figures with `recipes.runs.save_figure`. The Agg backend is used
 when no backend was chosen, so nothing ever opens a window.
 
@@ -25,7 +29,27 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-__all__ = ["layer_profile", "learning_curves", "lr_finder_plot", "schedule_curves"]
+from recipes.diagnostic_plots import (  # noqa: E402
+    activation_histograms,
+    confusion_heatmap,
+    gradient_flow,
+    roc_plot,
+    saliency_grid,
+    weight_histograms,
+)
+
+__all__ = [
+    "activation_histograms",
+    "confusion_heatmap",
+    "gradient_flow",
+    "layer_profile",
+    "learning_curves",
+    "lr_finder_plot",
+    "roc_plot",
+    "saliency_grid",
+    "schedule_curves",
+    "weight_histograms",
+]
 
 
 def _history_dict(history: Any) -> Mapping[str, Sequence[float]]:

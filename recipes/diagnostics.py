@@ -1,0 +1,339 @@
+"""Diagnostics: look inside a Keras model on one batch (gradients, activations, weights).
+
+Every function works on any built Keras model, Sequential or functional, with the
+activation inside a Dense/Conv layer or as a separate layer. Layers are reported by name;
+``recipes.builders`` names them stably (``hidden_{i}``, ``act_{i}``, ``conv_{b}_{j}`` ...).
+
+- `gradient_norms`: per trainable kernel, the gradient's norm on one batch, the weight
+  norm and their ratio (how fast each layer learns relative to its size).
+- `activation_stats`: per activation, mean, std, fraction of zeros, fraction of units dead
+  on the whole batch, fraction saturated (sigmoid/tanh near their bounds).
+- `weight_stats`: per variable, mean, std, extremes and non-finite values.
+- `saliency_map` (from ``recipes.saliency``): vanilla gradients and SmoothGrad.
+- `GradientMonitor`: a callback recording per-layer gradient norms and dead-unit fractions
+  every epoch, in the history logs (so they reach history CSVs) and in TensorBoard.
+
+Example:
+
+```python
+grads = gradient_norms(model, x_train[:256], y_train[:256])
+stats = activation_stats(model, x_valid[:1000])
+maps = saliency_map(model, x_valid[:8], smoothgrad_samples=20)
+```
+
+Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "The Vanishing/Exploding Gradients
+Problems"; Simonyan et al. (2013) and Smilkov et al. (2017) for saliency maps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from keras import ops
+
+from recipes.probing import (
+    SATURATING,
+    activation_kind,
+    check_input_shape,
+    kernels,
+    leaf_layers,
+    model_inputs,
+    resolve_loss,
+)
+from recipes.saliency import saliency_map
+
+__all__ = [
+    "GradientMonitor",
+    "activation_stats",
+    "gradient_norms",
+    "layer_outputs",
+    "saliency_map",
+    "weight_stats",
+]
+
+
+def gradient_norms(model: keras.Model, x: Any, y: Any, loss: Any = None, *,
+                   training: bool = True) -> pd.DataFrame:
+    """Per-layer gradient norms on one batch (one ``tf.GradientTape`` pass).
+
+    The model runs in training mode by default (the gradients an optimizer step sees:
+    BN uses batch statistics, dropout drops); its non-trainable variables (BN moving
+    statistics, random states) are restored afterwards, so the model is left unchanged.
+    The model's regularization losses are included.
+
+    Args:
+        model: a built model.
+        x: one batch of inputs.
+        y: its labels.
+        loss: the loss. Defaults to the compiled loss, else one chosen by `resolve_loss`.
+        training: call the model in training mode. Defaults to `True`.
+
+    Returns:
+        One row per trainable kernel (2-D or more weights: Dense, Conv, Embedding ...), in
+        model order: ``layer``, ``depth`` (0-based), ``variable``, ``shape``, ``grad_norm``,
+        ``weight_norm``, ``ratio`` (grad_norm / weight_norm). ``frame.attrs["loss"]`` holds
+        the batch loss.
+
+    Raises:
+        ValueError: the data do not fit the model, or it has no trainable kernel.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "The Vanishing/Exploding Gradients
+    Problems" (Glorot and Bengio, 2010).
+    """
+    x = check_input_shape(model, x)
+    found = kernels(model)
+    if not found:
+        raise ValueError(f"Model '{model.name}' has no trainable kernel to measure.")
+    loss_fn = resolve_loss(model, y, loss)
+    saved = [v.numpy() for v in model.non_trainable_variables]
+    try:
+        with tf.GradientTape() as tape:
+            value = ops.mean(loss_fn(y, model(x, training=training)))
+            if model.losses:
+                value = value + ops.sum(ops.stack([ops.sum(t) for t in model.losses]))
+        grads = tape.gradient(value, [v for _, v in found])
+    finally:
+        for v, s in zip(model.non_trainable_variables, saved):
+            v.assign(s)
+    rows = []
+    for depth, ((layer, v), g) in enumerate(zip(found, grads)):
+        g_norm = 0.0 if g is None else float(tf.norm(tf.cast(g, "float64")))
+        w_norm = float(tf.norm(tf.cast(v.value, "float64")))
+        rows.append({"layer": layer, "depth": depth, "variable": v.path,
+                     "shape": str(tuple(v.shape)), "grad_norm": g_norm, "weight_norm": w_norm,
+                     "ratio": g_norm / w_norm if w_norm > 0 else np.nan})
+    frame = pd.DataFrame(rows)
+    frame.attrs["loss"] = float(value)
+    return frame
+
+
+def _select_layers(model: keras.Model, layers: Sequence[str] | None) -> list[Any]:
+    available = {layer.name: layer for layer in model.layers}
+    if layers is None:
+        chosen = [la for la in model.layers if activation_kind(la) is not None]
+        if not chosen:
+            raise ValueError(f"Model '{model.name}' has no activation layer to measure; "
+                             f"pass layers. Valid: {', '.join(available)}.")
+        return chosen
+    missing = [n for n in layers if n not in available]
+    if missing:
+        raise ValueError(f"Unknown layer(s) {missing}. Valid: {', '.join(available)}.")
+    return [available[n] for n in layers]
+
+
+def _batched_outputs(model: keras.Model, x: np.ndarray, layers: list[Any],
+                     batch_size: int) -> Iterator[list[np.ndarray]]:
+    probe = keras.Model(model_inputs(model), [layer.output for layer in layers])
+    for start in range(0, len(x), batch_size):
+        outputs = probe(x[start:start + batch_size], training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        yield [keras.ops.convert_to_numpy(o) for o in outputs]
+
+
+def layer_outputs(model: keras.Model, x: Any, layers: Sequence[str] | None = None, *,
+                  batch_size: int = 256) -> dict[str, np.ndarray]:
+    """The outputs of some layers on `x` (inference mode), e.g. for histograms.
+
+    Args:
+        model: a built model.
+        x: inputs.
+        layers: layer names. Defaults to every layer that applies an activation.
+        batch_size: examples per forward pass. Defaults to `256`.
+
+    Returns:
+        Layer name -> array ``(N, ...)``.
+
+    Raises:
+        ValueError: the data do not fit, or a layer name is unknown.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, figure 11-1 (activations through depth).
+    """
+    x = check_input_shape(model, x)
+    chosen = _select_layers(model, layers)
+    parts = list(_batched_outputs(model, x, chosen, batch_size))
+    return {la.name: np.concatenate([p[i] for p in parts]) for i, la in enumerate(chosen)}
+
+
+def activation_stats(model: keras.Model, x: Any, layers: Sequence[str] | None = None, *,
+                     batch_size: int = 256) -> pd.DataFrame:
+    """Per-layer activation statistics on `x` in inference mode, streamed in batches.
+
+    A unit is an output feature (a Dense unit, a Conv channel); it is dead when it outputs
+    exactly 0 for every example (and position) of `x`. Saturation applies to sigmoid-like
+    outputs below 0.01 or above 0.99 and tanh-like outputs beyond +-0.99; it is NaN for
+    other activations.
+
+    Args:
+        model: a built model.
+        x: inputs (a batch, the larger the surer a "dead" verdict).
+        layers: layer names. Defaults to every layer that applies an activation.
+        batch_size: examples per forward pass. Defaults to `256`.
+
+    Returns:
+        One row per layer: ``layer``, ``depth``, ``kind`` (activation), ``units``, ``mean``,
+        ``std``, ``frac_zero``, ``dead_fraction``, ``saturated_fraction``,
+        ``nonfinite_fraction``, ``is_output`` (the model's output layer).
+
+    Raises:
+        ValueError: the data do not fit, or a layer name is unknown.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Better Activation Functions" (dying
+    ReLUs) and figure 11-1 (saturation of the sigmoid).
+    """
+    x = check_input_shape(model, x)
+    chosen = _select_layers(model, layers)
+    acc = [{"n": 0, "sum": 0.0, "sq": 0.0, "zero": 0, "sat": 0, "bad": 0, "alive": None}
+           for _ in chosen]
+    for outputs in _batched_outputs(model, x, chosen, batch_size):
+        for a, layer, out in zip(acc, chosen, outputs):
+            out = out.astype("float64")
+            finite = np.isfinite(out)
+            a["n"] += out.size
+            a["bad"] += int(out.size - finite.sum())
+            a["sum"] += float(out[finite].sum())
+            a["sq"] += float(np.square(out[finite]).sum())
+            a["zero"] += int((out == 0).sum())
+            alive = (out != 0).reshape(-1, out.shape[-1]).any(axis=0)
+            a["alive"] = alive if a["alive"] is None else a["alive"] | alive
+            bounds = SATURATING.get(activation_kind(layer) or "")
+            if bounds:
+                a["sat"] += int(((out < bounds[0]) | (out > bounds[1])).sum())
+    out_names = {t._keras_history[0].name for t in model.outputs}
+    rows = []
+    for depth, (a, layer) in enumerate(zip(acc, chosen)):
+        kind = activation_kind(layer)
+        good = max(a["n"] - a["bad"], 1)
+        mean = a["sum"] / good
+        rows.append({
+            "layer": layer.name, "depth": depth, "kind": kind or "none",
+            "units": len(a["alive"]), "mean": mean,
+            "std": float(np.sqrt(max(a["sq"] / good - mean**2, 0.0))),
+            "frac_zero": a["zero"] / a["n"], "dead_fraction": float(1 - a["alive"].mean()),
+            "saturated_fraction": a["sat"] / a["n"] if kind in SATURATING else np.nan,
+            "nonfinite_fraction": a["bad"] / a["n"], "is_output": layer.name in out_names,
+        })
+    return pd.DataFrame(rows)
+
+
+def weight_stats(model: keras.Model) -> pd.DataFrame:
+    """Statistics of every weight of a model (trainable or not).
+
+    Args:
+        model: a built model.
+
+    Returns:
+        One row per variable: ``variable`` (path), ``layer``, ``trainable``, ``shape``,
+        ``size``, ``mean``, ``std``, ``min``, ``max``, ``norm``, ``nonfinite`` (count of
+        NaN/Inf entries; the statistics use the finite ones).
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Glorot and He Initialization".
+    """
+    trainable = {id(v) for v in model.trainable_weights}
+    owner = {id(v): name for name, layer in leaf_layers(model) for v in layer.weights}
+    rows = []
+    for v in model.weights:
+        values = np.asarray(keras.ops.convert_to_numpy(v.value), dtype="float64").ravel()
+        finite = values[np.isfinite(values)]
+        stats = ((finite.mean(), finite.std(), finite.min(), finite.max(),
+                  np.linalg.norm(finite)) if finite.size else (np.nan,) * 5)
+        rows.append(dict(zip(
+            ("variable", "layer", "trainable", "shape", "size", "mean", "std", "min", "max",
+             "norm", "nonfinite"),
+            (v.path, owner.get(id(v), v.path.rsplit("/", 1)[0]), id(v) in trainable,
+             str(tuple(v.shape)), values.size, *map(float, stats),
+             int(values.size - finite.size)))))
+    return pd.DataFrame(rows)
+
+
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class GradientMonitor(keras.callbacks.Callback):
+    """Record per-layer gradient norms and dead-unit fractions at the end of each epoch.
+
+    On a fixed batch, after each epoch, it adds ``grad_norm/<layer>`` (`gradient_norms`,
+    one per kernel) and ``dead/<layer>`` (`activation_stats`' dead fraction, one per
+    activation layer) to the epoch's logs, so they reach ``History`` and the history CSVs
+    (put it before other callbacks that read the logs). With a `log_dir` it also writes
+    them to TensorBoard as ``gradient_norm/<layer>`` and ``dead_fraction/<layer>``.
+
+    Example:
+
+    ```python
+    monitor = GradientMonitor(x_train[:256], y_train[:256], log_dir=run_dir / "tb")
+    history = model.fit(x_train, y_train, epochs=10, callbacks=[monitor])
+    history.history["grad_norm/hidden_0"]
+    ```
+
+    Args:
+        x: the fixed batch of inputs.
+        y: its labels.
+        loss: the loss to differentiate. Defaults to the compiled loss.
+        log_dir: a TensorBoard folder. Defaults to `None` (logs only).
+        dead_units: also record dead-unit fractions. Defaults to `True`.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "The Vanishing/Exploding Gradients
+    Problems" and "Dying ReLUs"; ch. 10, "Using TensorBoard for Visualization".
+    """
+
+    def __init__(self, x: Any, y: Any, loss: Any = None, log_dir: str | None = None,
+                 dead_units: bool = True) -> None:
+        super().__init__()
+        self.x = x
+        self.y = y
+        self.loss = loss
+        self.log_dir = None if log_dir is None else str(log_dir)
+        self.dead_units = dead_units
+        self._writer = None
+
+    def measure(self) -> dict[str, float]:
+        """The values this callback records, for the current weights.
+
+        Returns:
+            ``{"grad_norm/<layer>": ..., "dead/<layer>": ...}``.
+        """
+        grads = gradient_norms(self.model, self.x, self.y, self.loss)
+        values = {f"grad_norm/{r.layer}": r.grad_norm for r in grads.itertuples()}
+        if self.dead_units:
+            try:
+                stats = activation_stats(self.model, self.x)
+            except ValueError:  # no activation layer: nothing to record
+                stats = pd.DataFrame(columns=["layer", "dead_fraction"])
+            values |= {f"dead/{r.layer}": r.dead_fraction for r in stats.itertuples()}
+        return values
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:  # noqa: D102
+        values = self.measure()
+        if logs is not None:
+            logs.update(values)
+        if self.log_dir is not None:
+            if self._writer is None:
+                self._writer = tf.summary.create_file_writer(self.log_dir)
+            with self._writer.as_default():
+                for key, value in values.items():
+                    kind, layer = key.split("/", 1)
+                    tag = {"grad_norm": "gradient_norm", "dead": "dead_fraction"}[kind]
+                    tf.summary.scalar(f"{tag}/{layer}", value, step=epoch)
+            self._writer.flush()
+
+    def on_train_end(self, logs: dict | None = None) -> None:  # noqa: D102
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {"x": self.x, "y": self.y, "loss": self.loss, "log_dir": self.log_dir,
+                "dead_units": self.dead_units}
+
+    @classmethod
+    def from_config(cls, config: dict) -> GradientMonitor:  # noqa: D102
+        config = dict(config)
+        for key in ("x", "y", "loss"):  # nested objects of serialize_keras_object
+            if isinstance(config.get(key), dict):
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
