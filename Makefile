@@ -55,7 +55,8 @@ clean:
 # One target per chapter section: make recipe-<name> [ARGS="--quick ..."]
 RECIPE_MODULES := gradients=gradients init=initialization activations=activations selu=selu \
 	bn=batch_norm clipping=clipping transfer=transfer optimizers=optimizers \
-	schedules=schedules regularization=regularization cnn=cnn_hparams
+	schedules=schedules regularization=regularization cnn=cnn_hparams \
+	gd=gradient_descent losses=losses imbalance=imbalance residual=residual
 recipe_module = $(patsubst $(1)=%,%,$(filter $(1)=%,$(RECIPE_MODULES)))
 
 recipe-%: install data

@@ -121,6 +121,7 @@ def train_variant(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     label: str = "",
     verbose: int | None = None,
+    fit_kwargs: Mapping[str, Any] | None = None,
 ) -> tuple[keras.Model, keras.callbacks.History]:
     """Re-seed, build, compile and fit one variant with the validation set.
 
@@ -136,6 +137,8 @@ def train_variant(
         label: printed before training ("variant k/n: name").
         verbose: Keras's verbosity. Defaults to a progress bar on a terminal and one
             line per epoch otherwise (logs, CI).
+        fit_kwargs: more ``model.fit`` arguments (``class_weight``,
+            ``validation_batch_size`` ...).
 
     Returns:
         ``(model, history)``; ``history.history["epoch_time"]`` holds seconds per epoch.
@@ -151,7 +154,7 @@ def train_variant(
     history = model.fit(
         data["x_train"], data["y_train"], epochs=epochs, batch_size=batch_size,
         validation_data=(data["x_valid"], data["y_valid"]),
-        callbacks=[EpochTimer(), *callbacks], verbose=verbose,
+        callbacks=[EpochTimer(), *callbacks], verbose=verbose, **(fit_kwargs or {}),
     )
     return model, history
 
