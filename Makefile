@@ -23,6 +23,8 @@ help:
 	@echo "make data           prepare the full MNIST offline cache ahead of time"
 	@echo "make recipes        every chapter experiment, then runs/index.md"
 	@echo "make recipe-<name>  one of: $(foreach m,$(RECIPE_MODULES),$(firstword $(subst =, ,$(m))))"
+	@echo "make tune           Keras Tuner search: CNN on a 12k MNIST slice, 10 random trials (ARGS=--resume|--overwrite|...)"
+	@echo "make tune-distributed WORKERS=2   the same search, a chief and N workers on 127.0.0.1"
 	@echo "make lint | clean"
 
 install: $(STAMP)
@@ -65,3 +67,10 @@ recipe-%: install data
 
 recipes: install data
 	$(PY) -m ch11.run_all $(ARGS)
+
+tune: install data
+	$(PY) -m tuning.search $(ARGS)
+
+WORKERS ?= 2
+tune-distributed: install data
+	$(PY) -m tuning.distributed --workers $(WORKERS) $(ARGS)

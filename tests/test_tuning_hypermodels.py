@@ -1,0 +1,241 @@
+"""Tests of tuning.hypermodels: every value of every choice builds, compiles, and shows."""
+
+import math
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from recipes.regularization import MCDropout
+from recipes.schedules import OneCycle
+from tuning import hypermodels as H
+
+INPUT = (8, 8)
+
+
+def _hp(**values):
+    hp = kt.HyperParameters()
+    for name, value in values.items():
+        hp.Fixed(name, value)
+    return hp
+
+
+def _activation_name(layer):
+    if isinstance(layer, keras.layers.LeakyReLU):
+        return "leaky_relu"
+    return layer.get_config()["activation"]
+
+
+def _layer_names(model):
+    return [layer.name for layer in model.layers]
+
+
+class HyperModelTest(tf.test.TestCase, parameterized.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.utils.set_random_seed(0)
+        keras.backend.clear_session()
+        self.cnn = H.CNNHyperModel(INPUT, 3, seed=1, train_size=100, max_epochs=4)
+        self.mlp = H.MLPHyperModel(INPUT, 3, seed=1, train_size=100, max_epochs=4)
+
+    def test_default_space(self):
+        hp = kt.HyperParameters()
+        self.cnn.build(hp)
+        names = [p.name for p in hp.space]
+        self.assertEqual(names, [
+            "conv_blocks", "filters_0", "filters_1", "filters_2", "kernel_size", "pooling",
+            "activation", "initializer", "batch_norm", "dropout_rate", "l2", "optimizer",
+            "momentum", "learning_rate", "schedule", "batch_size"])
+        # Defaults: 2 blocks, so filters_2 and momentum (adam is not SGD) are inactive.
+        self.assertEqual(hp.values["conv_blocks"], 2)
+        self.assertNotIn("filters_2", hp.values)
+        self.assertNotIn("momentum", hp.values)
+        self.assertAllClose(hp.values["learning_rate"], 1e-3)
+        space = {p.name: p for p in hp.space}
+        self.assertEqual(tuple(space["kernel_size"].values), (3, 5, 7))
+        self.assertEqual(tuple(space["pooling"].values), ("max", "avg"))
+        self.assertEqual(space["learning_rate"].sampling, "log")
+        self.assertEqual(space["momentum"].conditions[0].values, ["momentum", "nesterov"])
+
+    def test_mlp_space_conditions(self):
+        hp = kt.HyperParameters()
+        self.mlp.build(hp)
+        self.assertEqual([p.name for p in hp.space][:8], [
+            "depth", "units", "activation", "initializer", "batch_norm", "dropout_rate",
+            "dropout_kind", "l2"])
+        self.assertNotIn("dropout_kind", hp.values)  # default rate 0: no dropout kind
+        hp2 = _hp(dropout_rate=0.2)
+        self.mlp.build(hp2)
+        self.assertEqual(hp2.values["dropout_kind"], "standard")
+
+    @parameterized.parameters(1, 2, 3)
+    def test_conv_blocks_and_filters(self, blocks):
+        for f in H.FILTERS:
+            hp = _hp(conv_blocks=blocks, **{f"filters_{i}": f for i in range(blocks)})
+            model = self.cnn.build(hp)
+            convs = [la for la in model.layers if isinstance(la, keras.layers.Conv2D)]
+            self.assertLen(convs, blocks)
+            self.assertEqual([c.filters for c in convs], [f] * blocks)
+            self.assertEqual(sorted(k for k in hp.values if k.startswith("filters_")),
+                             [f"filters_{i}" for i in range(blocks)])
+
+    def test_kernel_size(self):
+        for k in H.KERNEL_SIZES:
+            model = self.cnn.build(_hp(kernel_size=k))
+            self.assertEqual(tuple(model.get_layer("conv_0_0").kernel.shape), (k, k, 1, 16))
+
+    def test_pooling(self):
+        expected = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}
+        for pooling in H.POOLINGS:
+            model = self.cnn.build(_hp(pooling=pooling))
+            self.assertIsInstance(model.get_layer("pool_0"), expected[pooling])
+            self.assertEqual(model.get_layer("pool_0").output.shape, (None, 4, 4, 16))
+
+    @parameterized.parameters("cnn", "mlp")
+    def test_activation(self, kind):
+        hypermodel, layer = (self.cnn, "conv_act_0_0") if kind == "cnn" else (self.mlp, "act_0")
+        choices = H.CNN_ACTIVATIONS if kind == "cnn" else H.MLP_ACTIVATIONS
+        for activation in choices:
+            model = hypermodel.build(_hp(activation=activation))
+            # Keras 3 names swish by its other name, silu.
+            self.assertEqual(_activation_name(model.get_layer(layer)),
+                             {"swish": "silu"}.get(activation, activation))
+
+    @parameterized.parameters("cnn", "mlp")
+    def test_initializer(self, kind):
+        hypermodel, layer = (self.cnn, "conv_0_0") if kind == "cnn" else (self.mlp, "hidden_0")
+        expected = {"auto": keras.initializers.HeNormal, "he": keras.initializers.HeNormal,
+                    "glorot": keras.initializers.GlorotNormal}
+        for init in H.INITIALIZERS:
+            model = hypermodel.build(_hp(activation="relu", initializer=init))
+            self.assertIsInstance(model.get_layer(layer).kernel_initializer, expected[init])
+        # auto follows the activation: LeCun for SELU.
+        model = self.mlp.build(_hp(activation="selu", initializer="auto"))
+        self.assertIsInstance(model.get_layer("hidden_0").kernel_initializer,
+                              keras.initializers.LecunNormal)
+
+    @parameterized.parameters(("cnn", "conv_0_0", "conv_bn_0_0", "conv_act_0_0"),
+                              ("mlp", "hidden_0", "bn_0", "act_0"))
+    def test_batch_norm(self, kind, core, bn, act):
+        hypermodel = self.cnn if kind == "cnn" else self.mlp
+        for placement in H.BATCH_NORMS:
+            model = hypermodel.build(_hp(batch_norm=placement))
+            names = _layer_names(model)
+            if placement == "none":
+                self.assertNotIn(bn, names)
+                self.assertTrue(model.get_layer(core).use_bias)
+                continue
+            order = [names.index(core), names.index(bn), names.index(act)]
+            if placement == "before":  # core without bias -> BN -> activation
+                self.assertEqual(order, sorted(order))
+                self.assertFalse(model.get_layer(core).use_bias)
+            else:  # core -> activation -> BN
+                self.assertLess(order[2], order[1])
+                self.assertTrue(model.get_layer(core).use_bias)
+
+    def test_cnn_dropout_and_l2(self):
+        for rate in H.CNN_DROPOUTS:
+            model = self.cnn.build(_hp(dropout_rate=rate))
+            if rate == 0:
+                self.assertNotIn("dropout_0", _layer_names(model))
+            else:
+                self.assertAllClose(model.get_layer("dropout_0").rate, rate)
+        for l2 in H.L2S:
+            reg = self.cnn.build(_hp(l2=l2)).get_layer("conv_0_0").kernel_regularizer
+            if l2 == 0:
+                self.assertIsNone(reg)
+            else:
+                self.assertAllClose(reg.l2, l2)
+
+    def test_mlp_depth_units_dropout(self):
+        for depth in range(1, H.MAX_DEPTH + 1):
+            model = self.mlp.build(_hp(depth=depth))
+            hidden = [n for n in _layer_names(model) if n.startswith("hidden_")]
+            self.assertLen(hidden, depth)
+        for units in H.MLP_UNITS:
+            model = self.mlp.build(_hp(units=units))
+            self.assertEqual(model.get_layer("hidden_0").units, units)
+        kinds = {"standard": keras.layers.Dropout, "alpha": keras.layers.AlphaDropout,
+                 "mc": MCDropout}
+        for kind in H.DROPOUT_KINDS:
+            model = self.mlp.build(_hp(dropout_rate=0.3, dropout_kind=kind))
+            self.assertIs(type(model.get_layer("dropout_0")), kinds[kind])
+            self.assertAllClose(model.get_layer("dropout_0").rate, 0.3)
+        for rate in H.MLP_DROPOUTS:
+            model = self.mlp.build(_hp(dropout_rate=rate))
+            self.assertEqual("dropout_0" in _layer_names(model), rate > 0)
+
+    def test_optimizers(self):
+        expected = {"sgd": (keras.optimizers.SGD, 0.0), "momentum": (keras.optimizers.SGD, 0.9),
+                    "nesterov": (keras.optimizers.SGD, 0.9), "rmsprop": keras.optimizers.RMSprop,
+                    "adam": keras.optimizers.Adam, "nadam": keras.optimizers.Nadam,
+                    "adamw": keras.optimizers.AdamW}
+        for name in H.OPTIMIZERS:
+            hp = _hp(optimizer=name, learning_rate=0.02)
+            opt = self.mlp.build(hp).optimizer
+            want = expected[name]
+            if isinstance(want, tuple):
+                self.assertIs(type(opt), want[0])
+                self.assertAllClose(opt.momentum, want[1])
+                self.assertEqual(opt.nesterov, name == "nesterov")
+            else:
+                self.assertIs(type(opt), want)
+            self.assertAllClose(float(opt.learning_rate), 0.02)
+            self.assertEqual("momentum" in hp.values, name in ("momentum", "nesterov"))
+        for m in H.MOMENTUMS:
+            opt = self.mlp.build(_hp(optimizer="nesterov", momentum=m)).optimizer
+            self.assertAllClose(opt.momentum, m)
+
+    def test_schedules_and_batch_sizes(self):
+        for batch in H.BATCH_SIZES:
+            steps = math.ceil(100 / batch) * 4  # train_size 100, max_epochs 4
+            for name in H.SCHEDULES:
+                opt = self.cnn.build(_hp(schedule=name, batch_size=batch,
+                                         learning_rate=0.01)).optimizer
+                lr = opt._learning_rate
+                if name == "constant":
+                    self.assertAllClose(float(opt.learning_rate), 0.01)
+                elif name == "exponential":  # a tenth of the rate after all the steps
+                    self.assertIsInstance(lr, keras.optimizers.schedules.ExponentialDecay)
+                    self.assertAllClose(float(lr(steps)), 0.001, rtol=1e-5)
+                else:
+                    self.assertIsInstance(lr, OneCycle)
+                    self.assertEqual(lr.total_steps, max(3, steps))
+                    self.assertAllClose(lr.max_lr, 0.01)
+
+    def test_fit_uses_batch_size_schedule_and_callbacks(self):
+        x = np.random.default_rng(0).uniform(0, 255, (50, 8, 8)).astype("float32")
+        y = np.arange(50) % 3
+        hp = _hp(schedule="1cycle", batch_size=32, learning_rate=0.01, depth=1)
+        model = self.mlp.build(hp)
+        batches = []
+        counter = keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: batches.append(batch))
+        history = self.mlp.fit(hp, model, x, y, epochs=3, initial_epoch=1,
+                               callbacks=[counter], verbose=0)
+        self.assertEqual(history.epoch, [1, 2])  # Hyperband's continued trial
+        self.assertEqual(len(batches), 2 * 2)  # ceil(50 / 32) = 2 batches per epoch
+        self.assertEqual(model.optimizer._learning_rate.total_steps, 4)
+        self.assertEqual(int(model.optimizer.iterations), 4)
+
+    def test_same_seed_same_weights_and_execution_offset(self):
+        w1 = self.mlp.build(_hp()).get_layer("hidden_0").kernel.numpy()
+        w2 = self.mlp.build(_hp()).get_layer("hidden_0").kernel.numpy()
+        self.assertAllClose(w1, w2)
+        self.mlp.execution = 1
+        w3 = self.mlp.build(_hp()).get_layer("hidden_0").kernel.numpy()
+        self.assertGreater(np.abs(w1 - w3).max(), 1e-3)
+
+    def test_bad_input(self):
+        with self.assertRaisesRegex(ValueError, r"Unknown model 'rnn'. Valid: cnn, mlp."):
+            H.make_hypermodel("rnn", INPUT, 3)
+        with self.assertRaisesRegex(ValueError, r"num_classes must be >= 2, got 1"):
+            H.CNNHyperModel(INPUT, 1)
+        hp = _hp()
+        model = self.mlp.build(hp)
+        data = tf.data.Dataset.from_tensor_slices((np.zeros((4, 8, 8)), np.zeros(4)))
+        with self.assertRaisesRegex(ValueError, r"fit needs an array x .*got _TensorSliceDataset"):
+            self.mlp.fit(hp, model, data)
+        self.assertIsInstance(H.make_hypermodel("mlp", INPUT, 3), H.MLPHyperModel)

@@ -1,0 +1,264 @@
+"""Tests of python -m tuning.search: each tuner end to end, the outputs, and bad input."""
+
+import contextlib
+import io
+import json
+import os
+from types import SimpleNamespace
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+from absl.testing import parameterized
+from PIL import Image
+
+from tuning import search
+from tuning.data import load_data
+from tuning.hypermodels import make_hypermodel
+from tuning.results import (
+    _one_vs_rest_auc,
+    per_class_auc,
+    plot_hyperparameters,
+    plot_objective,
+    trials_table,
+)
+from tuning.tuners import RECORD_NAME
+
+
+def _space(model, input_shape):
+    hp = kt.HyperParameters()
+    make_hypermodel(model, input_shape, 3).build(hp)
+    return [p.name for p in hp.space]
+
+
+def _parse_error(argv):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exit_info:
+        search.parse_args(argv)
+    return exit_info.value.code, err.getvalue()
+
+
+def _fish_folder(root):
+    """Two imbalanced classes of 16x16 photos: 12 reddish 'bass', 6 bluish 'trout'."""
+    rng = np.random.default_rng(0)
+    for name, count, channel in (("bass", 12, 0), ("trout", 6, 2)):
+        os.makedirs(os.path.join(root, name))
+        for i in range(count):
+            img = rng.integers(0, 60, (16, 16, 3)).astype("uint8")
+            img[..., channel] = 200
+            Image.fromarray(img).save(os.path.join(root, name, f"{i}.png"))
+    return root
+
+
+class SearchTest(tf.test.TestCase, parameterized.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.utils.set_random_seed(0)
+        keras.backend.clear_session()
+        self.dir = self.get_temp_dir()
+
+    @parameterized.parameters(
+        ("random", "fish", "cnn"), ("hyperband", "synthetic", "mlp"),
+        ("bayesian", "synthetic", "mlp"), ("grid", "synthetic", "cnn"))
+    def test_quick_search_writes_trials_and_best_model(self, tuner, data, model):
+        argv = ["--data", data, "--model", model, "--tuner", tuner, "--quick", "--max-trials",
+                "2", "--directory", self.dir, "--project-name", tuner, "--image-size", "16"]
+        if data == "fish":
+            argv += ["--data-dir", _fish_folder(os.path.join(self.dir, "fish"))]
+        else:
+            argv += ["--subset", "120"]
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            self.assertEqual(search.main(argv), 0)
+        project = os.path.join(self.dir, tuner)
+        table = pd.read_csv(os.path.join(project, "trials.csv"))
+        shape = (16, 16, 3) if data == "fish" else (12, 12)
+        names = _space(model, shape)
+        # A column for every hyperparameter, in declaration order.
+        hp_cols = list(table.columns[3:3 + len(names)])
+        self.assertEqual(hp_cols, names)
+        self.assertEqual(list(table.columns[:3]), ["trial_id", "status", "worker"])
+        self.assertLen(table, 2)
+        self.assertEqual(list(table["status"]), ["COMPLETED"] * 2)
+        self.assertEqual(list(table["worker"]), ["tuner0"] * 2)
+        self.assertEqual(list(table["epochs_run"]), [1, 1])
+        self.assertAllInRange(table["best_objective"].to_numpy(), 0.0, 1.0)
+        if tuner == "hyperband":
+            self.assertEqual(list(table["hb_epochs"]), [1, 1])
+        self.assertIn("trial 1/2 start", out.getvalue())
+        results = json.loads(open(os.path.join(project, "results.json")).read())
+        self.assertAllClose(results["best_objective"], table["best_objective"].max())
+        best_row = table.loc[table["best_objective"].idxmax()]
+        self.assertEqual(str(results["best_trial"]), str(best_row["trial_id"]))
+        for name in names:  # the best hyperparameters are the best row's
+            value = results["best_hyperparameters"].get(name)
+            if isinstance(value, float):
+                self.assertAllClose(value, best_row[name])
+            elif value is not None:
+                self.assertEqual(str(value), str(best_row[name]))
+        # The best model reloads with plain load_model and reproduces the test metrics.
+        reloaded = keras.models.load_model(os.path.join(project, "best_model.keras"))
+        if data == "fish":
+            test = load_data("fish", data_dir=argv[-1], image_size=16, seed=42)
+        else:
+            test = load_data("synthetic", subset=120, seed=42)
+        proba = reloaded.predict(test.x_test, verbose=0)
+        self.assertAllClose(results["test"]["accuracy"],
+                            np.mean(proba.argmax(1) == test.y_test))
+        self.assertEqual(results["test"]["test_size"], len(test.y_test))
+        self.assertEqual(sorted(results["test"]["per_class_auc"]), sorted(test.class_names))
+        report = open(os.path.join(project, "report.md")).read()
+        self.assertIn("## Best model on the test set", report)
+        for png in ("objective_per_trial.png", "hyperparameters_vs_objective.png"):
+            self.assertGreater(os.path.getsize(os.path.join(project, png)), 1000)
+
+    def test_trials_table_and_plots_from_an_oracle(self):
+        hp = kt.HyperParameters()
+        hp.Int("depth", 1, 3)
+        hp.Choice("optimizer", ["sgd", "momentum"])
+        with hp.conditional_scope("optimizer", ["momentum"]):
+            hp.Choice("momentum", [0.9, 0.99])
+
+        def trial(trial_id, status, values, score=None, best_step=None):
+            t = kt.engine.trial.Trial(hp.copy(), trial_id=trial_id, status=status)
+            t.hyperparameters.values = values
+            t.score, t.best_step = score, best_step
+            if score is not None:
+                t.metrics.register("val_accuracy", direction="max")
+                t.metrics.update("val_accuracy", score, step=best_step)
+            return t
+
+        trials = {
+            "1": trial("1", "COMPLETED", {"depth": 3, "optimizer": "momentum", "momentum": 0.99,
+                                          "tuner/epochs": 9, "tuner/initial_epoch": 3,
+                                          "tuner/bracket": 1, "tuner/round": 1,
+                                          "tuner/trial_id": "0"}, 0.9, 0),
+            "0": trial("0", "COMPLETED", {"depth": 2, "optimizer": "sgd"}, 0.8, 2),
+            "2": trial("2", "FAILED", {"depth": 1, "optimizer": "sgd"}),
+        }
+        oracle = SimpleNamespace(get_space=lambda: hp, trials=trials)
+        os.makedirs(os.path.join(self.dir, "trial_1"))
+        with open(os.path.join(self.dir, "trial_1", RECORD_NAME), "w") as f:
+            json.dump({"worker": "worker1", "epochs_run": 6, "seconds": 12.5}, f)
+        table = trials_table(oracle, self.dir)
+        self.assertEqual(list(table.columns), [
+            "trial_id", "status", "worker", "depth", "optimizer", "momentum", "hb_epochs",
+            "hb_initial_epoch", "hb_bracket", "hb_round", "hb_from_trial", "best_objective",
+            "best_epoch", "epochs_run", "seconds", "val_accuracy"])
+        self.assertEqual(list(table["trial_id"]), ["0", "1", "2"])
+        self.assertEqual(list(table["worker"]), ["", "worker1", ""])
+        self.assertEqual(str(table["depth"].dtype), "Int64")
+        self.assertAllClose(table["momentum"].to_numpy(dtype=float), [np.nan, 0.99, np.nan])
+        # Best epoch counted from the model's first: a continued trial adds its start.
+        self.assertEqual(table["best_epoch"].tolist()[:2], [3, 4])
+        self.assertTrue(pd.isna(table["best_epoch"][2]))
+        self.assertAllClose(table["best_objective"].to_numpy(dtype=float), [0.8, 0.9, np.nan])
+        self.assertEqual(table["epochs_run"].tolist()[1], 6)
+        fig = plot_hyperparameters(table, "val_accuracy")
+        self.assertEqual([ax.get_title() for ax in fig.axes[:3]],
+                         ["depth", "optimizer", "momentum"])
+        fig = plot_objective(table, "val_accuracy", "max")
+        running_best = fig.axes[0].lines[0].get_ydata()
+        self.assertAllClose(running_best, [0.8, 0.9, 0.9])
+
+    def test_one_vs_rest_auc_closed_form(self):
+        # Pairs (pos, neg): (0.35 > 0.1), (0.35 < 0.4), (0.8 > both): 3 of 4 -> 0.75.
+        self.assertAllClose(
+            _one_vs_rest_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])), 0.75)
+        self.assertAllClose(_one_vs_rest_auc(np.array([0, 1]), np.array([0.5, 0.5])), 0.5)
+        self.assertTrue(np.isnan(_one_vs_rest_auc(np.array([1, 1]), np.array([0.2, 0.3]))))
+        y = np.array([0, 1, 2, 2])
+        proba = np.eye(3)[y] * 0.8 + 0.1
+        self.assertAllClose(per_class_auc(y, proba), [1.0, 1.0, 1.0])
+        self.assertTrue(np.isnan(per_class_auc(np.array([0, 0, 1]), np.eye(3)[[0, 0, 1]])[2]))
+        # recipes.metrics (when present) and the fallback agree, ties included.
+        rng = np.random.default_rng(0)
+        y, proba = rng.integers(0, 4, 60), np.round(rng.random((60, 4)), 1)
+        self.assertAllClose(per_class_auc(y, proba),
+                            [_one_vs_rest_auc(y == c, proba[:, c]) for c in range(4)])
+
+    def test_defaults_depend_on_data_and_tuner(self):
+        a = search.parse_args(["--directory", self.dir])
+        self.assertEqual((a.data, a.model, a.tuner, a.max_trials, a.max_epochs, a.subset),
+                         ("mnist", "cnn", "random", 10, 5, 12000))
+        self.assertEqual((a.objective, a.project_name, a.imbalance, a.tuner_id),
+                         ("val_accuracy", "mnist_cnn_random", "none", "tuner0"))
+        a = search.parse_args(["--quick", "--tuner", "hyperband", "--directory", self.dir])
+        self.assertEqual((a.max_trials, a.max_epochs, a.subset, a.project_name),
+                         (3, 3, 1200, "mnist_cnn_hyperband_quick"))
+        a = search.parse_args(["--data", "fish", "--data-dir", self.dir])
+        self.assertEqual((a.imbalance, a.image_size, a.subset), ("class_weight", 64, None))
+
+    @parameterized.parameters(
+        (["--tuner", "tpe"], r"argument --tuner: invalid choice: 'tpe' \(choose from "
+                             r"'?random'?, '?hyperband'?, '?bayesian'?, '?grid'?\)"),
+        (["--model", "rnn"], r"argument --model: invalid choice: 'rnn' \(choose from "
+                             r"'?cnn'?, '?mlp'?\)"),
+        (["--data", "cifar"], r"argument --data: invalid choice: 'cifar' \(choose from "
+                              r"'?mnist'?, '?fish'?, '?synthetic'?\)"),
+        (["--data", "fish"], r"--data fish needs --data-dir DIR"),
+        (["--max-trials", "0"], r"argument --max-trials: must be an integer >= 1, got '0'"),
+        (["--max-epochs", "x"], r"argument --max-epochs: must be an integer, got 'x'"),
+        (["--resume", "--overwrite"], r"argument --overwrite: not allowed with argument "
+                                      r"--resume"),
+        (["--distributed", "chief"], r"--distributed chief\|worker and --oracle HOST:PORT "
+                                     r"go together"),
+        (["--distributed", "worker", "--oracle", "localhost"],
+         r"argument --oracle: must be HOST:PORT \(e.g. 127.0.0.1:8000\), got 'localhost'"),
+        (["--distributed", "worker", "--oracle", "h:1", "--tuner-id", "chief2"],
+         r"A worker's --tuner-id must not contain 'chief'"),
+        (["--data-dir", "/x"], r"--data-dir is only read with --data fish, not --data mnist"),
+    )
+    def test_bad_input_messages(self, argv, message):
+        code, err = _parse_error([*argv, "--directory", self.get_temp_dir()])
+        self.assertEqual(code, 2)
+        self.assertRegex(err, message)
+
+    def test_existing_project_asks_resume_or_overwrite(self):
+        project = os.path.join(self.dir, "mnist_cnn_random")
+        os.makedirs(os.path.join(project, "trial_0"))
+        open(os.path.join(project, "oracle.json"), "w").write("{}")
+        code, err = _parse_error(["--directory", self.dir])
+        self.assertEqual(code, 2)
+        self.assertIn(f"Project {project} already exists (1 trial(s)). Choose: --resume to "
+                      "continue it (completed trials are kept) or --overwrite", err)
+        self.assertTrue(search.parse_args(["--directory", self.dir, "--resume"]).resume)
+        self.assertTrue(search.parse_args(["--directory", self.dir, "--overwrite"]).overwrite)
+        open(os.path.join(project, "search_config.json"), "w").write(
+            json.dumps({"model": "mlp", "tuner": "random"}))
+        code, err = _parse_error(["--directory", self.dir, "--resume"])
+        self.assertIn("it was created with model='mlp'", err)
+
+    def test_help_documents_every_option(self):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+            search.parse_args(["--help"])
+        for option in ("--data", "--data-dir", "--model", "--tuner", "--max-trials",
+                       "--max-epochs", "--executions-per-trial", "--objective", "--seed",
+                       "--directory", "--project-name", "--resume", "--overwrite", "--quick",
+                       "--distributed", "--oracle", "--strategy", "--imbalance"):
+            self.assertIn(option, out.getvalue())
+
+    @pytest.mark.slow
+    def test_mnist_quick_search(self):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = search.main(["--quick", "--max-trials", "2", "--directory", self.dir,
+                                "--strategy", "mirrored"])
+        self.assertEqual(code, 0)
+        project = os.path.join(self.dir, "mnist_cnn_random_quick")
+        table = pd.read_csv(os.path.join(project, "trials.csv"))
+        self.assertEqual(list(table.columns[3:3 + 16]), _space("cnn", (28, 28)))
+        self.assertEqual(list(table["status"]), ["COMPLETED"] * 2)
+        results = json.loads(open(os.path.join(project, "results.json")).read())
+        self.assertEqual(results["test"]["test_size"], 500)
+        self.assertIn("MNIST: 1,000 training, 200 validation", out.getvalue())
+        self.assertIn("MirroredStrategy with 1 replica(s)", out.getvalue())
+        reloaded = keras.models.load_model(os.path.join(project, "best_model.keras"))
+        data = load_data("mnist", subset=1200, test_size=500)
+        proba = reloaded.predict(data.x_test, verbose=0)
+        self.assertAllClose(results["test"]["accuracy"], np.mean(proba.argmax(1) == data.y_test))
+        self.assertGreater(results["test"]["accuracy"], 0.2)  # above chance (0.1)

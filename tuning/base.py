@@ -1,0 +1,220 @@
+"""The training half of the hypermodels: optimizer, learning rate, schedule, batch size.
+
+`RecipesHyperModel` declares the training hyperparameters (``optimizer``; ``momentum``
+only for ``momentum``/``nesterov``, the SGD optimizers with momentum; ``learning_rate``
+on a log scale; ``schedule``; ``batch_size``), compiles with `recipes.make_optimizer`,
+`recipes.make_schedule` and `recipes.make_loss`, and fits: `fit` recompiles the model
+with the schedule sized for the real number of steps (``ceil(N / batch_size)`` per epoch,
+``epochs - initial_epoch`` epochs) and forwards every other argument, the tuner's
+callbacks included, to ``model.fit``. `tuning.hypermodels` adds the architectures.
+
+Reference: Géron, Hands-On ML (3rd ed.), ch. 11 ("Faster Optimizers", "Learning Rate
+Scheduling"); ch. 10 ("Fine-Tuning Neural Network Hyperparameters").
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+import keras_tuner as kt
+
+from recipes.callbacks import make_schedule
+from recipes.losses import make_loss
+from recipes.optimizers import make_optimizer
+from recipes.specs import CNNSpec, MLPSpec
+
+__all__ = [
+    "BATCH_SIZES",
+    "LEARNING_RATE_RANGE",
+    "MOMENTUMS",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "RecipesHyperModel",
+]
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "nadam", "adamw")
+MOMENTUMS = (0.9, 0.95, 0.99)
+SCHEDULES = ("constant", "exponential", "1cycle")
+BATCH_SIZES = (32, 64, 128)
+LEARNING_RATE_RANGE = (1e-4, 1e-1)
+
+
+class RecipesHyperModel(kt.HyperModel):
+    """The training half shared by the hypermodels: optimizer, rate, schedule, batch size.
+
+    Subclasses define `spec(hp)` (declaring the architecture hyperparameters) and
+    `_build_spec(spec)`; `build` seeds, declares the training hyperparameters, builds
+    and compiles; `fit` recompiles for the real data size and forwards the rest.
+
+    Args:
+        input_shape: one example's shape.
+        num_classes: classes (>= 2).
+        loss: a `recipes.make_loss` name or a Loss. Defaults to `"crossentropy"`.
+        input_norm: the spec's input normalization; `"rescale"` (x / 255) lets the saved
+            model take raw pixels. Defaults to `"rescale"`.
+        seed: re-seeded in `build` so every trial starts the same. Defaults to `None`.
+        train_size: training examples, to size the schedule compiled in `build`.
+        max_epochs: epochs the schedule compiled in `build` spans.
+        run_eagerly: compile with `run_eagerly=True`: no graph tracing, which is faster
+            for a tiny smoke run and slower for a real one. Defaults to `False`.
+        name: the hypermodel's name.
+
+    Raises:
+        ValueError: fewer than 2 classes.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 10-11.
+    """
+
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        *,
+        loss: str | keras.losses.Loss = "crossentropy",
+        input_norm: str = "rescale",
+        seed: int | None = None,
+        train_size: int = 1000,
+        max_epochs: int = 10,
+        run_eagerly: bool = False,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name, tunable=True)
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes!r}.")
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.num_classes = int(num_classes)
+        self.loss = loss
+        self.input_norm = input_norm
+        self.seed = seed
+        self.train_size = int(train_size)
+        self.max_epochs = int(max_epochs)
+        self.run_eagerly = bool(run_eagerly)
+        self.execution = 0  # set by the tuner: execution k of a trial is seeded seed + k
+
+    def spec(self, hp: kt.HyperParameters) -> CNNSpec | MLPSpec:
+        """Return the network spec that `hp` describes (declaring its hyperparameters).
+
+        Args:
+            hp: the hyperparameters.
+
+        Returns:
+            A `CNNSpec` or `MLPSpec`.
+        """
+        raise NotImplementedError
+
+    def _build_spec(self, spec: CNNSpec | MLPSpec) -> keras.Model:
+        raise NotImplementedError
+
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        """Build and compile the model of `hp`: spec -> builder -> compile.
+
+        The model is compiled for `train_size` examples and `max_epochs` epochs; `fit`
+        recompiles it for the real data size, batch size and epoch count.
+
+        Args:
+            hp: the trial's hyperparameters (missing ones take their defaults).
+
+        Returns:
+            A compiled `keras.Model`.
+
+        Reference: Géron, Hands-On ML (3rd ed.), ch. 10, "Fine-Tuning Neural Network
+        Hyperparameters".
+        """
+        if self.seed is not None:  # every trial starts from the same seed
+            keras.utils.set_random_seed(int(self.seed) + int(self.execution))
+        spec = self.spec(hp)
+        self.declare_training(hp)
+        model = self._build_spec(spec)
+        steps = math.ceil(self.train_size / hp.get("batch_size"))
+        self.compile_model(model, hp, steps_per_epoch=steps, epochs=self.max_epochs)
+        return model
+
+    def declare_training(self, hp: kt.HyperParameters) -> None:
+        """Declare the training hyperparameters (optimizer, momentum, rate, schedule, batch).
+
+        Args:
+            hp: the hyperparameters.
+        """
+        hp.Choice("optimizer", OPTIMIZERS)
+        with hp.conditional_scope("optimizer", ["momentum", "nesterov"]):
+            hp.Choice("momentum", MOMENTUMS)
+        low, high = LEARNING_RATE_RANGE
+        hp.Float("learning_rate", low, high, sampling="log", default=1e-3)
+        hp.Choice("schedule", SCHEDULES)
+        hp.Choice("batch_size", BATCH_SIZES)
+
+    def compile_model(
+        self, model: keras.Model, hp: kt.HyperParameters, *, steps_per_epoch: int, epochs: int
+    ) -> keras.Model:
+        """Compile `model` with the optimizer, schedule and loss of `hp`.
+
+        Args:
+            model: the model.
+            hp: the hyperparameters (declared by `build`).
+            steps_per_epoch: optimizer steps per epoch, for the schedules.
+            epochs: epochs the schedule spans: exponential decays the rate tenfold over
+                them, 1cycle goes up and down once over them.
+
+        Returns:
+            The model, compiled.
+        """
+        name = hp.get("schedule")
+        total = max(1, int(steps_per_epoch) * max(1, int(epochs)))
+        # exponential: a tenth of the rate at the end; 1cycle needs 3 steps at least.
+        extra = {"exponential": {"s": total}, "1cycle": {"total_steps": max(3, total)}}.get(
+            name, {})
+        lr = make_schedule(name, learning_rate=hp.get("learning_rate"),
+                           steps_per_epoch=max(1, int(steps_per_epoch)),
+                           epochs=max(1, int(epochs)), **extra)
+        optimizer_name = hp.get("optimizer")
+        kwargs = {"momentum": hp.get("momentum")} if optimizer_name in ("momentum", "nesterov") \
+            else {}
+        with model.distribute_strategy.scope():
+            model.compile(
+                optimizer=make_optimizer(optimizer_name, learning_rate=lr, **kwargs),
+                loss=make_loss(self.loss), metrics=["accuracy"], run_eagerly=self.run_eagerly,
+            )
+        return model
+
+    def fit(
+        self,
+        hp: kt.HyperParameters,
+        model: keras.Model,
+        x: Any,
+        y: Any = None,
+        *,
+        epochs: int = 1,
+        initial_epoch: int = 0,
+        **kwargs: Any,
+    ) -> keras.callbacks.History:
+        """Fit with the trial's batch size and a schedule sized for this run.
+
+        Args:
+            hp: the trial's hyperparameters.
+            model: the model from `build`.
+            x: training inputs (an array; batch size is a hyperparameter).
+            y: training labels.
+            epochs: last epoch (Keras's meaning; Hyperband passes it per trial).
+            initial_epoch: first epoch (Hyperband's continued trials).
+            **kwargs: everything else for `model.fit` (`validation_data`, `callbacks`
+                with the tuner's callbacks, `class_weight`, `verbose`).
+
+        Returns:
+            The `History`.
+
+        Raises:
+            ValueError: if `x` is not an array (a batched dataset would ignore the
+                ``batch_size`` hyperparameter).
+        """
+        if not hasattr(x, "__len__") or not hasattr(x, "shape"):
+            raise ValueError(
+                f"fit needs an array x (the batch size is a hyperparameter), got "
+                f"{type(x).__name__}; convert the dataset to NumPy arrays first."
+            )
+        batch_size = hp.get("batch_size")
+        steps = math.ceil(len(x) / batch_size)
+        self.compile_model(model, hp, steps_per_epoch=steps, epochs=epochs - initial_epoch)
+        return model.fit(x, y, batch_size=batch_size, epochs=epochs,
+                         initial_epoch=initial_epoch, **kwargs)
