@@ -34,7 +34,7 @@ from recipes.initializers import make_initializer, recommended_initializer
 from recipes.regularization import MCDropout, make_regularizer
 from recipes.specs import CNNSpec, MLPSpec
 
-__all__ = ["build_cnn", "build_mlp", "count_params"]
+__all__ = ["MIN_STD_FRACTION", "build_cnn", "build_mlp", "count_params", "standardization_stats"]
 
 _AUGMENTATION_LAYERS = {
     "flip": lambda: keras.layers.RandomFlip("horizontal", name="aug_flip"),
@@ -112,6 +112,35 @@ class _Parts:
         return x
 
 
+MIN_STD_FRACTION = 0.1
+
+
+def standardization_stats(
+    data: Any, feature_shape: tuple[int, ...], min_std_fraction: float = MIN_STD_FRACTION
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and variance for a `Normalization` layer, with a floored variance.
+
+    Keras's `Normalization` divides by ``max(std, 1e-7)``: on MNIST, 67 border pixels are
+    constant in the training set and a few more almost so, and one stroke there puts a
+    validation pixel hundreds of thousands of standard deviations out. The standard
+    deviation is therefore floored at `min_std_fraction` times the mean feature std.
+
+    Args:
+        data: training inputs, any shape ending in `feature_shape`.
+        feature_shape: shape of one example after flattening (MLP) or `(H, W, C)` (CNN).
+        min_std_fraction: the floor as a fraction of the mean std. Defaults to `0.1`.
+
+    Returns:
+        `(mean, variance)` over the last axis (per feature, or per channel for images).
+    """
+    flat = np.asarray(data, dtype="float64").reshape((-1, *feature_shape))
+    flat = flat.reshape(-1, feature_shape[-1])
+    mean, std = flat.mean(axis=0), flat.std(axis=0)
+    floor = min_std_fraction * float(std.mean()) if std.mean() > 0 else 1.0
+    std = np.maximum(std, floor)
+    return mean.astype("float32"), (std**2).astype("float32")
+
+
 def _input_norm(kind: str, x, adapt_data: Any, feature_shape: tuple[int, ...]):
     if kind == "batch_norm":
         return keras.layers.BatchNormalization(name="input_bn")(x)
@@ -123,10 +152,10 @@ def _input_norm(kind: str, x, adapt_data: Any, feature_shape: tuple[int, ...]):
                 "input_norm='normalization' needs adapt_data: the Normalization layer learns "
                 "the features' mean and variance from it. Pass adapt_data=x_train."
             )
-        data = np.asarray(adapt_data, dtype="float32").reshape((-1, *feature_shape))
-        layer = keras.layers.Normalization(name="input_normalization")
-        layer.adapt(data)
-        return layer(x)
+        mean, variance = standardization_stats(adapt_data, feature_shape)
+        return keras.layers.Normalization(
+            mean=mean, variance=variance, name="input_normalization"
+        )(x)
     return x
 
 

@@ -112,6 +112,23 @@ class BuildMLPTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(z.mean(axis=0), np.zeros(20), atol=1e-4)
         self.assertAllClose(z.std(axis=0), np.ones(20), atol=1e-3)
 
+    def test_normalization_floors_the_std_of_constant_features(self):
+        rng = np.random.default_rng(0)
+        x = rng.normal(0.0, 2.0, (400, 3)).astype("float32")
+        x[:, 2] = 0.0  # a constant feature, like MNIST's border pixels
+        spec = MLPSpec(hidden_units=(4,), input_norm="normalization")
+        model = build_mlp(spec, (3,), 2, adapt_data=x)
+        probe = keras.Model(model.input, model.get_layer("input_normalization").output)
+        z = probe(np.array([[0.0, 0.0, 1.0]], dtype="float32")).numpy()
+        mean_std = x.std(axis=0).mean()  # (2 + 2 + 0) / 3, roughly
+        floor = 0.1 * mean_std
+        self.assertAllClose(z[0, 2], 1.0 / floor, rtol=1e-4)  # not 1 / 1e-7
+        # The layer keeps its statistics in its config: a saved model reloads them.
+        path = f"{self.get_temp_dir()}/norm.keras"
+        model.save(path)
+        reloaded = keras.models.load_model(path)
+        self.assertAllClose(reloaded.predict(x[:5], verbose=0), model.predict(x[:5], verbose=0))
+
     def test_normalization_without_adapt_data(self):
         spec = MLPSpec(hidden_units=(8,), input_norm="normalization")
         msg = r"input_norm='normalization' needs adapt_data.*x_train"
