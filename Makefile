@@ -23,6 +23,7 @@ help:
 	@echo "make data           prepare the full MNIST offline cache ahead of time"
 	@echo "make recipes        every chapter experiment, then runs/index.md"
 	@echo "make recipe-<name>  one of: $(foreach m,$(RECIPE_MODULES),$(firstword $(subst =, ,$(m))))"
+	@echo "make recipe-fish    fish species from photos (DATA_DIR=..., WEIGHTS=imagenet|none|PATH, ARGS=--compare-imbalance)"
 	@echo "make tune           Keras Tuner search: CNN on a 12k MNIST slice, 10 random trials (ARGS=--resume|--overwrite|...)"
 	@echo "make tune-distributed WORKERS=2   the same search, a chief and N workers on 127.0.0.1"
 	@echo "make lint | clean"
@@ -41,11 +42,13 @@ endif
 data: install
 	$(PY) -m recipes.data mnist
 
+# Two pytest workers: most tests are small models whose Python overhead uses one core.
+PYTEST_WORKERS ?= 2
 test: install data
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check recipes ch11 tuning tests bench
@@ -67,6 +70,10 @@ recipe-%: install data
 
 recipes: install data
 	$(PY) -m ch11.run_all $(ARGS)
+
+WEIGHTS ?= none# offline here; imagenet where the weights can be downloaded or are cached
+recipe-fish: install
+	$(PY) -m ch11.fish --data-dir "$(DATA_DIR)" --weights $(WEIGHTS) $(ARGS)
 
 tune: install data
 	$(PY) -m tuning.search $(ARGS)

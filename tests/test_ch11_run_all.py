@@ -1,0 +1,40 @@
+"""ch11.run_all: the index of reports and the CLI's choices."""
+
+import contextlib
+import importlib
+import io
+from pathlib import Path
+
+import tensorflow as tf
+
+from ch11 import run_all
+
+
+class RunAllTest(tf.test.TestCase):
+    def test_index_links_reports_and_marks_failures(self):
+        out = Path(self.get_temp_dir())
+        report = out / "batch_norm" / "x_s42" / "report.md"
+        rows = [
+            {"target": "bn", "module": "batch_norm", "status": "ok", "report": report,
+             "headline": "BN a|b", "wall_s": 12.4},
+            {"target": "selu", "module": "selu", "status": "failed", "report": None,
+             "headline": "FAILED: ValueError: boom", "wall_s": 1.0},
+        ]
+        text = run_all.write_index(rows, out).read_text()
+        self.assertIn("| bn | `make recipe-bn` | BN a\\|b | 12 s | "
+                      "[report](batch_norm/x_s42/report.md) |", text)
+        self.assertIn("| selu | `make recipe-selu` | FAILED: ValueError: boom | 1 s | failed |",
+                      text)
+
+    def test_unknown_recipe_is_refused_with_the_choices(self):
+        err = io.StringIO()
+        with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stderr(err):
+            run_all.main(["--only", "nope"])
+        self.assertEqual(ctx.exception.code, 2)
+        self.assertIn("invalid choice: 'nope'", err.getvalue())
+
+    def test_every_recipe_module_has_config_and_run(self):
+        for module in run_all.RECIPES.values():
+            mod = importlib.import_module(f"ch11.{module}")
+            self.assertTrue(callable(mod.run), module)
+            self.assertTrue(mod.Config(quick=True).quick, module)
