@@ -163,8 +163,12 @@ def _output(x, num_classes: int, output_activation: str):
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes!r}.")
     activation = "sigmoid" if num_classes == 1 else output_activation
+    # Under a mixed policy the probabilities stay float32, as the Keras mixed-precision
+    # guide advises: a bf16 softmax has 3 significant digits, too few for the loss.
+    low = keras.config.dtype_policy().compute_dtype in ("float16", "bfloat16")
     return keras.layers.Dense(
-        num_classes, activation=activation, kernel_initializer="glorot_uniform", name="output"
+        num_classes, activation=activation, kernel_initializer="glorot_uniform", name="output",
+        dtype="float32" if low else None,
     )(x)
 
 

@@ -358,3 +358,18 @@ class BuildCNNTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(counts["total"], model.count_params())
         # BN moving mean and variance: 2 x (4 + 8) conv channels + 2 x 8 dense units.
         self.assertEqual(counts["non_trainable"], 2 * (4 + 8) + 2 * 8)
+
+    def test_mixed_precision_keeps_the_probabilities_float32(self):
+        previous = keras.config.dtype_policy().name
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        try:
+            model = build_cnn(CNNSpec(filters=(4,), dense_units=(8,)), (16, 16), 3)
+            probs = model(np.random.default_rng(0).random((2, 16, 16), dtype="float32"))
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
+        self.assertEqual(model.get_layer("conv_0_0").compute_dtype, "bfloat16")
+        self.assertEqual(model.get_layer("output").compute_dtype, "float32")
+        self.assertEqual(probs.dtype, "float32")
+        self.assertAllClose(np.sum(probs, axis=-1), [1.0, 1.0], atol=1e-6)
+        float_model = build_cnn(CNNSpec(filters=(4,)), (16, 16), 3)
+        self.assertEqual(float_model.get_layer("output").compute_dtype, "float32")

@@ -1,0 +1,93 @@
+"""What machine a benchmark ran on, and which mixed-precision policy suits it.
+
+`machine_info()` is written into every benchmark's results so a figure always says
+which CPU produced it; `choose_precision("auto")` picks `mixed_bfloat16` only where
+the hardware computes bf16 natively (on a CPU without it, bf16 is emulated and slower).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+__all__ = ["BF16_CPU_FLAGS", "PRECISIONS", "choose_precision", "cpu_flags", "machine_info"]
+
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+# x86 flags that mean native bf16 arithmetic (oneDNN uses them for bf16 matmuls/convs).
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def _cpuinfo(path: str | os.PathLike = "/proc/cpuinfo") -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """Return the CPU feature flags from ``/proc/cpuinfo`` text (empty off Linux).
+
+    Args:
+        cpuinfo: the text of ``/proc/cpuinfo``. Defaults to reading the file.
+
+    Returns:
+        The set of flags of the first processor listed.
+    """
+    text = _cpuinfo() if cpuinfo is None else cpuinfo
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def machine_info(cpuinfo: str | None = None) -> dict[str, object]:
+    """Describe the machine: CPU model, cores, bf16 support, Python and library versions.
+
+    Args:
+        cpuinfo: the text of ``/proc/cpuinfo``. Defaults to reading the file.
+
+    Returns:
+        A JSON-ready dict.
+    """
+    text = _cpuinfo() if cpuinfo is None else cpuinfo
+    model = next(
+        (line.partition(":")[2].strip() for line in text.splitlines()
+         if line.startswith("model name")),
+        platform.processor() or platform.machine(),
+    )
+    flags = cpu_flags(text)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu": model,
+        "cores": cores,
+        "bf16_flags": sorted(flags & set(BF16_CPU_FLAGS)),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def choose_precision(requested: str = "auto", flags: set[str] | None = None) -> tuple[str, str]:
+    """Pick the Keras dtype policy for a run.
+
+    Args:
+        requested: `"auto"`, `"float32"` or `"mixed_bfloat16"`. `"auto"` gives
+            `mixed_bfloat16` when the CPU has native bf16 (`avx512_bf16` or
+            `amx_bf16`), else `float32`.
+        flags: CPU flags. Defaults to `cpu_flags()`.
+
+    Returns:
+        `(policy, reason)`, the reason a sentence for the report.
+
+    Raises:
+        ValueError: an unknown `requested` value.
+    """
+    if requested not in PRECISIONS:
+        raise ValueError(f"Unknown precision {requested!r}. Valid: {', '.join(PRECISIONS)}.")
+    if requested != "auto":
+        return requested, f"{requested} as requested"
+    found = sorted((cpu_flags() if flags is None else flags) & set(BF16_CPU_FLAGS))
+    if found:
+        return "mixed_bfloat16", f"auto: the CPU computes bf16 natively ({', '.join(found)})"
+    return "float32", "auto: no native bf16 on this CPU (bf16 would be emulated and slower)"

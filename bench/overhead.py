@@ -1,0 +1,166 @@
+"""Builder overhead: the same CNN built by hand in plain Keras and by `recipes.build_cnn`.
+
+Both models have the same layers, parameters and dtype policy; their training steps per
+second are measured alternately (A B, B A, ...) after a warm-up, so a slow moment of
+the machine hits both. The ratio recipes/hand should be 1.00: the builder only
+assembles standard Keras layers.
+
+Run: ``python -m bench.overhead [--quick]`` (part of ``make bench``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from bench.hardware import choose_precision
+from recipes import build_cnn, make_loss, make_optimizer
+
+__all__ = ["hand_built", "measure_overhead", "steps_per_second"]
+
+
+def hand_built(spec: Any) -> keras.Model:
+    """The recipe's CNN written out in plain Keras, layer for layer.
+
+    Supports the specs `bench.configs` uses: one conv per block, max pooling, "same"
+    padding, BN before the activation from block `batch_norm_from` on, He init, dense
+    layers with BN, no dropout.
+
+    Args:
+        spec: a `recipes.CNNSpec`.
+
+    Returns:
+        The uncompiled model.
+
+    Raises:
+        ValueError: a spec outside that subset.
+    """
+    if (spec.convs_per_block != 1 or spec.pooling != "max" or spec.dropout_rate
+            or spec.batch_norm not in ("none", "before") or spec.input_norm != "none"
+            or spec.augmentation or spec.global_pooling or spec.activation != "relu"):
+        raise ValueError("hand_built supports one ReLU conv per block, max pooling, BN "
+                         "'before' or none, no dropout/augmentation/input norm.")
+    layers = keras.layers
+    bn = spec.batch_norm == "before"
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = inputs
+    for b, filters in enumerate(spec.filters):
+        use_bn = bn and b >= spec.batch_norm_from
+        x = layers.Conv2D(filters, spec.kernel_size, padding="same", use_bias=not use_bn,
+                          kernel_initializer="he_normal")(x)
+        if use_bn:
+            x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    for units in spec.dense_units:
+        x = layers.Dense(units, use_bias=not bn, kernel_initializer="he_normal")(x)
+        if bn:
+            x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="hand_built")
+
+
+def steps_per_second(model: keras.Model, x: np.ndarray, y: np.ndarray,
+                     batch_size: int) -> float:
+    """Train one pass over `x` and return optimizer steps per second.
+
+    Args:
+        model: a compiled model (already traced by a warm-up pass).
+        x: inputs, a whole number of batches.
+        y: labels.
+        batch_size: the batch size.
+
+    Returns:
+        Steps per second of that pass.
+    """
+    begin = time.perf_counter()
+    model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
+    return (len(x) // batch_size) / (time.perf_counter() - begin)
+
+
+def measure_overhead(rounds: int = 6, steps: int = 60, batch_size: int = 128,
+                     config_name: str = "recipe_fast") -> dict[str, Any]:
+    """Steps per second of the hand-built and the recipe-built model, alternated.
+
+    Args:
+        rounds: measured rounds (each times both models once, order alternating).
+        steps: training steps per measurement.
+        batch_size: the batch size.
+        config_name: the `bench.configs` entry whose spec and precision are used.
+
+    Returns:
+        `{"hand_steps_per_second": [...], "recipe_steps_per_second": [...], "ratio",
+        "params", "precision"}`; ratio is median recipe / median hand.
+    """
+    from bench.configs import CONFIGS
+
+    config = CONFIGS[config_name]
+    policy, reason = choose_precision(config.precision)
+    keras.mixed_precision.set_global_policy(policy)
+    rng = np.random.default_rng(0)
+    x = rng.random((steps * batch_size, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, size=steps * batch_size)
+    models = {}
+    for name, build in (("hand", lambda: hand_built(config.spec)),
+                        ("recipe", lambda: build_cnn(config.spec, (28, 28, 1), 10))):
+        keras.utils.set_random_seed(0)
+        model = build()
+        model.compile(optimizer=make_optimizer("nesterov", 0.01),
+                      loss=make_loss("crossentropy"))
+        steps_per_second(model, x, y, batch_size)  # warm-up: tracing
+        models[name] = model
+    params = {k: int(m.count_params()) for k, m in models.items()}
+    if params["hand"] != params["recipe"]:
+        raise RuntimeError(f"The two models differ: parameters {params}.")
+    speeds: dict[str, list[float]] = {"hand": [], "recipe": []}
+    for r in range(rounds):
+        for name in (("hand", "recipe") if r % 2 == 0 else ("recipe", "hand")):
+            speeds[name].append(steps_per_second(models[name], x, y, batch_size))
+    ratio = statistics.median(speeds["recipe"]) / statistics.median(speeds["hand"])
+    print(f"builder overhead: hand {statistics.median(speeds['hand']):.1f} steps/s, recipes "
+          f"{statistics.median(speeds['recipe']):.1f} steps/s, ratio {ratio:.3f} "
+          f"({rounds} alternated rounds of {steps} steps, {policy})", flush=True)
+    return {"hand_steps_per_second": speeds["hand"],
+            "recipe_steps_per_second": speeds["recipe"], "ratio": ratio,
+            "params": params["recipe"], "precision": policy, "precision_reason": reason,
+            "rounds": rounds, "steps": steps, "batch_size": batch_size}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The CLI.
+
+    Args:
+        argv: arguments. Defaults to `sys.argv[1:]`.
+
+    Returns:
+        The exit code.
+    """
+    parser = argparse.ArgumentParser(prog="python -m bench.overhead",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 rounds of 10 steps")
+    parser.add_argument("--rounds", type=int, default=6, help="alternated rounds (default 6)")
+    parser.add_argument("--steps", type=int, default=60, help="steps per measurement (60)")
+    parser.add_argument("--result", help="write the measurements to this JSON file")
+    args = parser.parse_args(argv)
+    rounds, steps = (2, 10) if args.quick else (args.rounds, args.steps)
+    result = measure_overhead(rounds=rounds, steps=steps)
+    if args.result:
+        Path(args.result).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.exit(main())

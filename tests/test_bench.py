@@ -1,0 +1,240 @@
+"""Tests for bench/: precision choice, the training clock, summaries, builders, smoke run."""
+
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl.testing import parameterized
+
+from bench import time_to_accuracy
+from bench.clock import TestAccuracyClock, time_to
+from bench.configs import CONFIGS, BenchConfig, build_and_compile, keras_io_convnet
+from bench.hardware import choose_precision, cpu_flags, machine_info
+from bench.overhead import hand_built
+from bench.report import headline, median_range, summarize
+from recipes import CNNSpec, build_cnn
+
+CPUINFO = """processor\t: 0
+model name\t: AMD EPYC 9R45
+flags\t\t: fpu avx2 avx512f avx512_bf16 sse4_2
+"""
+
+
+class HardwareTest(tf.test.TestCase, parameterized.TestCase):
+    def test_cpu_flags_and_machine_info(self):
+        self.assertEqual(cpu_flags(CPUINFO), {"fpu", "avx2", "avx512f", "avx512_bf16", "sse4_2"})
+        info = machine_info(CPUINFO)
+        self.assertEqual(info["cpu"], "AMD EPYC 9R45")
+        self.assertEqual(info["bf16_flags"], ["avx512_bf16"])
+        self.assertGreaterEqual(info["cores"], 1)
+
+    @parameterized.parameters(
+        ({"avx512_bf16"}, "mixed_bfloat16"),
+        ({"amx_bf16", "avx2"}, "mixed_bfloat16"),
+        ({"avx2", "avx512f"}, "float32"),
+        (set(), "float32"),
+    )
+    def test_auto_precision(self, flags, expected):
+        policy, reason = choose_precision("auto", flags)
+        self.assertEqual(policy, expected)
+        self.assertStartsWith(reason, "auto:")
+
+    def test_explicit_and_bad_precision(self):
+        self.assertEqual(choose_precision("float32", {"avx512_bf16"})[0], "float32")
+        with self.assertRaisesRegex(ValueError, "Unknown precision 'fp8'. Valid: auto, float32"):
+            choose_precision("fp8")
+
+
+def _tiny_model() -> keras.Model:
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy")
+    return model
+
+
+class ClockTest(tf.test.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.utils.set_random_seed(0)
+        keras.backend.clear_session()
+        rng = np.random.default_rng(0)
+        self.x = rng.normal(size=(160, 4)).astype("float32")
+        self.y = self.x[:, :3].argmax(axis=1)  # learnable
+
+    def test_checks_fall_on_eighths_and_epoch_ends(self):
+        clock = TestAccuracyClock(self.x, self.y, steps_per_epoch=10, checks_per_epoch=8)
+        _tiny_model().fit(self.x, self.y, batch_size=16, epochs=2, callbacks=[clock], verbose=0)
+        steps = [p["step"] for p in clock.points]
+        # round(k * 10 / 8) for k = 1..8 (Python rounds halves to even), then epoch 2
+        first = sorted({max(1, round(k * 10 / 8)) for k in range(1, 9)})
+        self.assertEqual(steps, first + [10 + s for s in first])
+        self.assertAllClose([p["epoch"] for p in clock.points], [s / 10 for s in steps])
+        seconds = [p["seconds"] for p in clock.points]
+        self.assertTrue(all(b > a for a, b in zip(seconds, seconds[1:], strict=False)))
+        accs = np.array([p["test_accuracy"] for p in clock.points])
+        self.assertTrue(np.all((accs >= 0) & (accs <= 1)))
+        self.assertGreater(accs[-1], 0.8)  # the tiny problem is learned
+
+    def test_evaluation_and_validation_are_off_the_clock(self):
+        def slow_progress(point):
+            time.sleep(0.25)  # inside the check: must not count as training
+
+        clock = TestAccuracyClock(self.x, self.y, steps_per_epoch=10, checks_per_epoch=4,
+                                  on_check=slow_progress)
+        begin = time.perf_counter()
+        _tiny_model().fit(self.x, self.y, batch_size=16, epochs=2, callbacks=[clock],
+                          validation_data=(self.x, self.y), verbose=0)
+        wall = time.perf_counter() - begin
+        self.assertLen(clock.points, 8)
+        self.assertGreaterEqual(clock.eval_seconds, 8 * 0.25)
+        self.assertGreater(clock.paused_seconds, clock.eval_seconds)  # + validation passes
+        self.assertLess(clock.points[-1]["seconds"], wall - 8 * 0.25)
+        # fit() also spends time before on_train_begin (data adapter, tracing set-up)
+        self.assertLessEqual(clock.points[-1]["seconds"] + clock.paused_seconds, wall)
+
+    def test_one_hot_labels(self):
+        clock = TestAccuracyClock(self.x, keras.utils.to_categorical(self.y, 3), 10)
+        self.assertAllEqual(clock.labels, self.y)
+
+    def test_time_to(self):
+        points = [{"seconds": 1.0, "epoch": 0.5, "test_accuracy": 0.98, "step": 5},
+                  {"seconds": 2.0, "epoch": 1.0, "test_accuracy": 0.991, "step": 10},
+                  {"seconds": 3.0, "epoch": 1.5, "test_accuracy": 0.989, "step": 15}]
+        self.assertEqual(time_to(points, 0.99)["seconds"], 2.0)
+        self.assertEqual(time_to(points, 0.98)["epoch"], 0.5)
+        self.assertIsNone(time_to(points, 0.993))
+        with self.assertRaisesRegex(ValueError, r"target must be an accuracy in \(0, 1\], got 99"):
+            time_to(points, 99)
+
+    def test_bad_clock_arguments(self):
+        with self.assertRaisesRegex(ValueError, "must be >= 1, got 0 and 8"):
+            TestAccuracyClock(self.x, self.y, steps_per_epoch=0)
+
+
+def _seed(seed, t990, t993, ips=1000.0, acc=0.99):
+    def point(t):
+        return None if t is None else {"seconds": t, "epoch": t / 10, "test_accuracy": 0.995}
+
+    return {"seed": seed, "time_to": {"0.990": point(t990), "0.993": point(t993)},
+            "images_per_second": ips, "final_test_accuracy": acc, "train_seconds": 100.0,
+            "points": [{"seconds": 1.0, "test_accuracy": acc}]}
+
+
+class ReportTest(tf.test.TestCase):
+    def test_median_range_counts_misses_as_infinite(self):
+        self.assertEqual(median_range([3.0, 1.0, 2.0]),
+                         {"median": 2.0, "min": 1.0, "max": 3.0, "reached": 3, "n": 3})
+        one_miss = median_range([3.0, None, 1.0])
+        self.assertEqual((one_miss["median"], one_miss["min"], one_miss["max"]), (3.0, 1.0, None))
+        self.assertIsNone(median_range([None, None, 1.0])["median"])
+        self.assertEqual(median_range([None])["reached"], 0)
+
+    def test_summary_and_headline_ratio(self):
+        configs = [
+            {"name": "keras_io", "process_seconds": 400.0,
+             "seeds": [_seed(0, 80.0, None), _seed(1, 70.0, None), _seed(2, 90.0, None)]},
+            {"name": "recipe_fast", "process_seconds": 60.0,
+             "seeds": [_seed(0, 8.0, None), _seed(1, 7.0, 20.0), _seed(2, 10.0, None)]},
+        ]
+        summary = summarize(configs)
+        self.assertEqual(summary["keras_io"]["seconds_to_0.990"]["median"], 80.0)
+        self.assertEqual(summary["recipe_fast"]["seconds_to_0.990"]["min"], 7.0)
+        self.assertIsNone(summary["recipe_fast"]["seconds_to_0.993"]["median"])
+        self.assertEqual(summary["recipe_fast"]["seconds_to_0.993"]["reached"], 1)
+        results = {"summary": summary, "targets": [0.99, 0.993], "quick": False}
+        self.assertEqual(headline(results), "recipe reaches 99.0% 10.0x sooner than the keras.io "
+                         "convnet (8.0 s vs 80.0 s of training, median of 3 seeds)")
+        summary["keras_io"]["seconds_to_0.990"]["median"] = None
+        self.assertStartsWith(headline(results), "the keras.io convnet did not reach 99.0%")
+
+
+class ConfigsTest(tf.test.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.utils.set_random_seed(0)
+        keras.backend.clear_session()
+
+    def test_keras_io_convnet_is_the_published_one(self):
+        model = keras_io_convnet()
+        self.assertEqual(model.count_params(), 34_826)  # as printed on keras.io
+        self.assertEqual([type(layer).__name__ for layer in model.layers],
+                         ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten",
+                          "Dropout", "Dense"])
+        self.assertEqual(model.layers[5].rate, 0.5)
+
+    def test_recipes_compile_with_a_1cycle_schedule(self):
+        model = build_and_compile(CONFIGS["recipe_fast"], steps_per_epoch=10)
+        config = model.optimizer.get_config()
+        schedule = keras.optimizers.schedules.deserialize(config["learning_rate"])
+        self.assertEqual(type(schedule).__name__, "OneCycle")
+        self.assertEqual(schedule.total_steps, 20)  # 2 epochs x 10 steps
+        self.assertAllClose(float(schedule(schedule.half_steps)), 0.1)
+        self.assertTrue(config["nesterov"])
+        self.assertEqual(config["momentum"], 0.9)
+        self.assertNotIn("conv_bn_0_0", [layer.name for layer in model.layers])
+        self.assertIn("conv_bn_1_0", [layer.name for layer in model.layers])
+
+    def test_unknown_model(self):
+        with self.assertRaisesRegex(ValueError, "Unknown model 'vgg'.*Valid: keras_io, recipe"):
+            build_and_compile(BenchConfig("x", "x", model="vgg"), 10)
+
+    def test_hand_built_twin_matches_the_builder(self):
+        spec = CONFIGS["recipe_fast"].spec
+        hand, recipe = hand_built(spec), build_cnn(spec, (28, 28, 1), 10)
+        self.assertEqual(hand.count_params(), recipe.count_params())
+        kinds = [type(layer).__name__ for layer in hand.layers]
+        self.assertEqual(kinds, [type(layer).__name__ for layer in recipe.layers])
+        x = np.random.default_rng(0).random((2, 28, 28, 1), dtype="float32")
+        recipe.set_weights(hand.get_weights())
+        self.assertAllClose(recipe.predict(x, verbose=0), hand.predict(x, verbose=0), atol=1e-5)
+
+    def test_hand_built_rejects_other_specs(self):
+        with self.assertRaisesRegex(ValueError, "hand_built supports one ReLU conv per block"):
+            hand_built(CNNSpec(convs_per_block=2))
+
+
+class CLITest(tf.test.TestCase):
+    def test_bad_seeds_and_configs(self):
+        for argv, msg in ((["--seeds", "a,b"], "seeds must be like 0,1,2, got 'a,b'"),
+                          (["--configs", "resnet"], "invalid choice: 'resnet'")):
+            with self.assertRaises(SystemExit) as exit_, self.captureWritesToStream(
+                    sys.stderr) as err:
+                time_to_accuracy.main(argv)
+            self.assertEqual(exit_.exception.code, 2)
+            self.assertIn(msg, err.contents())
+
+
+@pytest.mark.slow
+class QuickRunTest(tf.test.TestCase):
+    def test_quick_benchmark_writes_its_outputs(self):
+        out = Path(self.get_temp_dir()) / "bench"
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.time_to_accuracy", "--quick", "--out-dir", str(out),
+             "--configs", "keras_io", "recipe_fast"],
+            capture_output=True, text=True, timeout=600)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        results = json.loads((out / "results.json").read_text())
+        self.assertEqual([c["name"] for c in results["configs"]], ["keras_io", "recipe_fast"])
+        for config in results["configs"]:
+            (seed,) = config["seeds"]
+            self.assertLen(seed["points"], 8)  # 1 epoch, checked every 1/8 epoch
+            self.assertAllClose(seed["points"][-1]["epoch"], 1.0)
+            accs = [p["test_accuracy"] for p in seed["points"]]
+            self.assertTrue(all(0.0 <= a <= 1.0 for a in accs))
+            self.assertGreater(accs[-1], 0.3)  # learned something on 2,700 images
+            self.assertTrue(math.isfinite(seed["images_per_second"]))
+            self.assertGreater(config["process_seconds"], seed["train_seconds"])
+        self.assertIn(results["configs"][1]["precision"], ("float32", "mixed_bfloat16"))
+        self.assertGreater(results["overhead"]["ratio"], 0.3)
+        self.assertLess(results["overhead"]["ratio"], 3.0)
+        report = (out / "report.md").read_text()
+        self.assertIn("| `keras_io` | float32 |", report)
+        self.assertIn("quick mode", report)
+        self.assertTrue((out / "time_to_accuracy.png").stat().st_size > 10_000)
+        self.assertIn("did not reach 99.0%", proc.stdout.strip().splitlines()[-1])
