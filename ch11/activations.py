@@ -6,7 +6,9 @@ with ReLU, leaky ReLU, PReLU, RReLU, ELU, SELU, GELU, Swish and Mish, from the s
 The run reports accuracy, time per epoch and the fraction of dead units (units whose
 output is 0 on every image of a validation batch). A second part trains ReLU, leaky ReLU
 and ELU with a too-high learning rate and follows the dead units epoch by epoch: this is
-the usual answer to "why does my ReLU net stop improving after N epochs".
+the usual answer to "why does my ReLU net stop improving after N epochs". The diagnostics
+(`recipes.diagnostics.activation_stats`) give the dead fraction per layer, drawn with the
+demonstration's activation histograms per layer.
 
 Run: ``python -m ch11.activations`` (``make recipe-activations``), ``--quick`` for a smoke run.
 """
@@ -25,9 +27,10 @@ import pandas as pd
 from ch11._experiment import Results, cli, finish, mnist_splits, start, train_variant
 from recipes.activations import ACTIVATION_NAMES
 from recipes.builders import build_mlp, count_params
+from recipes.diagnostics import activation_stats, layer_outputs
 from recipes.losses import make_loss
 from recipes.optimizers import OPTIMIZER_NAMES, make_optimizer
-from recipes.plots import learning_curves
+from recipes.plots import activation_histograms, layer_profile, learning_curves
 from recipes.runs import save_figure
 from recipes.specs import MLPSpec
 
@@ -115,22 +118,25 @@ def dead_unit_fraction(model: keras.Model, x: np.ndarray) -> float:
     Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Better Activation Functions"
     (dying ReLUs).
     """
-    names = [layer.name for layer in model.layers if layer.name.startswith("act_")]
+    stats = _dead_per_layer(model, x)
+    if stats["dead_fraction"].isna().any():
+        return float("nan")
+    return float(np.rint(stats["dead_fraction"] * stats["units"]).sum() / stats["units"].sum())
+
+
+def _dead_per_layer(model: keras.Model, x: np.ndarray) -> pd.DataFrame:
+    """`activation_stats` of the ``act_*`` layers; dead_fraction NaN where not finite."""
+    names = _act_names(model)
     if not names:
         raise ValueError("dead_unit_fraction found no 'act_*' layer in the model; build it "
                          "with recipes.builders.build_mlp.")
-    probe = keras.Model(model.inputs[0], [model.get_layer(n).output for n in names])
-    outputs = probe(np.asarray(x), training=False)
-    outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
-    dead, total = 0, 0
-    for out in outputs:
-        values = keras.ops.convert_to_numpy(out)
-        if not np.all(np.isfinite(values)):
-            return float("nan")
-        values = values.reshape(len(values), -1)
-        dead += int(np.all(values == 0, axis=0).sum())
-        total += values.shape[1]
-    return dead / total
+    stats = activation_stats(model, x, names)
+    stats.loc[stats["nonfinite_fraction"] > 0, "dead_fraction"] = np.nan
+    return stats
+
+
+def _act_names(model: keras.Model) -> list[str]:
+    return [layer.name for layer in model.layers if layer.name.startswith("act_")]
 
 
 class _DeadUnitTracker(keras.callbacks.Callback):
@@ -172,7 +178,7 @@ def run(config: Config) -> Results:
             for a in config.activations]
     plan += [("dying_relu", a, config.demo_optimizer, config.demo_learning_rate,
               config.demo_epochs, demo_data) for a in config.demo_activations]
-    rows, histories = [], {}
+    rows, histories, per_layer, outputs = [], {}, [], {}
     for k, (part, activation, optimizer, lr, epochs, part_data) in enumerate(plan, 1):
         spec = MLPSpec.deep(config.depth, config.units, activation=activation,
                             input_norm=config.input_norm)
@@ -186,20 +192,32 @@ def run(config: Config) -> Results:
             label=f"variant {k}/{len(plan)}: {part}, {activation}, {optimizer} at {lr:g} on "
                   f"{len(part_data['x_train'])} images")
         histories[f"{part}_{activation}"] = history
+        layers = _dead_per_layer(model, probe).assign(part=part, activation=activation)
+        per_layer.append(layers)
         rows.append(_row(part, activation, optimizer, lr, model, history, data,
-                         tracker.initial))
+                         tracker.initial, layers))
+        if part == "dying_relu":  # 4 layers, input to output side, for the histograms
+            names = _act_names(model)
+            picks = np.unique(np.linspace(0, len(names) - 1, min(len(names), 4)).round())
+            dead = layers.set_index("layer")["dead_fraction"]
+            outputs |= {f"{activation}: {n} ({dead[n]:.0%} dead)": v for n, v in layer_outputs(
+                model, probe, [names[int(i)] for i in picks]).items()}
 
     table = pd.DataFrame(rows)
-    figures = _figures(run_dir, histories, table, config)
+    layers = pd.concat(per_layer, ignore_index=True)[
+        ["part", "activation", "layer", "depth", "units", "dead_fraction", "frac_zero",
+         "mean", "std"]]
+    layers.to_csv(run_dir / "dead_units_per_layer.csv", index=False)
+    figures, diagnosis = _figures(run_dir, histories, table, layers, outputs, config)
     return finish(NAME, config, run_dir, started, table,
                   title="Activation functions on MNIST", intro=_intro(config),
                   histories=histories, figures=figures,
                   notes=_notes(table, config, (load_start, os.getloadavg()[0])),
-                  metrics=_metrics(table))
+                  metrics=_metrics(table), sections=[("Diagnostics", diagnosis)])
 
 
 def _row(part: str, activation: str, optimizer: str, lr: float, model: keras.Model, history,
-         data, dead_init: float) -> dict:
+         data, dead_init: float, layers: pd.DataFrame) -> dict:
     h = history.history
     _, test_acc = model.evaluate(data["x_test"], data["y_test"], verbose=0)
     val = np.nan_to_num(np.asarray(h["val_accuracy"], dtype=float))
@@ -210,6 +228,7 @@ def _row(part: str, activation: str, optimizer: str, lr: float, model: keras.Mod
         "best_epoch": int(val.argmax()) + 1, "test_acc": test_acc,
         "s_per_epoch": sum(h["epoch_time"]) / len(h["epoch_time"]),
         "dead_init": dead_init, "dead_final": h["dead_fraction"][-1],
+        "dead_max_layer": layers["dead_fraction"].max(skipna=False),
         "trainable": count_params(model)["trainable"],
     }
 
@@ -253,7 +272,8 @@ def _dying_plot(histories, table: pd.DataFrame):
     return fig
 
 
-def _figures(run_dir, histories, table: pd.DataFrame, config: Config) -> list[tuple[str, str]]:
+def _figures(run_dir, histories, table: pd.DataFrame, layers: pd.DataFrame,
+             outputs: dict[str, np.ndarray], config: Config) -> tuple[list, str]:
     compare = table[table["part"] == "compare"]
     demo = table[table["part"] == "dying_relu"]
     save_figure(learning_curves({a: histories[f"compare_{a}"] for a in compare["activation"]},
@@ -261,11 +281,40 @@ def _figures(run_dir, histories, table: pd.DataFrame, config: Config) -> list[tu
                 run_dir / "learning_curves.png")
     save_figure(_accuracy_vs_time(compare), run_dir / "accuracy_vs_time.png")
     save_figure(_dying_plot(histories, demo), run_dir / "dying_relu.png")
-    return [("Learning curves per activation (dashed: training, solid: validation)",
-             "learning_curves.png"),
-            ("Validation accuracy against seconds per epoch", "accuracy_vs_time.png"),
-            ("Dying ReLUs: dead units and validation accuracy per epoch at a too-high "
-             "learning rate", "dying_relu.png")]
+    figures = [("Learning curves per activation (dashed: training, solid: validation)",
+                "learning_curves.png"),
+               ("Validation accuracy against seconds per epoch", "accuracy_vs_time.png"),
+               ("Dying ReLUs: dead units and validation accuracy per epoch at a too-high "
+                "learning rate", "dying_relu.png")]
+    text = []
+    dying = layers[layers["part"] == "dying_relu"]
+    if len(dying):
+        where = f"after {config.demo_epochs} epochs at {config.demo_optimizer} " \
+                f"{config.demo_learning_rate:g}"
+        fig = layer_profile(dying, "dead_fraction", by="activation", log=False,
+                            ylabel=f"dead units ({config.probe_size} validation images)",
+                            title=f"Dead units per hidden layer {where}")
+        fig.axes[0].xaxis.get_major_locator().set_params(integer=True)
+        save_figure(fig, run_dir / "dead_units_per_layer.png")
+        save_figure(activation_histograms(outputs, title=f"Hidden activations {where}"),
+                    run_dir / "dying_relu_histograms.png")
+        figures += [("Fraction of dead units per hidden layer (depth 0 = next to the input) "
+                     "after the too-high learning rate", "dead_units_per_layer.png"),
+                    ("Hidden activations' histograms (log counts) after the too-high "
+                     "learning rate", "dying_relu_histograms.png")]
+        worst = [f"{a}: diverged (outputs not finite)" if p["dead_fraction"].isna().any()
+                 else f"{a}: {p['dead_fraction'].max():.0%} of "
+                 f"{p.loc[p['dead_fraction'].idxmax(), 'layer']}'s units dead"
+                 if p["dead_fraction"].max() > 0 else f"{a}: no dead unit in any layer"
+                 for a, p in dying.groupby("activation", sort=False)]
+        text += [f"[dead_units_per_layer.png](dead_units_per_layer.png): the dead fraction "
+                 f"per layer {where}, worst layer per activation: {'; '.join(worst)}.",
+                 "[dying_relu_histograms.png](dying_relu_histograms.png): the same nets' "
+                 "outputs on the validation batch; a dead unit adds only exact zeros (the "
+                 "spike at 0). Share of exact zeros in the last hidden layer: "
+                 + ", ".join(f"{r.activation} {r.frac_zero:.0%}" for r in dying[
+                     dying["depth"] == dying["depth"].max()].itertuples()) + "."]
+    return figures, "\n\n".join(text)
 
 
 def _metrics(table: pd.DataFrame) -> dict:

@@ -5,7 +5,8 @@ CNN are trained without BN, with BN after each activation and with BN before it 
 Dense/Conv layer then has no bias, as the book recommends), from the same seed and with
 the same optimizer. The run reports learning curves, accuracy after each epoch, time per
 epoch, trainable/non-trainable parameter counts, the train-validation gap, the hidden
-activations' spread through depth, and what BN does with a very small batch size.
+activations' spread through depth and the gradient flow of the trained MLPs (both from
+`recipes.diagnostics`, on 512 validation images), and what BN does with a very small batch.
 
 Run: ``python -m ch11.batch_norm`` (``make recipe-bn``), ``--quick`` for a smoke run.
 """
@@ -17,15 +18,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import keras
+import numpy as np
 import pandas as pd
 
 from ch11._experiment import Results, cli, finish, mnist_splits, start, train_variant
 from recipes.builders import build_cnn, build_mlp, count_params
+from recipes.diagnostics import activation_stats, gradient_norms
 from recipes.optimizers import OPTIMIZER_NAMES, make_optimizer
-from recipes.plots import layer_profile, learning_curves
+from recipes.plots import gradient_flow, layer_profile, learning_curves
 from recipes.runs import save_figure
-from recipes.selu import layer_statistics
 from recipes.specs import CNNSpec, MLPSpec
+
+__all__ = ["Config", "PLACEMENTS", "main", "run"]
 
 NAME = "batch_norm"
 PLACEMENTS = ("none", "after", "before")
@@ -68,8 +72,16 @@ def _compile_kwargs(config: Config, learning_rate: float) -> dict:
             "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
 
 
+def _diagnose(model: keras.Model, x: np.ndarray, y: np.ndarray,
+              variant: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per hidden activation its spread, and per kernel its gradient norm, on one batch."""
+    names = [layer.name for layer in model.layers if layer.name.startswith("act_")]
+    return (activation_stats(model, x, names).assign(variant=variant),
+            gradient_norms(model, x, y))
+
+
 def _row(family: str, placement: str, lr: float, model: keras.Model, history, data,
-         batch_size: int) -> dict:
+         batch_size: int, diag: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> dict:
     h = history.history
     _, test_acc = model.evaluate(data["x_test"], data["y_test"], verbose=0)
     # Keras's training accuracy is a running mean over the epoch while the weights move;
@@ -84,6 +96,9 @@ def _row(family: str, placement: str, lr: float, model: keras.Model, history, da
         "train_acc": train_acc, "train_val_gap": train_acc - h["val_accuracy"][-1],
         "s_per_epoch": sum(h["epoch_time"]) / len(h["epoch_time"]),
         "trainable": params["trainable"], "non_trainable": params["non_trainable"],
+        "act_std_last": diag[0]["std"].iloc[-1] if diag else np.nan,
+        "grad_first_over_last": diag[1]["grad_norm"].iloc[0] / diag[1]["grad_norm"].iloc[-2]
+        if diag else np.nan,
     }
 
 
@@ -101,8 +116,8 @@ def run(config: Config) -> Results:
                                      cnn_epochs=1, small_batch_train=300)
     run_dir, started = start(NAME, config)
     data = mnist_splits(config.quick)
-    probe = data["x_valid"][:512]
-    rows, histories, stats = [], {}, []
+    probe, probe_y = data["x_valid"][:512], data["y_valid"][:512]
+    rows, histories, stats, flows = [], {}, [], {}
     mlp = MLPSpec.deep(config.mlp_depth, config.mlp_units, activation=config.activation)
     cnn = CNNSpec(filters=(32, 64), dense_units=(128,), activation=config.activation)
     lr0 = config.learning_rates[0]
@@ -120,11 +135,13 @@ def run(config: Config) -> Results:
             lambda s=spec, b=builder: b(s, (28, 28), 10), _compile_kwargs(config, lr), data,
             seed=config.seed, epochs=epochs, batch_size=config.batch_size,
             label=f"variant {k}/{total}: {family}, BN {placement}, learning rate {lr:g}")
-        rows.append(_row(family, placement, lr, model, history, data, config.batch_size))
-        histories[key] = history
+        diag = None
         if family == "mlp":
-            stats.append(layer_statistics(model, probe).assign(
-                variant=f"BN {placement}, lr {lr:g}"))
+            diag = _diagnose(model, probe, probe_y, f"BN {placement}, lr {lr:g}")
+            stats.append(diag[0])
+            flows.setdefault(lr, {})[f"BN {placement}"] = diag[1]
+        rows.append(_row(family, placement, lr, model, history, data, config.batch_size, diag))
+        histories[key] = history
 
     small = {k: v[: config.small_batch_train] if k in ("x_train", "y_train") else v
              for k, v in data.items()}
@@ -141,11 +158,15 @@ def run(config: Config) -> Results:
         histories[f"mlp_small_batch_bn_{placement}"] = history
 
     table = pd.DataFrame(rows)
-    figures = _figures(run_dir, histories, pd.concat(stats, ignore_index=True), config)
+    stats = pd.concat(stats, ignore_index=True)
+    stats[["variant", "layer", "depth", "mean", "std", "frac_zero", "dead_fraction"]].to_csv(
+        run_dir / "mlp_activation_stats.csv", index=False)
+    figures = _figures(run_dir, histories, stats, config)
+    flow_figures, diagnosis = _flow_figures(run_dir, flows, table, stats, config)
     notes = _notes(table, config)
     return finish(NAME, config, run_dir, started, table, title="Batch normalization on MNIST",
-                  intro=_intro(config), histories=histories, figures=figures, notes=notes,
-                  metrics=_metrics(table))
+                  intro=_intro(config), histories=histories, figures=figures + flow_figures,
+                  notes=notes, metrics=_metrics(table), sections=[("Diagnostics", diagnosis)])
 
 
 def _figures(run_dir, histories, stats: pd.DataFrame, config: Config) -> list[tuple[str, str]]:
@@ -161,12 +182,41 @@ def _figures(run_dir, histories, stats: pd.DataFrame, config: Config) -> list[tu
     cnn = {k.replace("cnn_", ""): v for k, v in histories.items() if k.startswith("cnn_")}
     save_figure(learning_curves(cnn, title="Small CNN: learning curves"),
                 run_dir / "cnn_learning_curves.png")
-    save_figure(layer_profile(stats, "std", log=True, ylabel="activation std (validation batch)",
-                              title="Hidden activations' spread through depth, after training"),
-                run_dir / "mlp_activation_std.png")
+    fig = layer_profile(stats, "std", log=True, ylabel="activation std (512 validation images)",
+                        title="Hidden activations' spread through depth, after training")
+    fig.axes[0].xaxis.get_major_locator().set_params(integer=True)
+    save_figure(fig, run_dir / "mlp_activation_std.png")
     return figures + [
         ("Small CNN learning curves", "cnn_learning_curves.png"),
         ("Activation std per hidden layer of the trained MLPs", "mlp_activation_std.png")]
+
+
+def _flow_figures(run_dir, flows: dict[float, dict[str, pd.DataFrame]], table: pd.DataFrame,
+                  stats: pd.DataFrame, config: Config) -> tuple[list[tuple[str, str]], str]:
+    """One gradient-flow figure per learning rate, and what they and the std figure show."""
+    figures, text = [], []
+    for lr, frames in flows.items():
+        name = f"mlp_gradient_flow_lr{lr:g}.png"
+        save_figure(gradient_flow(frames, title=f"Trained MLPs' gradient flow, learning rate "
+                                                f"{lr:g} (512 validation images)"),
+                    run_dir / name)
+        figures.append((f"Gradient norm per kernel of the MLPs trained at {lr:g} (log scale)",
+                        name))
+        rows = table[(table["model"] == "mlp") & (table["learning_rate"] == lr)]
+        rows = rows.set_index("batch_norm")
+        text.append(
+            f"[{name}]({name}): after {config.mlp_epochs} epoch(s) at {lr:g}, hidden_0's "
+            "gradient norm / the last hidden layer's: " + ", ".join(
+                f"BN {p} {rows.loc[p, 'grad_first_over_last']:.3g} (hidden_0: "
+                f"{frames[f'BN {p}']['grad_norm'].iloc[0]:.3g})" for p in PLACEMENTS)
+            + "; the validation accuracy after epoch 1: " + ", ".join(
+                f"BN {p} {rows.loc[p, 'val_acc_epoch1']:.4f}" for p in PLACEMENTS) + ".")
+    spread = stats.groupby("variant", sort=False)["std"]
+    text.append(
+        "[mlp_activation_std.png](mlp_activation_std.png): the hidden activations' std on 512 "
+        "validation images, first -> last hidden layer: " + "; ".join(
+            f"{v} {s.iloc[0]:.3g} -> {s.iloc[-1]:.3g}" for v, s in spread) + ".")
+    return figures, "\n\n".join(text)
 
 
 def _lookup(table: pd.DataFrame, model: str, placement: str, column: str,

@@ -6,7 +6,9 @@ ways: sigmoid with the bad ``RandomNormal(stddev=1)`` weights of the chapter's o
 sigmoid with Glorot, ReLU with He and SELU with LeCun. At initialization the run measures
 every hidden layer's activation std and the norm of the loss gradient with respect to its
 kernel (one batch of training images); then each net trains for one epoch from those same
-weights. Plots: layer vs activation std and layer vs gradient norm, log scale.
+weights. Plots: layer vs activation std, the gradient flow (layer vs gradient norm, log
+scale, `recipes.plots.gradient_flow`) and the sigmoid + RandomNormal(1) net's activation
+histograms per layer (`recipes.plots.activation_histograms`), where saturation shows.
 
 Run: ``python -m ch11.gradients`` (``make recipe-gradients``), ``--quick`` for a smoke run.
 """
@@ -20,15 +22,15 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 from ch11._experiment import Results, cli, finish, mnist_splits, start, train_variant
+from recipes import diagnostics
 from recipes.activations import ACTIVATION_NAMES
 from recipes.builders import build_mlp, count_params
 from recipes.initializers import INITIALIZER_NAMES
 from recipes.losses import make_loss
 from recipes.optimizers import OPTIMIZER_NAMES, make_optimizer
-from recipes.plots import layer_profile
+from recipes.plots import activation_histograms, gradient_flow, layer_profile
 from recipes.runs import save_figure
 from recipes.selu import layer_statistics
 from recipes.specs import MLPSpec
@@ -38,6 +40,7 @@ __all__ = ["Config", "gradient_norms", "gradient_verdict", "main", "parse_varian
 NAME = "gradients"
 DEFAULT_VARIANTS = ("sigmoid:random_normal", "sigmoid:glorot_uniform", "relu:he_normal",
                     "selu:lecun_normal")
+SATURATED_NET = "sigmoid:random_normal"  # the net whose activation histograms are drawn
 
 
 def parse_variant(text: str) -> tuple[str, str]:
@@ -110,6 +113,9 @@ class Config:
 def gradient_norms(model: keras.Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """L2 (Frobenius) norm of the loss gradient for each hidden Dense kernel, on one batch.
 
+    The ``hidden_*`` rows of `recipes.diagnostics.gradient_norms` with the cross-entropy
+    (training mode; batch-norm statistics are left unchanged).
+
     Args:
         model: a model from `recipes.builders.build_mlp` (layers ``hidden_0`` ...).
         x: a batch of inputs.
@@ -121,14 +127,12 @@ def gradient_norms(model: keras.Model, x: np.ndarray, y: np.ndarray) -> np.ndarr
     Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "The Vanishing/Exploding Gradients
     Problems".
     """
-    kernels = []
-    while any(layer.name == f"hidden_{len(kernels)}" for layer in model.layers):
-        kernels.append(model.get_layer(f"hidden_{len(kernels)}").kernel)
-    loss_fn = make_loss("crossentropy")
-    with tf.GradientTape() as tape:
-        loss = loss_fn(y, model(x, training=True))
-    grads = tape.gradient(loss, kernels)
-    return np.array([float(tf.norm(g)) for g in grads])
+    return _hidden(diagnostics.gradient_norms(model, x, y, make_loss("crossentropy")))
+
+
+def _hidden(grads: pd.DataFrame) -> np.ndarray:
+    """The hidden kernels' norms of a `recipes.diagnostics.gradient_norms` table."""
+    return grads.loc[grads["layer"].str.fullmatch(r"hidden_\d+"), "grad_norm"].to_numpy()
 
 
 def gradient_verdict(norms: Sequence[float], factor: float = 10.0) -> str:
@@ -163,24 +167,25 @@ def gradient_verdict(norms: Sequence[float], factor: float = 10.0) -> str:
     return "vanish toward the first layers" if first < last else "explode toward the first layers"
 
 
-def _saturation(model: keras.Model, x: np.ndarray, activation: str) -> np.ndarray:
+def _saturation(outputs: dict[str, np.ndarray], activation: str) -> np.ndarray:
     """Per hidden layer, the fraction of sigmoid outputs on the flat tails (NaN otherwise)."""
-    names = [layer.name for layer in model.layers if layer.name.startswith("act_")]
     if activation != "sigmoid":
-        return np.full(len(names), np.nan)
-    probe = keras.Model(model.inputs[0], [model.get_layer(n).output for n in names])
-    outputs = probe(x, training=False)
-    outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+        return np.full(len(outputs), np.nan)
     # sigma'(z) = s (1 - s) < 0.025, a tenth of its maximum: s < 0.026 or s > 0.974.
-    return np.array([float(np.mean(keras.ops.convert_to_numpy(o * (1 - o)) < 0.025))
-                     for o in outputs])
+    return np.array([float(np.mean(o * (1 - o) < 0.025)) for o in outputs.values()])
 
 
-def _profile(model: keras.Model, x: np.ndarray, y: np.ndarray, variant: str) -> pd.DataFrame:
+def _profile(model: keras.Model, x: np.ndarray, y: np.ndarray,
+             variant: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:
+    """(per hidden layer: mean, std, grad norm, saturation; every kernel's gradient norms;
+    the hidden activations) of a freshly built net."""
+    grads = diagnostics.gradient_norms(model, x, y, make_loss("crossentropy"))
+    names = [layer.name for layer in model.layers if layer.name.startswith("act_")]
+    outputs = diagnostics.layer_outputs(model, x, names)
     stats = layer_statistics(model, x)
-    stats["grad_norm"] = gradient_norms(model, x, y)
-    stats["saturated"] = _saturation(model, x, parse_variant(variant)[0])
-    return stats.assign(variant=variant)
+    stats["grad_norm"] = _hidden(grads)
+    stats["saturated"] = _saturation(outputs, parse_variant(variant)[0])
+    return stats.assign(variant=variant), grads, outputs
 
 
 def run(config: Config) -> Results:
@@ -198,7 +203,7 @@ def run(config: Config) -> Results:
     run_dir, started = start(NAME, config)
     data = mnist_splits(config.quick)
     x_probe, y_probe = data["x_train"][:config.probe_size], data["y_train"][:config.probe_size]
-    rows, histories, profiles = [], {}, []
+    rows, histories, profiles, flows, saturated = [], {}, [], {}, {}
     for k, variant in enumerate(config.variants, 1):
         activation, initializer = parse_variant(variant)
         spec = MLPSpec.deep(config.depth, config.units, activation=activation,
@@ -207,7 +212,10 @@ def run(config: Config) -> Results:
         def build(spec: MLPSpec = spec, variant: str = variant) -> keras.Model:
             # Measured inside the build, so the profile is of the very weights that train.
             model = build_mlp(spec, (28, 28), 10, adapt_data=data["x_train"])
-            profiles.append(_profile(model, x_probe, y_probe, variant))
+            stats, flows[variant], outputs = _profile(model, x_probe, y_probe, variant)
+            profiles.append(stats)
+            if variant == SATURATED_NET:
+                saturated.update(outputs)
             return model
 
         compile_kwargs = {
@@ -224,11 +232,11 @@ def run(config: Config) -> Results:
     layers = pd.concat(profiles, ignore_index=True)[
         ["variant", "layer", "depth", "mean", "std", "grad_norm", "saturated"]]
     layers.to_csv(run_dir / "layer_profiles.csv", index=False)
-    figures = _figures(run_dir, layers, config)
+    figures, diagnosis = _figures(run_dir, flows, layers, saturated, config)
     return finish(NAME, config, run_dir, started, table,
                   title="Vanishing and exploding gradients on MNIST", intro=_intro(config),
                   histories=histories, figures=figures, notes=_notes(table, config),
-                  metrics=_metrics(table))
+                  metrics=_metrics(table, flows), sections=[("Diagnostics", diagnosis)])
 
 
 def _row(variant: str, model: keras.Model, history, data, profile: pd.DataFrame) -> dict:
@@ -250,26 +258,48 @@ def _row(variant: str, model: keras.Model, history, data, profile: pd.DataFrame)
     }
 
 
-def _figures(run_dir, layers: pd.DataFrame, config: Config) -> list[tuple[str, str]]:
-    # A gradient that underflowed to exactly 0 has no place on a log axis: leave it out.
-    drawn = layers.assign(grad_norm=layers["grad_norm"].where(layers["grad_norm"] > 0))
-    save_figure(layer_profile(drawn, "std", log=True, ylabel="activation std (probe batch)",
+def _figures(run_dir, flows: dict[str, pd.DataFrame], layers: pd.DataFrame,
+             outputs: dict[str, np.ndarray], config: Config) -> tuple[list, str]:
+    """The figures, and the report's sentences on what the diagnostics' figures show."""
+    save_figure(layer_profile(layers, "std", log=True, ylabel="activation std (probe batch)",
                               title=f"Hidden activations' std at initialization "
                                     f"({config.depth} layers)"),
                 run_dir / "activation_std.png")
-    save_figure(layer_profile(drawn, "grad_norm", log=True,
-                              ylabel="||dLoss / dKernel|| (probe batch)",
-                              title="Gradient norm per hidden layer at initialization"),
+    save_figure(gradient_flow(flows, title=f"Gradient flow at initialization "
+                                           f"({config.probe_size} training images)"),
                 run_dir / "gradient_norm.png")
-    return [("Activation std per hidden layer at initialization (depth 0 = next to the input)",
-             "activation_std.png"),
-            ("Gradient norm per hidden kernel at initialization (log scale; a layer whose "
-             "gradient underflowed to 0 is not drawn)", "gradient_norm.png")]
+    spans = "; ".join(f"{v}: {f['grad_norm'].iloc[0]:.3g} -> {f['grad_norm'].iloc[-1]:.3g}"
+                      for v, f in flows.items())
+    figures = [("Activation std per hidden layer at initialization (depth 0 = next to the "
+                "input)", "activation_std.png"),
+               ("Gradient flow at initialization: gradient norm per kernel, input to output "
+                "(log scale; a gradient of exactly 0 is not drawn)", "gradient_norm.png")]
+    text = [f"[gradient_norm.png](gradient_norm.png): the loss gradient's norm per kernel at "
+            f"initialization, hidden_0 -> output: {spans}."]
+    if outputs:
+        sat = layers[layers["variant"] == SATURATED_NET].set_index("layer")["saturated"]
+        picks = np.unique(np.linspace(0, len(outputs) - 1, min(len(outputs), 8)).round())
+        names = [list(outputs)[int(i)] for i in picks]
+        save_figure(activation_histograms(
+            {f"{n} ({sat[n]:.0%} saturated)": outputs[n] for n in names},
+            title=f"{SATURATED_NET}: hidden sigmoid outputs at initialization"),
+            run_dir / "saturation_histograms.png")
+        figures.append((f"{SATURATED_NET}: histograms of hidden sigmoid outputs at "
+                        "initialization (log counts)", "saturation_histograms.png"))
+        text.append(
+            f"[saturation_histograms.png](saturation_histograms.png): with RandomNormal(1) "
+            f"weights the sigmoid outputs pile up near 0 and 1: {sat.iloc[0]:.0%} of "
+            f"{sat.index[0]}'s outputs and {sat.iloc[-1]:.0%} of {sat.index[-1]}'s sit where "
+            f"the derivative is under a tenth of its maximum (mean over the hidden layers: "
+            f"{sat.mean():.0%}).")
+    return figures, "\n\n".join(text)
 
 
-def _metrics(table: pd.DataFrame) -> dict:
-    return {f"{r.variant.replace(':', '_')}_{c}": getattr(r, c)
-            for r in table.itertuples() for c in ("grad_max_over_min", "val_acc", "test_acc")}
+def _metrics(table: pd.DataFrame, flows: dict[str, pd.DataFrame]) -> dict:
+    metrics = {f"{r.variant.replace(':', '_')}_{c}": getattr(r, c) for r in table.itertuples()
+               for c in ("grad_max_over_min", "val_acc", "test_acc")}
+    return metrics | {f"{v.replace(':', '_')}_grad_output": float(f["grad_norm"].iloc[-1])
+                      for v, f in flows.items()}
 
 
 def _notes(table: pd.DataFrame, config: Config) -> list[str]:

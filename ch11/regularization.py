@@ -6,8 +6,10 @@ dropout, with max-norm constraints, and as a self-normalizing SELU net with and 
 alpha dropout; the dropout model is then also evaluated with Monte Carlo dropout
 (`recipes.regularization.mc_predict`). To make overfitting visible in a few minutes the
 nets train on a subset of the training set. The run reports the train-validation gap
-that diagnoses overfitting, test accuracy and log loss, and MC dropout's predictive
-uncertainty on correct vs wrong predictions.
+that diagnoses overfitting, test accuracy and log loss, the hidden kernels' norms and
+histograms (`recipes.diagnostics.weight_stats`, `recipes.plots.weight_histograms`: l2 and
+max-norm shrink the weights), and MC dropout's predictive uncertainty on correct vs wrong
+predictions, with how well it flags the wrong ones (ROC, `recipes.plots.roc_plot`).
 
 Run: ``python -m ch11.regularization`` (``make recipe-regularization``), ``--quick`` for a
 smoke run.
@@ -25,8 +27,10 @@ import pandas as pd
 
 from ch11._experiment import Results, cli, finish, mnist_splits, start, train_variant
 from recipes.builders import build_mlp, count_params
+from recipes.diagnostics import weight_stats
+from recipes.metrics import roc_auc_per_class, roc_curves
 from recipes.optimizers import OPTIMIZER_NAMES, make_optimizer
-from recipes.plots import learning_curves
+from recipes.plots import learning_curves, roc_plot, weight_histograms
 from recipes.regularization import mc_predict
 from recipes.runs import save_figure
 from recipes.specs import MLPSpec
@@ -140,6 +144,18 @@ def prediction_stats(mean: np.ndarray, y: np.ndarray, std: np.ndarray | None = N
     return out
 
 
+def _hidden_kernels(model: keras.Model) -> dict:
+    """Hidden kernels' global L2 norm (`weight_stats`), largest unit norm, and the arrays."""
+    stats = weight_stats(model)
+    hidden = stats[stats["layer"].str.fullmatch(r"hidden_\d+")
+                   & stats["variable"].str.endswith("kernel")]
+    arrays = {f"{n} (norm {v:.3g})": model.get_layer(n).kernel.numpy()
+              for n, v in zip(hidden["layer"], hidden["norm"])}
+    return {"kernel_norm": float(np.sqrt((hidden["norm"] ** 2).sum())),
+            "max_unit_norm": max(float(np.linalg.norm(a, axis=0).max()) for a in arrays.values()),
+            "arrays": arrays}
+
+
 def run(config: Config) -> Results:
     """Train every variant, evaluate them (and MC dropout) and write the run folder.
 
@@ -161,7 +177,7 @@ def run(config: Config) -> Results:
     probe_y = {"train": data["y_train"][:n], "val": data["y_valid"], "test": data["y_test"]}
     describe = _describe(config)
     specs = _specs(config)
-    rows, histories, mc_detail = [], {}, {}
+    rows, histories, mc_detail, weights = [], {}, {}, {}
     for k, (name, spec) in enumerate(specs.items(), 1):
         adapt = data["x_train"] if spec.input_norm == "normalization" else None
         model, history = train_variant(
@@ -171,30 +187,37 @@ def run(config: Config) -> Results:
             data, seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
             label=f"variant {k}/{len(specs)}: {describe[name]}")
         histories[name] = history
+        weights[name] = _hidden_kernels(model)
         probs = {s: model.predict(x, batch_size=1024, verbose=0) for s, x in probe_x.items()}
         rows.append(_row(name, describe[name], model, history,
-                         {s: prediction_stats(p, probe_y[s]) for s, p in probs.items()}))
+                         {s: prediction_stats(p, probe_y[s]) for s, p in probs.items()},
+                         weights[name]))
         if name == "dropout":
             print(f"MC dropout: {config.mc_samples} passes over train/val/test", flush=True)
             mc = {s: mc_predict(model, x, samples=config.mc_samples, batch_size=2048)
                   for s, x in probe_x.items()}
             stats = {s: prediction_stats(m, probe_y[s], sd) for s, (m, sd) in mc.items()}
-            rows.append(_row("mc_dropout", describe["mc_dropout"], model, history, stats))
+            rows.append(_row("mc_dropout", describe["mc_dropout"], model, history, stats,
+                             weights[name]))
             pred = mc["test"][0].argmax(axis=1)
             mc_detail = {"std": mc["test"][1][np.arange(len(pred)), pred],
-                         "correct": pred == probe_y["test"]}
+                         "correct": pred == probe_y["test"],
+                         "confidence": mc["test"][0].max(axis=1),
+                         "one_pass": probs["test"].max(axis=1),
+                         "one_pass_correct": probs["test"].argmax(axis=1) == probe_y["test"]}
     table = pd.DataFrame(rows)
     figures = _figures(run_dir, histories, table, mc_detail)
+    diag_figures, diagnosis, detection = _diagnostics(run_dir, table, weights, mc_detail)
     notes = _notes(table, config, len(data["y_valid"]), len(data["y_test"]))
     notes += _normalization_note(histories, data)
     return finish(NAME, config, run_dir, started, table,
                   title="Regularization on (a subset of) MNIST", intro=_intro(config, n),
-                  histories=histories, figures=figures, notes=notes,
-                  metrics=_metrics(table))
+                  histories=histories, figures=figures + diag_figures, notes=notes,
+                  metrics=_metrics(table) | detection, sections=[("Diagnostics", diagnosis)])
 
 
 def _row(name: str, description: str, model: keras.Model, history: keras.callbacks.History,
-         stats: dict[str, dict]) -> dict:
+         stats: dict[str, dict], weights: dict) -> dict:
     h = history.history
     best = int(np.argmax(h["val_accuracy"]))
     mc = name == "mc_dropout"
@@ -207,6 +230,7 @@ def _row(name: str, description: str, model: keras.Model, history: keras.callbac
         "conf_correct": stats["test"]["conf_correct"], "conf_wrong": stats["test"]["conf_wrong"],
         "mc_std_correct": stats["test"]["std_correct"],
         "mc_std_wrong": stats["test"]["std_wrong"],
+        "kernel_norm": weights["kernel_norm"], "max_unit_norm": weights["max_unit_norm"],
         "s_per_epoch": float(np.mean(h["epoch_time"])),
         "params": count_params(model)["trainable"],
     }
@@ -231,6 +255,48 @@ def _figures(run_dir, histories, table: pd.DataFrame, mc: dict) -> list[tuple[st
         figures.append(("MC dropout: spread of the predicted class's probability, correct vs "
                         "wrong test predictions", "mc_dropout_uncertainty.png"))
     return figures
+
+
+def _diagnostics(run_dir, table: pd.DataFrame, weights: dict[str, dict],
+                 mc: dict) -> tuple[list[tuple[str, str]], str, dict]:
+    """The weight histograms and MC dropout's error-detection ROC, and what they show."""
+    arrays = {f"{v}: {n}": a for v, w in weights.items() for n, a in w["arrays"].items()}
+    save_figure(weight_histograms(arrays, title="Hidden kernels after training"),
+                run_dir / "weight_histograms.png")
+    t = table.set_index("variant")
+    ref = t.loc["none"] if "none" in t.index else None
+    norms = ", ".join(f"{v} {t.loc[v, 'kernel_norm']:.3g}" + (
+        f" ({t.loc[v, 'kernel_norm'] / ref['kernel_norm'] - 1:+.0%} vs none)"
+        if ref is not None and v != "none" else "") for v in weights)
+    units = ", ".join(f"{v} {t.loc[v, 'max_unit_norm']:.3g}" for v in weights)
+    figures = [("Hidden kernels' weights per variant after training (log counts)",
+                "weight_histograms.png")]
+    text = [f"[weight_histograms.png](weight_histograms.png): the hidden kernels' L2 norm "
+            f"after training: {norms}; the largest L2 norm of one unit's incoming weights: "
+            f"{units}."]
+    detection = {}
+    if mc:
+        scores = {"MC dropout: std of the predicted class": (mc["std"], mc["correct"]),
+                  "MC dropout: 1 - mean confidence": (1 - mc["confidence"], mc["correct"]),
+                  "one pass: 1 - confidence": (1 - mc["one_pass"], mc["one_pass_correct"])}
+        names = ("correct", "wrong")
+        if all(0 < ok.sum() < len(ok) for _, ok in scores.values()):
+            curves = pd.concat(roc_curves((~ok).astype(int), score, class_names=names)
+                               .query("`class` == 'wrong'").assign(**{"class": label})
+                               for label, (score, ok) in scores.items())
+            detection = {label: float(roc_auc_per_class((~ok).astype(int), score,
+                                                        class_names=names)["auc"].iloc[1])
+                         for label, (score, ok) in scores.items()}
+            save_figure(roc_plot(curves, detection, title="Flagging wrong test predictions"),
+                        run_dir / "mc_dropout_error_detection.png")
+            figures.append(("ROC of each score as a detector of wrong test predictions",
+                            "mc_dropout_error_detection.png"))
+            text.append(
+                "[mc_dropout_error_detection.png](mc_dropout_error_detection.png): how well "
+                "each score ranks the wrong test predictions above the correct ones, AUC "
+                + ", ".join(f"{k} {v:.3f}" for k, v in detection.items()) + " (0.5: chance).")
+    keys = ("mc_std_error_auc", "mc_confidence_error_auc", "one_pass_confidence_error_auc")
+    return figures, "\n\n".join(text), dict(zip(keys, detection.values()))
 
 
 def _gap_bars(table: pd.DataFrame):

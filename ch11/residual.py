@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 from ch11._experiment import Results, cli, finish, mnist_splits, start, train_variant
 from recipes.activations import ACTIVATION_NAMES
 from recipes.builders import build_mlp, count_params
+from recipes.diagnostics import gradient_norms
 from recipes.losses import make_loss
 from recipes.optimizers import OPTIMIZER_NAMES, make_optimizer
 from recipes.runs import save_figure
@@ -81,7 +81,8 @@ def hidden_gradient_norms(model: keras.Model, x: np.ndarray,
                           y: np.ndarray) -> tuple[np.ndarray, float]:
     """The loss gradient's L2 norm for each hidden Dense kernel, and the loss, on one batch.
 
-    The forward pass runs in training mode, so batch norm uses the batch's statistics, as
+    The ``hidden_*`` rows of `recipes.diagnostics.gradient_norms` with the cross-entropy:
+    the forward pass runs in training mode, so batch norm uses the batch's statistics, as
     it does during a training step; its moving statistics are put back afterwards, so the
     model is left unchanged.
 
@@ -97,18 +98,9 @@ def hidden_gradient_norms(model: keras.Model, x: np.ndarray,
     Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "The Vanishing/Exploding Gradients
     Problems".
     """
-    kernels = []
-    while any(layer.name == f"hidden_{len(kernels)}" for layer in model.layers):
-        kernels.append(model.get_layer(f"hidden_{len(kernels)}").kernel)
-    saved = [v.numpy() for v in model.non_trainable_variables]  # BN's moving statistics
-    try:
-        with tf.GradientTape() as tape:
-            loss = make_loss("crossentropy")(y, model(x, training=True))
-        grads = tape.gradient(loss, kernels)
-    finally:
-        for v, value in zip(model.non_trainable_variables, saved):
-            v.assign(value)
-    return np.array([float(tf.norm(g)) for g in grads]), float(loss)
+    grads = gradient_norms(model, x, y, make_loss("crossentropy"))
+    hidden = grads["layer"].str.fullmatch(r"hidden_\d+")
+    return grads.loc[hidden, "grad_norm"].to_numpy(), grads.attrs["loss"]
 
 
 def _name(activation: str, residual: bool, bn: str) -> str:

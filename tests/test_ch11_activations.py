@@ -39,6 +39,14 @@ class DeadUnitFractionTest(tf.test.TestCase, parameterized.TestCase):
         x = np.random.default_rng(0).uniform(0.1, 1.0, size=(20, 3)).astype("float32")
         self.assertAllClose(activations.dead_unit_fraction(self._model(), x), 3 / 8)
 
+    def test_per_layer_fractions_come_from_activation_stats(self):
+        x = np.random.default_rng(0).uniform(0.1, 1.0, size=(20, 3)).astype("float32")
+        stats = activations._dead_per_layer(self._model(), x)
+        self.assertEqual(list(stats["layer"]), ["act_0", "act_1"])
+        self.assertAllClose(stats["dead_fraction"], [2 / 4, 1 / 4])
+        diverged = activations._dead_per_layer(self._model(), np.full((2, 3), np.nan, "float32"))
+        self.assertTrue(np.all(np.isnan(diverged["dead_fraction"])))
+
     def test_a_unit_alive_on_one_example_is_not_dead(self):
         x = np.random.default_rng(0).uniform(0.1, 1.0, size=(20, 3)).astype("float32")
         x[0] = [-5.0, -5.0, -5.0]  # wakes units 0 and 1 of layer 1 on this one example
@@ -69,7 +77,8 @@ class ActivationsExperimentTest(tf.test.TestCase):
         run_dir = results.run_dir
         self.assertEqual(Path(run_dir).parent, Path(out) / "activations")
         for name in ("config.json", "results.json", "report.md", "learning_curves.png",
-                     "accuracy_vs_time.png", "dying_relu.png"):
+                     "accuracy_vs_time.png", "dying_relu.png", "dead_units_per_layer.png",
+                     "dying_relu_histograms.png", "dead_units_per_layer.csv"):
             self.assertTrue((run_dir / name).is_file(), name)
         self.assertLen(list(run_dir.glob("history_*.csv")), 12)
 
@@ -81,8 +90,18 @@ class ActivationsExperimentTest(tf.test.TestCase):
         for column in ("val_acc", "test_acc", "best_val_acc"):
             self.assertTrue(np.all((table[column] >= 0) & (table[column] <= 1)), column)
         self.assertTrue(np.all(np.isfinite(table["s_per_epoch"])))
-        for column in ("dead_init", "dead_final"):
+        for column in ("dead_init", "dead_final", "dead_max_layer"):
             self.assertTrue(np.all(table[column].between(0, 1)), column)
+        # The worst layer has at least the net's overall share of dead units.
+        self.assertTrue(np.all(table["dead_max_layer"] >= table["dead_final"]))
+        layers = pd.read_csv(run_dir / "dead_units_per_layer.csv")
+        self.assertLen(layers, 12 * 5)  # 12 nets x 5 hidden layers (quick mode)
+        self.assertTrue(np.all(layers["units"] == 100))
+        self.assertTrue(np.all(layers["dead_fraction"] <= layers["frac_zero"]))
+        per_net = layers.groupby(["part", "activation"], sort=False)["dead_fraction"].mean()
+        self.assertAllClose(per_net.to_numpy(), table["dead_final"].to_numpy())
+        self.assertAllClose(layers.groupby(["part", "activation"], sort=False)[
+            "dead_fraction"].max().to_numpy(), table["dead_max_layer"].to_numpy())
         # Only ReLU can output exactly 0 for a whole validation batch.
         for name in ("leaky_relu", "prelu", "rrelu", "elu", "selu"):
             self.assertEqual(compare.loc[name, "dead_final"], 0.0, name)
@@ -100,6 +119,11 @@ class ActivationsExperimentTest(tf.test.TestCase):
         report = (run_dir / "report.md").read_text()
         self.assertIn("| part | activation | optimizer |", report)
         self.assertIn("Dying ReLUs (adam at 0.01, 2 epochs on 1000 images)", report)
+        self.assertIn("## Diagnostics", report)
+        self.assertIn("[dead_units_per_layer.png](dead_units_per_layer.png): the dead "
+                      "fraction per layer after 2 epochs at adam 0.01", report)
+        self.assertIn("leaky_relu: no dead unit in any layer", report)
+        self.assertRegex(report, r"Share of exact zeros in the last hidden layer: relu \d+%")
         history = pd.read_csv(run_dir / "history_dying_relu_relu.csv")
         self.assertLen(history, 2)
         self.assertAllClose(history["dead_fraction"].iloc[-1], demo.loc["relu", "dead_final"])

@@ -23,7 +23,9 @@ class BatchNormExperimentTest(tf.test.TestCase):
         self.assertEqual(Path(run_dir).parent, Path(out) / "batch_norm")
         for name in ("config.json", "results.json", "report.md",
                      "mlp_learning_curves_lr0.01.png", "mlp_learning_curves_lr0.05.png",
-                     "cnn_learning_curves.png", "mlp_activation_std.png"):
+                     "cnn_learning_curves.png", "mlp_activation_std.png",
+                     "mlp_gradient_flow_lr0.01.png", "mlp_gradient_flow_lr0.05.png",
+                     "mlp_activation_stats.csv"):
             self.assertTrue((run_dir / name).is_file(), name)
         self.assertLen(list(run_dir.glob("history_*.csv")), 11)
 
@@ -40,6 +42,18 @@ class BatchNormExperimentTest(tf.test.TestCase):
         self.assertEqual(mlp.loc["after", "trainable"], 119_910 + 1_000)
         self.assertEqual(mlp.loc["before", "trainable"], 119_910 - 500 + 1_000)
         self.assertEqual(mlp.loc["before", "non_trainable"], 1_000)
+        # The diagnostics on 512 validation images: for the 6 MLP rows only.
+        is_mlp = (table["model"] == "mlp").to_numpy()
+        for column in ("act_std_last", "grad_first_over_last"):
+            values = table[column].to_numpy()
+            self.assertTrue(np.all(np.isfinite(values[is_mlp]) & (values[is_mlp] > 0)), column)
+            self.assertTrue(np.all(np.isnan(values[~is_mlp])), column)
+        stats = pd.read_csv(run_dir / "mlp_activation_stats.csv")
+        self.assertLen(stats, 6 * 5)  # 6 MLPs x 5 hidden layers
+        self.assertTrue(np.all(stats["dead_fraction"].between(0, 1)))
+        self.assertTrue(np.all(stats["frac_zero"].between(0, 1)))
+        last = stats[stats["layer"] == "act_4"]["std"].to_numpy()
+        self.assertAllClose(last, table.loc[is_mlp, "act_std_last"].to_numpy())
         # Even one epoch on 2,000 images beats chance by far.
         self.assertGreater(table["test_acc"].iloc[:9].min(), 0.2)
 
@@ -49,6 +63,12 @@ class BatchNormExperimentTest(tf.test.TestCase):
         report = (run_dir / "report.md").read_text()
         self.assertIn("| model | batch_norm |", report)
         self.assertIn("![Deep MLP at learning rate 0.05", report)
+        self.assertIn("## Diagnostics", report)
+        self.assertRegex(report, r"\[mlp_gradient_flow_lr0.05.png\]\(mlp_gradient_flow_lr0.05.png\)"
+                                 r": after 1 epoch\(s\) at 0.05, hidden_0's gradient norm")
+        self.assertIn("first -> last hidden layer: BN none, lr 0.01 ", report)
+        self.assertEqual(results.figures[-2:], ["mlp_gradient_flow_lr0.01.png",
+                                                "mlp_gradient_flow_lr0.05.png"])
         history = pd.read_csv(run_dir / "history_mlp_lr0.01_bn_before.csv")
         self.assertEqual(list(history.columns[:1]), ["epoch"])
         self.assertIn("epoch_time", history.columns)

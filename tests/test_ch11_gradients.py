@@ -14,6 +14,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from ch11 import gradients
+from recipes import diagnostics
 from recipes.builders import build_mlp
 from recipes.specs import MLPSpec
 
@@ -67,6 +68,22 @@ class GradientHelpersTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(gradients.gradient_norms(model, x, y),
                             [np.linalg.norm(dw1), np.linalg.norm(dw2)], rtol=1e-4)
 
+    def test_gradient_norms_are_the_hidden_rows_of_the_diagnostics_table(self):
+        model = build_mlp(MLPSpec.deep(3, 4, activation="tanh"), (5,), 3)
+        x = np.random.default_rng(1).normal(size=(8, 5)).astype("float32")
+        y = np.arange(8) % 3
+        frame = diagnostics.gradient_norms(model, x, y, "sparse_categorical_crossentropy")
+        self.assertEqual(list(frame["layer"]), ["hidden_0", "hidden_1", "hidden_2", "output"])
+        self.assertAllClose(gradients.gradient_norms(model, x, y),
+                            frame["grad_norm"].to_numpy()[:3], rtol=1e-6)
+
+    def test_saturation_counts_the_flat_tails_of_sigmoid_outputs(self):
+        # s (1 - s) < 0.025 <=> s < 0.0257 or s > 0.9743.
+        outputs = {"act_0": np.array([[0.01, 0.5], [0.99, 0.97]]),
+                   "act_1": np.array([[0.02, 0.98], [0.999, 0.001]])}
+        self.assertAllClose(gradients._saturation(outputs, "sigmoid"), [0.5, 1.0])
+        self.assertTrue(np.all(np.isnan(gradients._saturation(outputs, "relu"))))
+
     def test_parse_variant(self):
         self.assertEqual(gradients.parse_variant("relu:he_normal"), ("relu", "he_normal"))
         with self.assertRaisesRegex(ValueError, "must look like 'activation:initializer'"):
@@ -86,7 +103,7 @@ class GradientsExperimentTest(tf.test.TestCase):
         run_dir = results.run_dir
         self.assertEqual(Path(run_dir).parent, Path(out) / "gradients")
         for name in ("config.json", "results.json", "report.md", "activation_std.png",
-                     "gradient_norm.png", "layer_profiles.csv"):
+                     "gradient_norm.png", "saturation_histograms.png", "layer_profiles.csv"):
             self.assertTrue((run_dir / name).is_file(), name)
         self.assertLen(list(run_dir.glob("history_*.csv")), 4)
 
@@ -120,7 +137,16 @@ class GradientsExperimentTest(tf.test.TestCase):
         self.assertLen(saved["table"], 4)
         report = (run_dir / "report.md").read_text()
         self.assertIn("| variant | activation | initializer |", report)
-        self.assertIn("![Gradient norm per hidden kernel", report)
+        self.assertIn("![Gradient flow at initialization", report)
+        self.assertIn("## Diagnostics", report)
+        self.assertRegex(report, r"\[saturation_histograms.png\]\(saturation_histograms.png\): "
+                                 r"with RandomNormal\(1\) weights .* \d+% of act_0's outputs")
+        self.assertEqual(results.figures, ["activation_std.png", "gradient_norm.png",
+                                           "saturation_histograms.png"])
+        # The output layer's gradient, drawn by the gradient flow, is finite and positive.
+        for variant in gradients.DEFAULT_VARIANTS:
+            value = saved["metrics"][f"{variant.replace(':', '_')}_grad_output"]
+            self.assertTrue(np.isfinite(value) and value > 0, variant)
         self.assertIn("The chapter's claim that the relu:he_normal gradients", report)
         history = pd.read_csv(run_dir / "history_relu_he_normal.csv")
         self.assertIn("epoch_time", history.columns)

@@ -14,6 +14,8 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from ch11 import regularization
+from recipes.builders import build_mlp
+from recipes.specs import MLPSpec
 
 
 class PredictionStatsTest(tf.test.TestCase, parameterized.TestCase):
@@ -56,6 +58,18 @@ class PredictionStatsTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(regularization._verdict(-0.01, 0.0087), "falls")
         self.assertEqual(regularization._verdict(0.005, 0.0087), "is unchanged within noise")
 
+    def test_hidden_kernels_norms_in_closed_form(self):
+        model = build_mlp(MLPSpec(hidden_units=(3, 2)), (4,), 2)
+        k0 = np.arange(12, dtype="float32").reshape(4, 3) / 10
+        k1 = np.array([[3.0, 0.0], [4.0, 1.0], [0.0, 1.0]], dtype="float32")
+        model.get_layer("hidden_0").kernel.assign(k0)
+        model.get_layer("hidden_1").kernel.assign(k1)
+        out = regularization._hidden_kernels(model)
+        self.assertAllClose(out["kernel_norm"], np.sqrt((k0**2).sum() + (k1**2).sum()))
+        self.assertAllClose(out["max_unit_norm"], 5.0)  # the unit with weights (3, 4, 0)
+        self.assertEqual(list(out["arrays"]), [f"hidden_0 (norm {np.linalg.norm(k0):.3g})",
+                                               "hidden_1 (norm 5.2)"])
+
     @parameterized.parameters(("none", "relu", 0.0, "standard"),
                               ("dropout", "relu", 0.2, "standard"),
                               ("alpha_dropout", "selu", 0.2, "alpha"), ("selu", "selu", 0.0,
@@ -76,7 +90,8 @@ class RegularizationExperimentTest(tf.test.TestCase):
         run_dir = results.run_dir
         self.assertEqual(Path(run_dir).parent, Path(out) / "regularization")
         for name in ("config.json", "results.json", "report.md", "accuracy_curves.png",
-                     "loss_curves.png", "train_val_gap.png", "mc_dropout_uncertainty.png"):
+                     "loss_curves.png", "train_val_gap.png", "mc_dropout_uncertainty.png",
+                     "weight_histograms.png", "mc_dropout_error_detection.png"):
             self.assertTrue((run_dir / name).is_file(), name)
         for name in regularization.VARIANTS:
             self.assertTrue((run_dir / f"history_{name}.csv").is_file(), name)
@@ -96,16 +111,32 @@ class RegularizationExperimentTest(tf.test.TestCase):
         self.assertGreater(table.loc["mc_dropout", "mc_std_correct"], 0)
         self.assertTrue(np.isnan(table.loc["dropout", "mc_std_correct"]))
         self.assertGreater(table["test_acc"].min(), 0.2)
+        # Weights: finite norms; MaxNorm(1) caps every unit; l2 shrinks the kernels.
+        for column in ("kernel_norm", "max_unit_norm"):
+            self.assertTrue(np.all(np.isfinite(table[column]) & (table[column] > 0)), column)
+        self.assertLessEqual(table.loc["max_norm", "max_unit_norm"], 1.0 + 1e-5)
+        self.assertGreater(table.loc["none", "max_unit_norm"], 1.0)
+        self.assertLess(table.loc["l2", "kernel_norm"], table.loc["none", "kernel_norm"])
+        self.assertEqual(table.loc["mc_dropout", "kernel_norm"],
+                         table.loc["dropout", "kernel_norm"])
 
         saved = json.loads((run_dir / "results.json").read_text())
         self.assertEqual(saved["seed"], 42)
         self.assertIn("mc_dropout_test_acc", saved["metrics"])
+        for key in ("mc_std_error_auc", "mc_confidence_error_auc",
+                    "one_pass_confidence_error_auc"):
+            self.assertTrue(0.0 <= saved["metrics"][key] <= 1.0, key)
         config = json.loads((run_dir / "config.json").read_text())
         self.assertEqual(config["train_size"], 2000)
         self.assertEqual(config["mc_samples"], 10)
         report = (run_dir / "report.md").read_text()
         self.assertIn("| variant | regularization |", report)
         self.assertIn("SUBSET of 2,000 MNIST training images", report)
+        self.assertIn("## Diagnostics", report)
+        self.assertRegex(report, r"\[weight_histograms.png\]\(weight_histograms.png\): the "
+                                 r"hidden kernels' L2 norm after training: none [\d.]+, l2 "
+                                 r"[\d.]+ \(-\d+% vs none\)")
+        self.assertRegex(report, r"AUC MC dropout: std of the predicted class 0\.\d{3}")
         history = pd.read_csv(run_dir / "history_l2.csv")
         self.assertEqual(list(history.columns[:1]), ["epoch"])
 
