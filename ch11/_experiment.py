@@ -1,23 +1,24 @@
 """Shared plumbing of the chapter experiments, written once.
 
 - `Results`: what `run(config)` returns (table, metrics, run folder, figures, notes).
-- `cli(Config, run, argv)`: the thin ``main()`` of every experiment; options come from the
-  ``Config`` dataclass fields, so ``--help`` lists every one of them.
+- `ExperimentConfig`, `option(...)`, `cli`, `make_main` (from `ch11._config`): the frozen
+  ``Config`` base with the common fields and checks, and the thin ``main()`` of every
+  experiment; options come from the ``Config`` fields, so ``--help`` lists every one.
 - `mnist_splits(config)`: the full MNIST (or the ``--quick`` slice) as floats in [0, 1]
-  with a validation split carved from the training set, the book's way.
+  with a validation split carved from the training set, the book's way; `train_subset`.
+- `classifier_compile(...)`: the ``model.compile`` arguments of a classifier.
 - `train_variant(...)`: re-seed, fit with Keras's progress bar and an epoch timer, and
-  return the history, so every compared variant starts equal.
+  return the history, so every compared variant starts equal; `test_accuracy`.
 - `finish(...)`: write results.json, history CSVs, report.md, and print the table.
+
+An experiment imports this module as ``ex`` (``ex.option``, ``ex.train_variant`` ...);
+the sentences the reports share are in `ch11._text`.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import sys
 import time
-import types
-import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,19 @@ import keras
 import numpy as np
 import pandas as pd
 
+from ch11._config import (
+    INPUT_NORMS,
+    ExperimentConfig,
+    cli,
+    input_norm_option,
+    make_main,
+    optimizer_option,
+    option,
+    out_dir_option,
+)
 from recipes.data import load_mnist
+from recipes.losses import LOSS_NAMES, make_loss
+from recipes.optimizers import make_optimizer
 from recipes.runs import (
     EpochTimer,
     library_versions,
@@ -38,7 +51,9 @@ from recipes.runs import (
     write_report,
 )
 
-__all__ = ["Results", "cli", "finish", "mnist_splits", "start", "train_variant"]
+__all__ = ["INPUT_NORMS", "ExperimentConfig", "Results", "classifier_compile", "cli", "finish",
+           "input_norm_option", "make_main", "mnist_splits", "optimizer_option", "option",
+           "out_dir_option", "start", "test_accuracy", "train_subset", "train_variant"]
 
 
 @dataclass
@@ -110,6 +125,60 @@ def mnist_splits(
     }
 
 
+def train_subset(data: Mapping[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+    """`data` with only its first `size` training images (validation and test untouched).
+
+    Args:
+        data: `mnist_splits` output (or any dict with the same keys).
+        size: training images to keep.
+
+    Returns:
+        A new dict; the arrays are views of `data`'s.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11 (a subset keeps a run to minutes).
+    """
+    return {k: v[:size] if k in ("x_train", "y_train") else v for k, v in data.items()}
+
+
+def classifier_compile(
+    optimizer: str | keras.optimizers.Optimizer,
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule | None = None,
+    *,
+    loss: str | keras.losses.Loss = "crossentropy",
+    metrics: Sequence[str | keras.metrics.Metric] = ("accuracy",),
+    **optimizer_kwargs: Any,
+) -> dict[str, Any]:
+    """The ``model.compile`` arguments of a classifier: a fresh optimizer, a loss, metrics.
+
+    Example:
+        ```python
+        model.compile(**classifier_compile("momentum", 1e-3, clipnorm=1.0))
+        ```
+
+    Args:
+        optimizer: a `recipes.optimizers.make_optimizer` name (or optimizer object).
+        learning_rate: its rate or schedule. Defaults to `None` (the name's default rate).
+        loss: a `recipes.losses.LOSS_NAMES` name (built by `make_loss`), or anything else
+            ``compile`` takes (a ``Loss`` object, ``"sparse_categorical_crossentropy"``),
+            passed as is. Defaults to `"crossentropy"`.
+        metrics: the metrics. Defaults to `("accuracy",)`.
+        **optimizer_kwargs: more `make_optimizer` arguments (``clipnorm`` ...).
+
+    Returns:
+        ``{"optimizer": ..., "loss": ..., "metrics": [...]}``.
+
+    Raises:
+        ValueError: an unknown optimizer name (from `make_optimizer`).
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 10, "Compiling the model".
+    """
+    return {
+        "optimizer": make_optimizer(optimizer, learning_rate=learning_rate, **optimizer_kwargs),
+        "loss": make_loss(loss) if isinstance(loss, str) and loss in LOSS_NAMES else loss,
+        "metrics": list(metrics),
+    }
+
+
 def train_variant(
     build: Callable[[], keras.Model],
     compile_kwargs: Mapping[str, Any],
@@ -159,6 +228,22 @@ def train_variant(
     return model, history
 
 
+def test_accuracy(model: keras.Model, data: Mapping[str, np.ndarray]) -> float:
+    """The model's accuracy on ``data["x_test"]``, ``data["y_test"]`` (Keras's evaluate).
+
+    Args:
+        model: a model compiled with one metric, the accuracy.
+        data: `mnist_splits` output (or any dict with the same keys).
+
+    Returns:
+        The test accuracy.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 10, "Using the model to make predictions".
+    """
+    _, accuracy = model.evaluate(data["x_test"], data["y_test"], verbose=0)
+    return accuracy
+
+
 def finish(
     name: str,
     config: Any,
@@ -197,68 +282,6 @@ def finish(
     print(f"\nReport: {run_dir / 'report.md'}")
     names = [f if isinstance(f, str) else f[1] for f in figures]
     return Results(name, table, run_dir, dict(metrics), names, list(notes))
-
-
-def _unwrap(tp: Any) -> tuple[Any, bool]:
-    """(inner type, optional?) for ``X | None`` annotations."""
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return args[0], True
-    return tp, False
-
-
-def cli(config_cls: type, run: Callable[[Any], Results], argv: Sequence[str] | None,
-        description: str) -> int:
-    """Build an argparse CLI from a Config dataclass, run the experiment and return 0.
-
-    Every field becomes ``--field-name`` (booleans: ``--flag/--no-flag``; tuples: several
-    values; fields with a ``choices`` metadata entry list them).
-
-    Args:
-        config_cls: the frozen Config dataclass.
-        run: the experiment's ``run(config)``.
-        argv: arguments (``None``: ``sys.argv[1:]``).
-        description: the module docstring.
-
-    Returns:
-        The exit code.
-    """
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {run.__module__}", description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    hints = typing.get_type_hints(config_cls)
-    for f in dataclasses.fields(config_cls):
-        tp, optional = _unwrap(hints[f.name])
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        help_text = f.metadata.get("help", "") + f" (default: {default})"
-        kwargs: dict[str, Any] = {"default": default, "help": help_text}
-        if "choices" in f.metadata:
-            kwargs["choices"] = f.metadata["choices"]
-        if tp is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
-        elif typing.get_origin(tp) is tuple:
-            inner = typing.get_args(tp)[0]
-            parser.add_argument(flag, nargs="+", type=inner, **kwargs)
-        else:
-            parser.add_argument(flag, type=tp if not optional else _optional(tp), **kwargs)
-    args = parser.parse_args(argv)
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items()}
-    try:
-        config = config_cls(**values)
-    except ValueError as e:
-        parser.error(str(e))
-    run(config)
-    return 0
-
-
-def _optional(tp: type) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        return None if text.lower() in ("none", "") else tp(text)
-
-    parse.__name__ = getattr(tp, "__name__", "value")
-    return parse
 
 
 if __name__ == "__main__":  # pragma: no cover

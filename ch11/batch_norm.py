@@ -14,17 +14,16 @@ Run: ``python -m ch11.batch_norm`` (``make recipe-bn``), ``--quick`` for a smoke
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 
-from ch11._experiment import Results, cli, finish, mnist_splits, start, train_variant
+from ch11 import _experiment as ex
+from ch11._text import mnist_text, quick_note
 from recipes.builders import build_cnn, build_mlp, count_params
 from recipes.diagnostics import activation_stats, gradient_norms
-from recipes.optimizers import OPTIMIZER_NAMES, make_optimizer
 from recipes.plots import gradient_flow, layer_profile, learning_curves
 from recipes.runs import save_figure
 from recipes.specs import CNNSpec, MLPSpec
@@ -33,43 +32,32 @@ __all__ = ["Config", "PLACEMENTS", "main", "run"]
 
 NAME = "batch_norm"
 PLACEMENTS = ("none", "after", "before")
+_LOSS = "sparse_categorical_crossentropy"
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ex.ExperimentConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
-    seed: int = field(default=42, metadata={"help": "seed, re-applied before each variant"})
-    quick: bool = field(default=False, metadata={"help": "small slice, one epoch (tests)"})
-    mlp_depth: int = field(default=20, metadata={"help": "hidden layers of the deep MLP"})
-    mlp_units: int = field(default=100, metadata={"help": "units per hidden layer"})
-    activation: str = field(default="relu", metadata={"help": "hidden activation"})
-    mlp_epochs: int = field(default=3, metadata={"help": "epochs for the MLP variants"})
-    cnn_epochs: int = field(default=2, metadata={"help": "epochs for the CNN variants"})
-    optimizer: str = field(default="sgd", metadata={"help": "optimizer for every variant",
-                                                    "choices": OPTIMIZER_NAMES})
-    learning_rates: tuple[float, ...] = field(
-        default=(0.01, 0.05),
-        metadata={"help": "MLP learning rates (BN's promise is a higher usable rate); the "
-                          "CNN and the small-batch runs use the first"})
-    batch_size: int = field(default=32, metadata={"help": "mini-batch size"})
-    small_batch_size: int = field(default=4, metadata={"help": "the 'very small' batch"})
-    small_batch_train: int = field(default=5000,
-                                   metadata={"help": "training images for the small-batch run"})
-    out_dir: str = field(default="runs", metadata={"help": "where run folders go"})
+    mlp_depth: int = ex.option(20, "hidden layers of the deep MLP")
+    mlp_units: int = ex.option(100, "units per hidden layer")
+    activation: str = ex.option("relu", "hidden activation")
+    mlp_epochs: int = ex.option(3, "epochs for the MLP variants")
+    cnn_epochs: int = ex.option(2, "epochs for the CNN variants")
+    optimizer: str = ex.optimizer_option("sgd", "optimizer for every variant")
+    learning_rates: tuple[float, ...] = ex.option(
+        (0.01, 0.05), "MLP learning rates (BN's promise is a higher usable rate); the CNN and "
+                      "the small-batch runs use the first")
+    batch_size: int = ex.option(32, "mini-batch size")
+    small_batch_size: int = ex.option(4, "the 'very small' batch")
+    small_batch_train: int = ex.option(5000, "training images for the small-batch run")
+    out_dir: str = ex.out_dir_option()
 
     def __post_init__(self) -> None:
-        for name in ("mlp_depth", "mlp_units", "mlp_epochs", "cnn_epochs", "batch_size",
-                     "small_batch_size", "small_batch_train"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        self._at_least(1, "mlp_depth", "mlp_units", "mlp_epochs", "cnn_epochs", "batch_size",
+                       "small_batch_size", "small_batch_train")
         if not self.learning_rates or min(self.learning_rates) <= 0:
             raise ValueError(f"learning_rates must be > 0, got {self.learning_rates}.")
-
-
-def _compile_kwargs(config: Config, learning_rate: float) -> dict:
-    return {"optimizer": make_optimizer(config.optimizer, learning_rate=learning_rate),
-            "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
 
 
 def _diagnose(model: keras.Model, x: np.ndarray, y: np.ndarray,
@@ -83,7 +71,7 @@ def _diagnose(model: keras.Model, x: np.ndarray, y: np.ndarray,
 def _row(family: str, placement: str, lr: float, model: keras.Model, history, data,
          batch_size: int, diag: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> dict:
     h = history.history
-    _, test_acc = model.evaluate(data["x_test"], data["y_test"], verbose=0)
+    test_acc = ex.test_accuracy(model, data)
     # Keras's training accuracy is a running mean over the epoch while the weights move;
     # the gap is measured on the final weights, on as many training images as validation.
     n = len(data["x_valid"])
@@ -102,7 +90,7 @@ def _row(family: str, placement: str, lr: float, model: keras.Model, history, da
     }
 
 
-def run(config: Config) -> Results:
+def run(config: Config) -> ex.Results:
     """Train every variant and write the run folder.
 
     Args:
@@ -114,8 +102,8 @@ def run(config: Config) -> Results:
     if config.quick:
         config = dataclasses.replace(config, mlp_depth=min(config.mlp_depth, 5), mlp_epochs=1,
                                      cnn_epochs=1, small_batch_train=300)
-    run_dir, started = start(NAME, config)
-    data = mnist_splits(config.quick)
+    run_dir, started = ex.start(NAME, config)
+    data = ex.mnist_splits(config.quick)
     probe, probe_y = data["x_valid"][:512], data["y_valid"][:512]
     rows, histories, stats, flows = [], {}, [], {}
     mlp = MLPSpec.deep(config.mlp_depth, config.mlp_units, activation=config.activation)
@@ -131,8 +119,9 @@ def run(config: Config) -> Results:
         else:
             spec, builder = dataclasses.replace(cnn, batch_norm=placement), build_cnn
             epochs, key = config.cnn_epochs, f"cnn_bn_{placement}"
-        model, history = train_variant(
-            lambda s=spec, b=builder: b(s, (28, 28), 10), _compile_kwargs(config, lr), data,
+        model, history = ex.train_variant(
+            lambda s=spec, b=builder: b(s, (28, 28), 10),
+            ex.classifier_compile(config.optimizer, lr, loss=_LOSS), data,
             seed=config.seed, epochs=epochs, batch_size=config.batch_size,
             label=f"variant {k}/{total}: {family}, BN {placement}, learning rate {lr:g}")
         diag = None
@@ -143,12 +132,12 @@ def run(config: Config) -> Results:
         rows.append(_row(family, placement, lr, model, history, data, config.batch_size, diag))
         histories[key] = history
 
-    small = {k: v[: config.small_batch_train] if k in ("x_train", "y_train") else v
-             for k, v in data.items()}
+    small = ex.train_subset(data, config.small_batch_train)
     for k, placement in enumerate(("none", "before"), len(plan) + 1):
         spec = dataclasses.replace(mlp, batch_norm=placement)
-        model, history = train_variant(
-            lambda s=spec: build_mlp(s, (28, 28), 10), _compile_kwargs(config, lr0), small,
+        model, history = ex.train_variant(
+            lambda s=spec: build_mlp(s, (28, 28), 10),
+            ex.classifier_compile(config.optimizer, lr0, loss=_LOSS), small,
             seed=config.seed, epochs=1, batch_size=config.small_batch_size,
             label=f"variant {k}/{total}: mlp, BN {placement}, "
                   f"batch {config.small_batch_size} on {len(small['x_train'])} images")
@@ -164,9 +153,9 @@ def run(config: Config) -> Results:
     figures = _figures(run_dir, histories, stats, config)
     flow_figures, diagnosis = _flow_figures(run_dir, flows, table, stats, config)
     notes = _notes(table, config)
-    return finish(NAME, config, run_dir, started, table, title="Batch normalization on MNIST",
-                  intro=_intro(config), histories=histories, figures=figures + flow_figures,
-                  notes=notes, metrics=_metrics(table), sections=[("Diagnostics", diagnosis)])
+    return ex.finish(NAME, config, run_dir, started, table, title="Batch normalization on MNIST",
+                     intro=_intro(config), histories=histories, figures=figures + flow_figures,
+                     notes=notes, metrics=_metrics(table), sections=[("Diagnostics", diagnosis)])
 
 
 def _figures(run_dir, histories, stats: pd.DataFrame, config: Config) -> list[tuple[str, str]]:
@@ -269,7 +258,7 @@ def _notes(table: pd.DataFrame, config: Config) -> list[str]:
         f"{sb_none:.4f} without. With so few samples per batch the batch statistics are "
         "noisy and differ from the moving averages used at inference.")
     if config.quick:
-        notes.append("Quick mode: a small slice and one epoch; the numbers only smoke-test.")
+        notes.append(quick_note())
     return notes
 
 
@@ -280,14 +269,11 @@ def _intro(config: Config) -> str:
         "and 64 (3x3, max pooling), Dense 128. Every variant: optimizer "
         f"{config.optimizer} (MLP at learning rates {', '.join(map(str, config.learning_rates))}; "
         f"CNN at {config.learning_rates[0]}), batch {config.batch_size}, seed "
-        f"{config.seed} re-applied before each variant, {'a slice of ' if config.quick else ''}"
-        "MNIST with 5,000 training images held out for validation. 'before' = Dense/Conv "
-        "without bias -> BN -> activation; 'after' = Dense/Conv -> activation -> BN.")
+        f"{config.seed} re-applied before each variant, {mnist_text(config.quick)}. 'before' = "
+        "Dense/Conv without bias -> BN -> activation; 'after' = Dense/Conv -> activation -> BN.")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python -m ch11.batch_norm [--quick] [--mlp-depth N] ...``."""
-    return cli(Config, run, argv, __doc__)
+main = ex.make_main(Config, run, __doc__, "python -m ch11.batch_norm [--quick] [--mlp-depth N] ...")
 
 
 if __name__ == "__main__":

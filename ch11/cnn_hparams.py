@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 
-from ch11._experiment import Results, cli, finish, mnist_splits, start, train_variant
+from ch11 import _experiment as ex
+from ch11._text import quick_note
 from recipes.builders import build_cnn, count_params
-from recipes.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZER_NAMES, make_optimizer
+from recipes.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZER_NAMES
 from recipes.runs import save_figure
 from recipes.specs import POOLING_CHOICES, CNNSpec
 
@@ -34,31 +34,27 @@ NAME = "cnn_hparams"
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ex.ExperimentConfig):
     """The experiment's settings; the defaults are the coursework's grid."""
 
-    seed: int = field(default=42, metadata={"help": "seed, re-applied before each variant"})
-    quick: bool = field(default=False, metadata={
-        "help": "small slice, one epoch, kernels 3 and 5, the first two optimizers (tests)"})
-    kernel_sizes: tuple[int, ...] = field(default=(3, 5, 7),
-                                          metadata={"help": "square kernel sizes"})
-    poolings: tuple[str, ...] = field(default=("max", "avg"), metadata={
-        "help": "pooling after each conv block", "choices": POOLING_CHOICES})
-    optimizers: tuple[str, ...] = field(default=("sgd", "rmsprop", "adam"), metadata={
-        "help": "optimizers, each at the book's default rate", "choices": OPTIMIZER_NAMES})
-    filters: tuple[int, ...] = field(default=(16, 32), metadata={"help": "filters per block"})
-    dense_units: int = field(default=64, metadata={"help": "units of the hidden Dense layer"})
-    train_size: int = field(default=10_000,
-                            metadata={"help": "training images per run (a subset, for time)"})
-    max_epochs: int = field(default=8, metadata={"help": "epoch cap per run"})
-    patience: int = field(default=2, metadata={"help": "early-stopping patience (val_loss)"})
-    batch_size: int = field(default=64, metadata={"help": "mini-batch size"})
-    out_dir: str = field(default="runs", metadata={"help": "where run folders go"})
+    quick: bool = ex.option(
+        False, "small slice, one epoch, kernels 3 and 5, the first two optimizers (tests)")
+    kernel_sizes: tuple[int, ...] = ex.option((3, 5, 7), "square kernel sizes")
+    poolings: tuple[str, ...] = ex.option(("max", "avg"), "pooling after each conv block",
+                                          POOLING_CHOICES)
+    optimizers: tuple[str, ...] = ex.option(
+        ("sgd", "rmsprop", "adam"), "optimizers, each at the book's default rate",
+        OPTIMIZER_NAMES)
+    filters: tuple[int, ...] = ex.option((16, 32), "filters per block")
+    dense_units: int = ex.option(64, "units of the hidden Dense layer")
+    train_size: int = ex.option(10_000, "training images per run (a subset, for time)")
+    max_epochs: int = ex.option(8, "epoch cap per run")
+    patience: int = ex.option(2, "early-stopping patience (val_loss)")
+    batch_size: int = ex.option(64, "mini-batch size")
+    out_dir: str = ex.out_dir_option()
 
     def __post_init__(self) -> None:
-        for name in ("dense_units", "train_size", "max_epochs", "patience", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        self._at_least(1, "dense_units", "train_size", "max_epochs", "patience", "batch_size")
         for name in ("kernel_sizes", "filters"):
             values = getattr(self, name)
             if not values or min(values) < 1:
@@ -74,7 +70,7 @@ def _spec(config: Config, kernel: int, pooling: str) -> CNNSpec:
                    dense_units=(config.dense_units,))
 
 
-def run(config: Config) -> Results:
+def run(config: Config) -> ex.Results:
     """Train every (kernel, pooling, optimizer) configuration and write the run folder.
 
     Args:
@@ -87,21 +83,18 @@ def run(config: Config) -> Results:
         config = dataclasses.replace(config, kernel_sizes=config.kernel_sizes[:2],
                                      optimizers=config.optimizers[:2], max_epochs=1,
                                      train_size=min(config.train_size, 1000))
-    run_dir, started = start(NAME, config)
-    data = mnist_splits(config.quick)
-    data = {k: v[: config.train_size] if k in ("x_train", "y_train") else v
-            for k, v in data.items()}
+    run_dir, started = ex.start(NAME, config)
+    data = ex.train_subset(ex.mnist_splits(config.quick), config.train_size)
     grid = list(itertools.product(config.optimizers, config.kernel_sizes, config.poolings))
     rows, histories = [], {}
     for k, (opt, kernel, pooling) in enumerate(grid, 1):
         spec = _spec(config, kernel, pooling)
         stopper = keras.callbacks.EarlyStopping(patience=config.patience,
                                                 restore_best_weights=True)
-        model, history = train_variant(
+        model, history = ex.train_variant(
             lambda s=spec: build_cnn(s, (28, 28), 10),
-            {"optimizer": make_optimizer(opt), "loss": "sparse_categorical_crossentropy",
-             "metrics": ["accuracy"]},
-            data, seed=config.seed, epochs=config.max_epochs, batch_size=config.batch_size,
+            ex.classifier_compile(opt, loss="sparse_categorical_crossentropy"), data,
+            seed=config.seed, epochs=config.max_epochs, batch_size=config.batch_size,
             callbacks=[stopper],
             label=f"variant {k}/{len(grid)}: kernel {kernel}, {pooling} pooling, {opt}")
         h = history.history
@@ -123,11 +116,11 @@ def run(config: Config) -> Results:
                "best_val_acc": best["val_acc"], "best_test_acc": best["test_acc"],
                **{f"mean_val_acc_{o}": v
                   for o, v in table.groupby("optimizer", sort=False)["val_acc"].mean().items()}}
-    return finish(NAME, config, run_dir, started, table,
-                  title="CNN hyperparameters: kernel x pooling x optimizer",
-                  intro=_intro(config, data, len(grid)),
-                  histories=histories, figures=figures, notes=_notes(table, config),
-                  metrics=metrics)
+    return ex.finish(NAME, config, run_dir, started, table,
+                     title="CNN hyperparameters: kernel x pooling x optimizer",
+                     intro=_intro(config, data, len(grid)),
+                     histories=histories, figures=figures, notes=_notes(table, config),
+                     metrics=metrics)
 
 
 def _figures(run_dir, table: pd.DataFrame, histories, config: Config) -> list[tuple[str, str]]:
@@ -221,7 +214,7 @@ def _notes(table: pd.DataFrame, config: Config) -> list[str]:
     notes.append(f"One seed and {config.train_size:,} training images per run: gaps of a "
                  "few tenths of a point between configurations are not conclusive.")
     if config.quick:
-        notes.append("Quick mode: a small slice and one epoch; the numbers only smoke-test.")
+        notes.append(quick_note())
     return notes
 
 
@@ -240,9 +233,8 @@ def _intro(config: Config, data, n_runs: int) -> str:
         "evaluated, never used for selection.")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python -m ch11.cnn_hparams [--quick] [--kernel-sizes 3 5] ...``."""
-    return cli(Config, run, argv, __doc__)
+main = ex.make_main(Config, run, __doc__,
+                    "python -m ch11.cnn_hparams [--quick] [--kernel-sizes 3 5] ...")
 
 
 if __name__ == "__main__":

@@ -17,30 +17,29 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 
-from ch11._experiment import Results, cli, finish, mnist_splits, start, train_variant
+from ch11 import _experiment as ex
+from ch11 import _gradients_report as report
+from ch11._gradients_report import SATURATED_NET
 from recipes import diagnostics
 from recipes.activations import ACTIVATION_NAMES
 from recipes.builders import build_mlp, count_params
 from recipes.initializers import INITIALIZER_NAMES
 from recipes.losses import make_loss
-from recipes.optimizers import OPTIMIZER_NAMES, make_optimizer
-from recipes.plots import activation_histograms, gradient_flow, layer_profile
-from recipes.runs import save_figure
 from recipes.selu import layer_statistics
 from recipes.specs import MLPSpec
 
-__all__ = ["Config", "gradient_norms", "gradient_verdict", "main", "parse_variant", "run"]
+__all__ = ["Config", "gradient_norms", "gradient_verdict", "main", "parse_variant",
+           "parse_variants", "run"]
 
 NAME = "gradients"
 DEFAULT_VARIANTS = ("sigmoid:random_normal", "sigmoid:glorot_uniform", "relu:he_normal",
                     "selu:lecun_normal")
-SATURATED_NET = "sigmoid:random_normal"  # the net whose activation histograms are drawn
 
 
 def parse_variant(text: str) -> tuple[str, str]:
@@ -71,43 +70,48 @@ def parse_variant(text: str) -> tuple[str, str]:
     return activation, initializer
 
 
+def parse_variants(texts: Sequence[str]) -> list[tuple[str, str]]:
+    """`parse_variant` for each of a non-empty list of variants.
+
+    Args:
+        texts: e.g. ``("sigmoid:glorot_uniform", "relu:he_normal")``.
+
+    Returns:
+        One ``(activation, initializer)`` per variant, in order.
+
+    Raises:
+        ValueError: if `texts` is empty, or as `parse_variant`.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, Table 11-1.
+    """
+    if not texts:
+        raise ValueError("variants must name at least one 'activation:initializer' pair.")
+    return [parse_variant(text) for text in texts]
+
+
 @dataclass(frozen=True)
-class Config:
+class Config(ex.ExperimentConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
-    seed: int = field(default=42, metadata={"help": "seed, re-applied before each variant"})
-    quick: bool = field(default=False, metadata={"help": "small slice, one epoch (tests)"})
-    depth: int = field(default=30, metadata={"help": "hidden layers of the deep MLP"})
-    units: int = field(default=100, metadata={"help": "units per hidden layer"})
-    variants: tuple[str, ...] = field(
-        default=DEFAULT_VARIANTS,
-        metadata={"help": "'activation:initializer' pairs to compare ('random_normal' is "
-                          "the chapter's bad RandomNormal(stddev=1))"})
-    input_norm: str = field(
-        default="normalization",
-        metadata={"help": "inputs of every variant: standardized by a Normalization layer "
-                          "adapted on the training set (SELU needs it; the init theory "
-                          "assumes zero-mean inputs) or pixels in [0, 1]",
-                  "choices": ("normalization", "none")})
-    probe_size: int = field(default=1000, metadata={
-        "help": "training images of the batch that measures activations and gradients"})
-    epochs: int = field(default=1, metadata={"help": "training epochs after the measurement"})
-    optimizer: str = field(default="momentum", metadata={
-        "help": "optimizer (the book's SGD with momentum 0.9)", "choices": OPTIMIZER_NAMES})
-    learning_rate: float = field(default=1e-3, metadata={"help": "learning rate"})
-    batch_size: int = field(default=32, metadata={"help": "mini-batch size"})
-    out_dir: str = field(default="runs", metadata={"help": "where run folders go"})
+    depth: int = ex.option(30, "hidden layers of the deep MLP")
+    units: int = ex.option(100, "units per hidden layer")
+    variants: tuple[str, ...] = ex.option(
+        DEFAULT_VARIANTS, "'activation:initializer' pairs to compare ('random_normal' is the "
+                          "chapter's bad RandomNormal(stddev=1))")
+    input_norm: str = ex.input_norm_option(
+        "SELU needs it; the init theory assumes zero-mean inputs")
+    probe_size: int = ex.option(
+        1000, "training images of the batch that measures activations and gradients")
+    epochs: int = ex.option(1, "training epochs after the measurement")
+    optimizer: str = ex.optimizer_option("momentum", "optimizer (the book's SGD with momentum 0.9)")
+    learning_rate: float = ex.option(1e-3, "learning rate")
+    batch_size: int = ex.option(32, "mini-batch size")
+    out_dir: str = ex.out_dir_option()
 
     def __post_init__(self) -> None:
-        for name in ("depth", "units", "probe_size", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
-        if not self.variants:
-            raise ValueError("variants must name at least one 'activation:initializer' pair.")
-        for text in self.variants:
-            parse_variant(text)
+        self._at_least(1, "depth", "units", "probe_size", "epochs", "batch_size")
+        self._positive("learning_rate")
+        parse_variants(self.variants)
 
 
 def gradient_norms(model: keras.Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -188,7 +192,7 @@ def _profile(model: keras.Model, x: np.ndarray, y: np.ndarray,
     return stats.assign(variant=variant), grads, outputs
 
 
-def run(config: Config) -> Results:
+def run(config: Config) -> ex.Results:
     """Measure every variant at initialization, train it, and write the run folder.
 
     Args:
@@ -200,8 +204,8 @@ def run(config: Config) -> Results:
     if config.quick:
         config = dataclasses.replace(config, depth=min(config.depth, 5), epochs=1,
                                      probe_size=min(config.probe_size, 500))
-    run_dir, started = start(NAME, config)
-    data = mnist_splits(config.quick)
+    run_dir, started = ex.start(NAME, config)
+    data = ex.mnist_splits(config.quick)
     x_probe, y_probe = data["x_train"][:config.probe_size], data["y_train"][:config.probe_size]
     rows, histories, profiles, flows, saturated = [], {}, [], {}, {}
     for k, variant in enumerate(config.variants, 1):
@@ -218,12 +222,9 @@ def run(config: Config) -> Results:
                 saturated.update(outputs)
             return model
 
-        compile_kwargs = {
-            "optimizer": make_optimizer(config.optimizer, learning_rate=config.learning_rate),
-            "loss": make_loss("crossentropy"), "metrics": ["accuracy"]}
-        model, history = train_variant(
-            build, compile_kwargs, data, seed=config.seed, epochs=config.epochs,
-            batch_size=config.batch_size,
+        model, history = ex.train_variant(
+            build, ex.classifier_compile(config.optimizer, config.learning_rate), data,
+            seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
             label=f"variant {k}/{len(config.variants)}: {activation} + {initializer}")
         histories[variant.replace(":", "_")] = history
         rows.append(_row(variant, model, history, data, profiles[-1]))
@@ -232,16 +233,16 @@ def run(config: Config) -> Results:
     layers = pd.concat(profiles, ignore_index=True)[
         ["variant", "layer", "depth", "mean", "std", "grad_norm", "saturated"]]
     layers.to_csv(run_dir / "layer_profiles.csv", index=False)
-    figures, diagnosis = _figures(run_dir, flows, layers, saturated, config)
-    return finish(NAME, config, run_dir, started, table,
-                  title="Vanishing and exploding gradients on MNIST", intro=_intro(config),
-                  histories=histories, figures=figures, notes=_notes(table, config),
-                  metrics=_metrics(table, flows), sections=[("Diagnostics", diagnosis)])
+    figures, diagnosis = report.figures(run_dir, flows, layers, saturated, config)
+    return ex.finish(NAME, config, run_dir, started, table,
+                     title="Vanishing and exploding gradients on MNIST",
+                     intro=report.intro(config), histories=histories, figures=figures,
+                     notes=report.notes(table, config), metrics=report.metrics(table, flows),
+                     sections=[("Diagnostics", diagnosis)])
 
 
 def _row(variant: str, model: keras.Model, history, data, profile: pd.DataFrame) -> dict:
     h = history.history
-    _, test_acc = model.evaluate(data["x_test"], data["y_test"], verbose=0)
     grads = profile["grad_norm"].to_numpy()
     activation, initializer = parse_variant(variant)
     return {
@@ -252,121 +253,14 @@ def _row(variant: str, model: keras.Model, history, data, profile: pd.DataFrame)
         "zero_grad_layers": int(np.sum(grads == 0)),
         "gradients": gradient_verdict(grads),
         "saturated": profile["saturated"].mean(),
-        "val_acc": h["val_accuracy"][-1], "test_acc": test_acc,
+        "val_acc": h["val_accuracy"][-1], "test_acc": ex.test_accuracy(model, data),
         "s_per_epoch": sum(h["epoch_time"]) / len(h["epoch_time"]),
         "trainable": count_params(model)["trainable"],
     }
 
 
-def _figures(run_dir, flows: dict[str, pd.DataFrame], layers: pd.DataFrame,
-             outputs: dict[str, np.ndarray], config: Config) -> tuple[list, str]:
-    """The figures, and the report's sentences on what the diagnostics' figures show."""
-    save_figure(layer_profile(layers, "std", log=True, ylabel="activation std (probe batch)",
-                              title=f"Hidden activations' std at initialization "
-                                    f"({config.depth} layers)"),
-                run_dir / "activation_std.png")
-    save_figure(gradient_flow(flows, title=f"Gradient flow at initialization "
-                                           f"({config.probe_size} training images)"),
-                run_dir / "gradient_norm.png")
-    spans = "; ".join(f"{v}: {f['grad_norm'].iloc[0]:.3g} -> {f['grad_norm'].iloc[-1]:.3g}"
-                      for v, f in flows.items())
-    figures = [("Activation std per hidden layer at initialization (depth 0 = next to the "
-                "input)", "activation_std.png"),
-               ("Gradient flow at initialization: gradient norm per kernel, input to output "
-                "(log scale; a gradient of exactly 0 is not drawn)", "gradient_norm.png")]
-    text = [f"[gradient_norm.png](gradient_norm.png): the loss gradient's norm per kernel at "
-            f"initialization, hidden_0 -> output: {spans}."]
-    if outputs:
-        sat = layers[layers["variant"] == SATURATED_NET].set_index("layer")["saturated"]
-        picks = np.unique(np.linspace(0, len(outputs) - 1, min(len(outputs), 8)).round())
-        names = [list(outputs)[int(i)] for i in picks]
-        save_figure(activation_histograms(
-            {f"{n} ({sat[n]:.0%} saturated)": outputs[n] for n in names},
-            title=f"{SATURATED_NET}: hidden sigmoid outputs at initialization"),
-            run_dir / "saturation_histograms.png")
-        figures.append((f"{SATURATED_NET}: histograms of hidden sigmoid outputs at "
-                        "initialization (log counts)", "saturation_histograms.png"))
-        text.append(
-            f"[saturation_histograms.png](saturation_histograms.png): with RandomNormal(1) "
-            f"weights the sigmoid outputs pile up near 0 and 1: {sat.iloc[0]:.0%} of "
-            f"{sat.index[0]}'s outputs and {sat.iloc[-1]:.0%} of {sat.index[-1]}'s sit where "
-            f"the derivative is under a tenth of its maximum (mean over the hidden layers: "
-            f"{sat.mean():.0%}).")
-    return figures, "\n\n".join(text)
-
-
-def _metrics(table: pd.DataFrame, flows: dict[str, pd.DataFrame]) -> dict:
-    metrics = {f"{r.variant.replace(':', '_')}_{c}": getattr(r, c) for r in table.itertuples()
-               for c in ("grad_max_over_min", "val_acc", "test_acc")}
-    return metrics | {f"{v.replace(':', '_')}_grad_output": float(f["grad_norm"].iloc[-1])
-                      for v, f in flows.items()}
-
-
-def _notes(table: pd.DataFrame, config: Config) -> list[str]:
-    notes = []
-    for _, row in table.iterrows():
-        zero = (f"; {row['zero_grad_layers']} layer(s) got a gradient of exactly 0 "
-                "(float32 underflow)" if row["zero_grad_layers"] else "")
-        notes.append(
-            f"{row['activation']} + {row['initializer']}: the gradient norms "
-            f"{row['gradients']} (hidden_0: {row['grad_first']:.3g}, "
-            f"hidden_{config.depth - 1}: {row['grad_last']:.3g}, largest/smallest over the "
-            f"layers: {row['grad_max_over_min']:.3g}{zero}); activation std "
-            f"{row['act_std_first']:.3g} in the first hidden layer, {row['act_std_last']:.3g} "
-            f"in the last; validation accuracy after {config.epochs} epoch(s): "
-            f"{row['val_acc']:.4f}.")
-    by_variant = table.set_index("variant")
-    claims = [("sigmoid:random_normal", "vanish toward the first layers"),
-              ("relu:he_normal", "stay within an order of magnitude")]
-    for variant, expected in claims:
-        if variant in by_variant.index:
-            got = by_variant.loc[variant, "gradients"]
-            holds = "holds" if got == expected else "does NOT hold"
-            notes.append(f"The chapter's claim that the {variant} gradients {expected}: "
-                         f"{holds} in this run (measured: {got}).")
-    for _, row in table[table["activation"] == "sigmoid"].iterrows():
-        notes.append(
-            f"{row['variant']}: {row['saturated']:.1%} of the hidden sigmoid outputs sit on "
-            "the flat tails (derivative under a tenth of its maximum 1/4), where a unit "
-            "passes almost no gradient back.")
-    if "sigmoid:glorot_uniform" in by_variant.index:
-        row = by_variant.loc["sigmoid:glorot_uniform"]
-        notes.append(
-            f"Sigmoid + Glorot: gradients {row['gradients']} (largest/smallest "
-            f"{row['grad_max_over_min']:.3g}). Glorot keeps the variance of a unit whose "
-            "derivative is about 1 (tanh near 0); the sigmoid's derivative is at most 1/4, so "
-            "with this many layers the backward signal still shrinks layer after layer.")
-    best, worst = table.loc[table["val_acc"].idxmax()], table.loc[table["val_acc"].idxmin()]
-    notes.append(f"After {config.epochs} epoch(s) the best validation accuracy is "
-                 f"{best['val_acc']:.4f} ({best['variant']}), the worst {worst['val_acc']:.4f} "
-                 f"({worst['variant']}).")
-    if config.quick:
-        notes.append("Quick mode: a shallow net, a small slice and one epoch; the numbers only "
-                     "smoke-test.")
-    spread = "; ".join(f"{r.variant} {r.grad_max_over_min:.3g} ({r.gradients})"
-                       for r in table.itertuples())
-    notes.insert(0, f"Gradient norms at initialization, largest/smallest over the "
-                    f"{config.depth} hidden layers: {spread}.")
-    return notes
-
-
-def _intro(config: Config) -> str:
-    inputs = ("standardized by a Normalization layer adapted on the training set"
-              if config.input_norm == "normalization" else "pixels scaled to [0, 1]")
-    return (
-        f"MLP: {config.depth} hidden layers x {config.units} units, one variant per "
-        f"'activation:initializer' pair ({', '.join(config.variants)}); inputs {inputs}. "
-        f"At initialization each net's activations and the gradient of the cross-entropy with "
-        f"respect to every hidden kernel are measured on {config.probe_size} training images; "
-        f"then it trains {config.epochs} epoch(s) with {config.optimizer} (learning rate "
-        f"{config.learning_rate:g}), batch {config.batch_size}, seed {config.seed} re-applied "
-        f"before each variant, on {'a slice of ' if config.quick else ''}MNIST with 5,000 "
-        "training images held out for validation.")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python -m ch11.gradients [--quick] [--depth N] [--variants a:i ...] ...``."""
-    return cli(Config, run, argv, __doc__)
+main = ex.make_main(Config, run, __doc__,
+                    "python -m ch11.gradients [--quick] [--depth N] [--variants a:i ...] ...")
 
 
 if __name__ == "__main__":

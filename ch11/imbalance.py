@@ -17,22 +17,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-import keras
 import numpy as np
 import pandas as pd
 
-from ch11._experiment import Results, cli, finish, mnist_splits, start
+from ch11 import _experiment as ex
+from ch11 import _imbalance_report as report
 from recipes.builders import build_mlp
 from recipes.doctor import diagnose
 from recipes.losses import class_weights, make_loss
 from recipes.metrics import class_report, confusion_matrix
-from recipes.optimizers import OPTIMIZER_NAMES, make_optimizer
-from recipes.runs import EpochTimer, save_figure, set_seed
 from recipes.specs import MLPSpec
 
 __all__ = ["TREATMENTS", "Config", "main", "make_imbalanced", "oversample", "run"]
@@ -123,36 +118,26 @@ def oversample(x: np.ndarray, y: np.ndarray, digit: int, target: int,
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ex.ExperimentConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
-    seed: int = field(default=42, metadata={"help": "seed, re-applied before each variant"})
-    quick: bool = field(default=False, metadata={"help": "small slice, one epoch (tests)"})
-    digit: int = field(default=5, metadata={"help": "the digit made rare in training, 0-9"})
-    keep_fraction: float = field(default=0.01, metadata={
-        "help": "fraction of that digit's training images kept, in (0, 1]"})
-    treatments: tuple[str, ...] = field(default=TREATMENTS, metadata={
-        "help": "what to compare", "choices": TREATMENTS})
-    focal_gamma: float = field(default=2.0, metadata={
-        "help": "the focal loss's focusing parameter (Lin et al.'s 2)"})
-    hidden_units: tuple[int, ...] = field(default=(300, 100),
-                                          metadata={"help": "the MLP's hidden layers"})
-    epochs: int = field(default=5, metadata={"help": "epochs for every variant"})
-    optimizer: str = field(default="adam", metadata={
-        "help": "optimizer for every variant", "choices": OPTIMIZER_NAMES})
-    learning_rate: float = field(default=1e-3, metadata={"help": "learning rate"})
-    batch_size: int = field(default=32, metadata={"help": "mini-batch size"})
-    out_dir: str = field(default="runs", metadata={"help": "where run folders go"})
+    digit: int = ex.option(5, "the digit made rare in training, 0-9")
+    keep_fraction: float = ex.option(
+        0.01, "fraction of that digit's training images kept, in (0, 1]")
+    treatments: tuple[str, ...] = ex.option(TREATMENTS, "what to compare", TREATMENTS)
+    focal_gamma: float = ex.option(2.0, "the focal loss's focusing parameter (Lin et al.'s 2)")
+    hidden_units: tuple[int, ...] = ex.option((300, 100), "the MLP's hidden layers")
+    epochs: int = ex.option(5, "epochs for every variant")
+    optimizer: str = ex.optimizer_option("adam", "optimizer for every variant")
+    learning_rate: float = ex.option(1e-3, "learning rate")
+    batch_size: int = ex.option(32, "mini-batch size")
+    out_dir: str = ex.out_dir_option()
 
     def __post_init__(self) -> None:
         _check(self.digit, self.keep_fraction)
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
-        if self.focal_gamma < 0:
-            raise ValueError(f"focal_gamma must be >= 0, got {self.focal_gamma}.")
+        self._at_least(1, "epochs", "batch_size")
+        self._positive("learning_rate")
+        self._at_least(0, "focal_gamma")
         if not self.treatments:
             raise ValueError(f"treatments must name at least one of {', '.join(TREATMENTS)}.")
         for t in self.treatments:
@@ -160,22 +145,7 @@ class Config:
                 raise ValueError(f"Unknown treatment {t!r}. Valid: {', '.join(TREATMENTS)}.")
 
 
-def _fit(build, compile_kwargs: Mapping[str, Any], data: Mapping[str, np.ndarray], config: Config,
-         label: str, class_weight: Mapping[int, float] | None = None):
-    """`ch11._experiment.train_variant` plus ``class_weight`` (which it does not forward)."""
-    print(f"\n=== {label} ===", flush=True)
-    keras.backend.clear_session()
-    set_seed(config.seed)
-    model = build()
-    model.compile(**compile_kwargs)
-    history = model.fit(
-        data["x_train"], data["y_train"], epochs=config.epochs, batch_size=config.batch_size,
-        validation_data=(data["x_valid"], data["y_valid"]), class_weight=class_weight,
-        callbacks=[EpochTimer()], verbose=1 if sys.stdout.isatty() else 2)
-    return model, history
-
-
-def run(config: Config) -> Results:
+def run(config: Config) -> ex.Results:
     """Make the digit rare, train one variant per treatment and write the run folder.
 
     Args:
@@ -186,8 +156,8 @@ def run(config: Config) -> Results:
     """
     if config.quick:
         config = dataclasses.replace(config, epochs=1)
-    run_dir, started = start(NAME, config)
-    full = mnist_splits(config.quick, flat=False)
+    run_dir, started = ex.start(NAME, config)
+    full = ex.mnist_splits(config.quick, flat=False)
     data = dict(full)
     data["x_train"], data["y_train"] = make_imbalanced(
         full["x_train"], full["y_train"], config.digit, config.keep_fraction, config.seed)
@@ -211,195 +181,58 @@ def run(config: Config) -> Results:
             train["x_train"], train["y_train"] = oversample(
                 data["x_train"], data["y_train"], config.digit, int(np.median(others)),
                 config.seed)
-        model, history = _fit(
+        model, history = ex.train_variant(
             lambda: build_mlp(spec, (28, 28), 10),
-            {"optimizer": make_optimizer(config.optimizer, learning_rate=config.learning_rate),
-             "loss": loss, "metrics": ["accuracy"]},
-            train, config, f"variant {k}/{len(config.treatments)}: {treatment}", weights)
+            ex.classifier_compile(config.optimizer, config.learning_rate, loss=loss), train,
+            seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
+            label=f"variant {k}/{len(config.treatments)}: {treatment}",
+            fit_kwargs={"class_weight": weights})
         histories[treatment] = history
         probs = model.predict(data["x_test"], verbose=0)
-        report = class_report(data["y_test"], probs).assign(treatment=treatment)
-        per_class.append(report)
+        per_digit = class_report(data["y_test"], probs).assign(treatment=treatment)
+        per_class.append(per_digit)
         confusions[treatment] = confusion_matrix(data["y_test"], probs, num_classes=10)
         found = diagnose(model, train["x_train"][:2000], train["y_train"][:2000],
                          data["x_valid"], data["y_valid"], history=history,
                          class_counts=np.bincount(train["y_train"], minlength=10))
         findings[treatment] = found
-        rows.append(_row(treatment, report, found, model, history, data, train, config))
+        rows.append(_row(treatment, per_digit, found, model, history, data, train, config))
 
     table = pd.DataFrame(rows)
     classes = pd.concat(per_class, ignore_index=True)
     classes.to_csv(run_dir / "per_class.csv", index=False)
     for treatment, matrix in confusions.items():
         matrix.to_csv(run_dir / f"confusion_{treatment}.csv")
-    figures = _figures(run_dir, classes, confusions, config)
-    notes = _notes(table, config)
-    return finish(NAME, config, run_dir, started, table,
-                  title=f"Class imbalance on MNIST: digit {config.digit} made rare",
-                  intro=_intro(config, counts), histories=histories, figures=figures,
-                  notes=notes, metrics=_metrics(table, counts, config),
-                  sections=_sections(counts, confusions, findings, config))
+    figures = report.figures(run_dir, classes, confusions, config)
+    notes = report.notes(table, config)
+    return ex.finish(NAME, config, run_dir, started, table,
+                     title=f"Class imbalance on MNIST: digit {config.digit} made rare",
+                     intro=report.intro(config, counts), histories=histories, figures=figures,
+                     notes=notes, metrics=report.metrics(table, counts, config),
+                     sections=report.sections(counts, confusions, findings, config))
 
 
-def _row(treatment: str, report: pd.DataFrame, found, model, history, data, train,
+def _row(treatment: str, per_digit: pd.DataFrame, found, model, history, data, train,
          config: Config) -> dict:
     d = config.digit
-    minority = report.set_index("index").loc[d]
-    others = report[report["index"] != d]
-    _, test_acc = model.evaluate(data["x_test"], data["y_test"], verbose=0)
+    minority = per_digit.set_index("index").loc[d]
+    others = per_digit[per_digit["index"] != d]
     lagging = [f.evidence.get("class") for f in found if f.kind == "lagging_class"]
     return {
         "treatment": treatment, "train_images": len(train["y_train"]),
-        "minority_train": int(np.sum(train["y_train"] == d)), "test_acc": test_acc,
+        "minority_train": int(np.sum(train["y_train"] == d)),
+        "test_acc": ex.test_accuracy(model, data),
         "minority_recall": minority["recall"], "minority_precision": minority["precision"],
         "minority_auc": minority["auc"], "others_min_recall": others["recall"].min(),
         "others_median_auc": others["auc"].median(), "lowest_recall_class": int(
-            report.loc[report["recall"].idxmin(), "index"]),
+            per_digit.loc[per_digit["recall"].idxmin(), "index"]),
         "lagging_found": ",".join(map(str, lagging)) or "none",
         "s_per_epoch": float(np.mean(history.history["epoch_time"])),
     }
 
 
-def _figures(run_dir, classes: pd.DataFrame, confusions: Mapping[str, pd.DataFrame],
-             config: Config) -> list[tuple[str, str]]:
-    import matplotlib.pyplot as plt
-
-    treatments = list(confusions)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4))
-    width = 0.8 / len(treatments)
-    for i, t in enumerate(treatments):
-        part = classes[classes["treatment"] == t]
-        for ax, col in zip(axes, ("recall", "auc")):
-            ax.bar(part["index"] + (i - (len(treatments) - 1) / 2) * width, part[col],
-                   width, label=t)
-    for ax, col in zip(axes, ("recall", "one-vs-rest AUC")):
-        ax.set_xticks(range(10))
-        ax.set_xlabel(f"digit (digit {config.digit} is the rare one)")
-        ax.set_ylabel(f"test {col}")
-        ax.grid(alpha=0.3, axis="y")
-    lows = classes["auc"].min()
-    axes[1].set_ylim(min(0.5, lows - 0.01), 1.0)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(treatments), fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 0.92))
-    save_figure(fig, run_dir / "per_class.png")
-
-    fig, axes = plt.subplots(1, len(treatments), figsize=(4.2 * len(treatments), 4),
-                             squeeze=False)
-    for ax, t in zip(axes[0], treatments):
-        m = confusions[t].to_numpy()
-        rates = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
-        ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-        for (i, j), v in np.ndenumerate(m):
-            if v:
-                ax.text(j, i, str(v), ha="center", va="center", fontsize=6,
-                        color="white" if rates[i, j] > 0.5 else "black")
-        ax.set_title(t)
-        ax.set_xticks(range(10))
-        ax.set_yticks(range(10))
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-    fig.suptitle("Test confusion matrices (colour: fraction of the true row)")
-    fig.tight_layout()
-    save_figure(fig, run_dir / "confusion.png")
-    return [("Per-class test recall and one-vs-rest AUC, per treatment", "per_class.png"),
-            ("Test confusion matrices (counts; colour = share of the true class)",
-             "confusion.png")]
-
-
-def _sections(counts: pd.DataFrame, confusions: Mapping[str, pd.DataFrame],
-              findings: Mapping[str, list], config: Config) -> list[tuple[str, str]]:
-    lines = ["| digit | train (before) | train | valid | test |", "|---|---|---|---|---|"]
-    lines += [f"| {r.digit} | {r.train_before} | {r.train} | {r.valid} | {r.test} |"
-              for r in counts.itertuples()]
-    rows = ["| treatment | " + " | ".join(f"pred {j}" for j in range(10)) + " |",
-            "|---|" + "---|" * 10]
-    for t, m in confusions.items():
-        rows.append(f"| {t} | " + " | ".join(str(v) for v in m.iloc[config.digit]) + " |")
-    diag = [f"- **{t}**: " + (" ".join(f"[{f.severity}] {f.kind}: {f.message}" for f in found)
-                              or "nothing found.") for t, found in findings.items()]
-    return [("Class counts", "\n".join(lines)),
-            (f"Where the test images of digit {config.digit} go", "\n".join(rows)),
-            ("What `recipes.doctor.diagnose` finds (validation set)", "\n".join(diag))]
-
-
-def _notes(table: pd.DataFrame, config: Config) -> list[str]:
-    t = table.set_index("treatment")
-    d = config.digit
-    notes = []
-    if "plain" in t.index:
-        p = t.loc["plain"]
-        gap = p["others_median_auc"] - p["minority_auc"]
-        if p["minority_auc"] <= 0.6 and p["others_median_auc"] >= 0.85:
-            verdict = ("reproduces the course's 'one class stuck near chance AUC while the "
-                       "others pass 0.85'")
-        elif gap >= 0.15:
-            verdict = (f"shows a clearly lagging class ({gap:.2f} below the others' median), "
-                       "though not stuck at chance like the course's 0.55")
-        else:
-            verdict = ("does NOT reproduce an AUC stuck near 0.55: the net still ranks the "
-                       "rare digit's images high (AUC is about ranking) but puts another digit "
-                       f"first for {1 - p['minority_recall']:.0%} of them (recall is where the "
-                       "imbalance shows)")
-        notes.append(
-            f"Plain cross-entropy with {p['minority_train']} training images of digit {d}: "
-            f"its test recall is {p['minority_recall']:.3f} (lowest other digit: "
-            f"{p['others_min_recall']:.3f}) and its AUC {p['minority_auc']:.4f} (median of the "
-            f"others {p['others_median_auc']:.4f}); this {verdict}. "
-            + (f"diagnose() flags as lagging: {p['lagging_found']}." if p["lagging_found"] != "none"
-               else f"diagnose() flags no lagging class: it compares AUCs (a class 0.15 or more "
-                    f"below the others' median), and digit {d}'s is only {gap:.3f} below; the "
-                    f"lowest recall, though, is digit {p['lowest_recall_class']}'s."))
-    for name in t.index.drop("plain", errors="ignore"):
-        r = t.loc[name]
-        base = t.loc["plain"] if "plain" in t.index else None
-        change = (f" ({r['minority_recall'] - base['minority_recall']:+.3f} vs plain; test "
-                  f"accuracy {r['test_acc'] - base['test_acc']:+.4f})" if base is not None else "")
-        notes.append(f"{name}: digit {d}'s recall {r['minority_recall']:.3f}{change}, precision "
-                     f"{r['minority_precision']:.3f}, AUC {r['minority_auc']:.4f}; lagging "
-                     f"class found: {r['lagging_found']}.")
-    best = t["minority_recall"].idxmax()
-    plain_precision = (f" (plain: {t.loc['plain', 'minority_precision']:.3f})"
-                       if "plain" in t.index else "")
-    cost = ""
-    if "plain" in t.index and np.isfinite(t.loc["plain", "minority_precision"]):
-        drop = t.loc["plain", "minority_precision"] - t.loc[best, "minority_precision"]
-        cost = (f": the recall was bought with {drop:.3f} of precision, as the model predicts "
-                f"digit {d} more often" if drop > 0.02 else
-                ": at almost no cost in precision here")
-    notes.append(f"Best treatment for the rare digit's recall here: {best} "
-                 f"({t.loc[best, 'minority_recall']:.3f}); its precision on digit {d} is "
-                 f"{t.loc[best, 'minority_precision']:.3f}{plain_precision}{cost}.")
-    if config.quick:
-        notes.append("Quick mode: a small slice and one epoch; the numbers only smoke-test.")
-    return notes
-
-
-def _metrics(table: pd.DataFrame, counts: pd.DataFrame, config: Config) -> dict:
-    out = {f"{r.treatment}_{c}": getattr(r, c) for r in table.itertuples()
-           for c in ("minority_recall", "minority_auc", "test_acc")}
-    out["train_counts"] = counts["train"].tolist()
-    out["test_counts"] = counts["test"].tolist()
-    return out
-
-
-def _intro(config: Config, counts: pd.DataFrame) -> str:
-    c = counts.set_index("digit").loc[config.digit]
-    return (
-        f"Digit {config.digit} keeps {config.keep_fraction:g} of its training images "
-        f"({c['train']} of {c['train_before']}); every other digit, the validation set and the "
-        f"test set are untouched. MLP {'-'.join(map(str, config.hidden_units))} (ReLU, He "
-        f"init), optimizer {config.optimizer} at {config.learning_rate:g}, batch "
-        f"{config.batch_size}, {config.epochs} epoch(s), seed {config.seed} re-applied before "
-        f"each treatment. class_weights: `class_weights(y_train)` in `fit(class_weight=...)`; "
-        f"focal: `make_loss('focal', gamma={config.focal_gamma:g})`; oversampling: the rare "
-        "digit's images repeated up to the median count of the other digits. Per-class "
-        "numbers from `recipes.metrics.class_report` on the test set.")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python -m ch11.imbalance [--quick] [--digit D] [--keep-fraction F] ...``."""
-    return cli(Config, run, argv, __doc__)
+main = ex.make_main(Config, run, __doc__,
+                    "python -m ch11.imbalance [--quick] [--digit D] [--keep-fraction F] ...")
 
 
 if __name__ == "__main__":

@@ -14,18 +14,16 @@ Run: ``python -m ch11.initialization`` (``make recipe-init``), ``--quick`` for a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import keras
 import pandas as pd
 
-from ch11._experiment import Results, cli, finish, mnist_splits, start, train_variant
-from ch11.gradients import parse_variant
+from ch11 import _experiment as ex
+from ch11._text import inputs_text, mnist_text, quick_note
+from ch11.gradients import parse_variant, parse_variants
 from recipes.builders import build_mlp
 from recipes.initializers import recommended_initializer
-from recipes.losses import make_loss
-from recipes.optimizers import OPTIMIZER_NAMES, make_optimizer
 from recipes.plots import layer_profile, learning_curves
 from recipes.runs import save_figure
 from recipes.selu import layer_statistics
@@ -75,42 +73,28 @@ def is_matched(activation: str, initializer: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ex.ExperimentConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
-    seed: int = field(default=42, metadata={"help": "seed, re-applied before each variant"})
-    quick: bool = field(default=False, metadata={"help": "small slice, one epoch (tests)"})
-    depth: int = field(default=20, metadata={"help": "hidden layers of the deep MLP"})
-    units: int = field(default=100, metadata={"help": "units per hidden layer"})
-    variants: tuple[str, ...] = field(
-        default=DEFAULT_VARIANTS,
-        metadata={"help": "'activation:initializer' pairs, each initializer with its "
-                          "activation and a mismatched one"})
-    input_norm: str = field(
-        default="normalization",
-        metadata={"help": "inputs of every variant: standardized by a Normalization layer "
-                          "adapted on the training set (SELU needs it) or pixels in [0, 1]",
-                  "choices": ("normalization", "none")})
-    epochs: int = field(default=3, metadata={"help": "epochs per variant"})
-    optimizer: str = field(default="momentum", metadata={
-        "help": "optimizer (the book's SGD with momentum 0.9)", "choices": OPTIMIZER_NAMES})
-    learning_rate: float = field(default=1e-3, metadata={"help": "learning rate"})
-    batch_size: int = field(default=32, metadata={"help": "mini-batch size"})
-    out_dir: str = field(default="runs", metadata={"help": "where run folders go"})
+    depth: int = ex.option(20, "hidden layers of the deep MLP")
+    units: int = ex.option(100, "units per hidden layer")
+    variants: tuple[str, ...] = ex.option(
+        DEFAULT_VARIANTS, "'activation:initializer' pairs, each initializer with its "
+                          "activation and a mismatched one")
+    input_norm: str = ex.input_norm_option("SELU needs it")
+    epochs: int = ex.option(3, "epochs per variant")
+    optimizer: str = ex.optimizer_option("momentum", "optimizer (the book's SGD with momentum 0.9)")
+    learning_rate: float = ex.option(1e-3, "learning rate")
+    batch_size: int = ex.option(32, "mini-batch size")
+    out_dir: str = ex.out_dir_option()
 
     def __post_init__(self) -> None:
-        for name in ("depth", "units", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
-        if not self.variants:
-            raise ValueError("variants must name at least one 'activation:initializer' pair.")
-        for text in self.variants:
-            parse_variant(text)
+        self._at_least(1, "depth", "units", "epochs", "batch_size")
+        self._positive("learning_rate")
+        parse_variants(self.variants)
 
 
-def run(config: Config) -> Results:
+def run(config: Config) -> ex.Results:
     """Train every variant and write the run folder.
 
     Args:
@@ -121,8 +105,8 @@ def run(config: Config) -> Results:
     """
     if config.quick:
         config = dataclasses.replace(config, depth=min(config.depth, 5), epochs=1)
-    run_dir, started = start(NAME, config)
-    data = mnist_splits(config.quick)
+    run_dir, started = ex.start(NAME, config)
+    data = ex.mnist_splits(config.quick)
     # Training images: the Normalization layer was adapted on them (a validation image may
     # light a pixel that is near-constant in training, which standardizing blows up).
     probe = data["x_train"][:1000]
@@ -137,32 +121,28 @@ def run(config: Config) -> Results:
             stats.append(layer_statistics(model, probe).assign(variant=variant))  # at init
             return model
 
-        compile_kwargs = {
-            "optimizer": make_optimizer(config.optimizer, learning_rate=config.learning_rate),
-            "loss": make_loss("crossentropy"), "metrics": ["accuracy"]}
         matched = is_matched(activation, initializer)
-        model, history = train_variant(
-            build, compile_kwargs, data, seed=config.seed, epochs=config.epochs,
-            batch_size=config.batch_size,
+        model, history = ex.train_variant(
+            build, ex.classifier_compile(config.optimizer, config.learning_rate), data,
+            seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
             label=f"variant {k}/{len(config.variants)}: {activation} + {initializer} "
                   f"({'matched' if matched else 'mismatched'})")
         histories[variant.replace(":", "_")] = history
         h = history.history
-        _, test_acc = model.evaluate(data["x_test"], data["y_test"], verbose=0)
         rows.append({
             "variant": variant, "activation": activation, "initializer": initializer,
             "matched": matched, "init_std_last_layer": stats[-1]["std"].iloc[-1],
             "val_acc_epoch1": h["val_accuracy"][0], "val_acc": h["val_accuracy"][-1],
-            "test_acc": test_acc, "final_loss": h["loss"][-1],
+            "test_acc": ex.test_accuracy(model, data), "final_loss": h["loss"][-1],
             "s_per_epoch": sum(h["epoch_time"]) / len(h["epoch_time"]),
         })
 
     table = pd.DataFrame(rows)
     figures = _figures(run_dir, histories, pd.concat(stats, ignore_index=True), config)
-    return finish(NAME, config, run_dir, started, table,
-                  title="Weight initialization on MNIST", intro=_intro(config),
-                  histories=histories, figures=figures, notes=_notes(table, config),
-                  metrics=_metrics(table))
+    return ex.finish(NAME, config, run_dir, started, table,
+                     title="Weight initialization on MNIST", intro=_intro(config),
+                     histories=histories, figures=figures, notes=_notes(table, config),
+                     metrics=_metrics(table))
 
 
 def _figures(run_dir, histories, stats: pd.DataFrame, config: Config) -> list[tuple[str, str]]:
@@ -243,8 +223,7 @@ def _notes(table: pd.DataFrame, config: Config) -> list[str]:
                      "so only the first layer's weights differ; this is one seed, so rerun "
                      "with another --seed before reading much into the gap.")
     if config.quick:
-        notes.append("Quick mode: a shallow net, a small slice and one epoch; the numbers only "
-                     "smoke-test.")
+        notes.append(quick_note("a shallow net, a small slice and one epoch"))
     headline = []
     for activation, group in table.groupby("activation", sort=False):
         matched, other = group[group["matched"]], group[~group["matched"]]
@@ -261,22 +240,19 @@ def _notes(table: pd.DataFrame, config: Config) -> list[str]:
 
 
 def _intro(config: Config) -> str:
-    inputs = ("standardized by a Normalization layer adapted on the training set"
-              if config.input_norm == "normalization" else "pixels scaled to [0, 1]")
     return (
         f"MLP: {config.depth} hidden layers x {config.units} units; variants "
         f"(activation:initializer): {', '.join(config.variants)}. 'matched' = the initializer "
         "is of the family Table 11-1 gives for the activation (Glorot for tanh/sigmoid, He for "
         "the ReLU family, LeCun for SELU; he_avg_uniform is the book's fan_avg He). Inputs "
-        f"{inputs}. Every variant: {config.optimizer} (learning rate {config.learning_rate:g}), "
+        f"{inputs_text(config.input_norm)}. Every variant: {config.optimizer} (learning rate "
+        f"{config.learning_rate:g}), "
         f"batch {config.batch_size}, {config.epochs} epoch(s), seed {config.seed} re-applied "
-        f"before each variant, {'a slice of ' if config.quick else ''}MNIST with 5,000 "
-        "training images held out for validation.")
+        f"before each variant, {mnist_text(config.quick)}.")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python -m ch11.initialization [--quick] [--variants a:i ...] ...``."""
-    return cli(Config, run, argv, __doc__)
+main = ex.make_main(Config, run, __doc__,
+                    "python -m ch11.initialization [--quick] [--variants a:i ...] ...")
 
 
 if __name__ == "__main__":

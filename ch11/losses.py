@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from ch11._experiment import Results, cli, finish, mnist_splits, start, train_variant
+from ch11 import _experiment as ex
+from ch11._text import mnist_text, quick_note
 from recipes.builders import build_mlp
 from recipes.losses import make_loss
 from recipes.metrics import precision_recall_f1, roc_auc_per_class
-from recipes.optimizers import OPTIMIZER_NAMES, make_optimizer
 from recipes.plots import learning_curves
 from recipes.runs import save_figure
 from recipes.specs import MLPSpec
@@ -38,31 +38,25 @@ NAME = "losses"
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ex.ExperimentConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
-    seed: int = field(default=42, metadata={"help": "seed, re-applied before each variant"})
-    quick: bool = field(default=False, metadata={"help": "small slice, one epoch (tests)"})
-    hidden_units: tuple[int, ...] = field(default=(300, 100),
-                                          metadata={"help": "the MLP's hidden layers"})
-    epochs: int = field(default=5, metadata={"help": "epochs for every variant"})
-    optimizer: str = field(default="sgd", metadata={
-        "help": "optimizer for every variant (the book's chapter 10 SGD)",
-        "choices": OPTIMIZER_NAMES})
-    learning_rate: float = field(default=0.01, metadata={"help": "learning rate"})
-    batch_size: int = field(default=32, metadata={"help": "mini-batch size"})
-    positive_digit: int = field(default=5, metadata={
-        "help": "the positive class of the one-vs-rest binary task (the book's 5-detector)"})
-    margins: tuple[float, ...] = field(default=(0.0, 1.0, 2.0, 4.0, 8.0, 12.0), metadata={
-        "help": "logit margins of the wrong class over the others in the gradient table"})
-    out_dir: str = field(default="runs", metadata={"help": "where run folders go"})
+    hidden_units: tuple[int, ...] = ex.option((300, 100), "the MLP's hidden layers")
+    epochs: int = ex.option(5, "epochs for every variant")
+    optimizer: str = ex.optimizer_option(
+        "sgd", "optimizer for every variant (the book's chapter 10 SGD)")
+    learning_rate: float = ex.option(0.01, "learning rate")
+    batch_size: int = ex.option(32, "mini-batch size")
+    positive_digit: int = ex.option(
+        5, "the positive class of the one-vs-rest binary task (the book's 5-detector)")
+    margins: tuple[float, ...] = ex.option(
+        (0.0, 1.0, 2.0, 4.0, 8.0, 12.0),
+        "logit margins of the wrong class over the others in the gradient table")
+    out_dir: str = ex.out_dir_option()
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
+        self._at_least(1, "epochs", "batch_size")
+        self._positive("learning_rate")
         if self.positive_digit not in range(10):
             raise ValueError(f"positive_digit must be an MNIST digit 0-9, got "
                              f"{self.positive_digit!r}.")
@@ -111,7 +105,7 @@ def logit_gradients(margins: Sequence[float], num_classes: int = 10) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def run(config: Config) -> Results:
+def run(config: Config) -> ex.Results:
     """Train the three variants, compute the gradient table and write the run folder.
 
     Args:
@@ -122,15 +116,14 @@ def run(config: Config) -> Results:
     """
     if config.quick:
         config = dataclasses.replace(config, epochs=1)
-    run_dir, started = start(NAME, config)
-    data = mnist_splits(config.quick)
+    run_dir, started = ex.start(NAME, config)
+    data = ex.mnist_splits(config.quick)
     spec = MLPSpec(hidden_units=config.hidden_units)
     rows, histories = [], {}
     for k, loss_name in enumerate(("crossentropy", "mse"), 1):
-        model, history = train_variant(
+        model, history = ex.train_variant(
             lambda: build_mlp(spec, (28, 28), 10),
-            {"optimizer": make_optimizer(config.optimizer, learning_rate=config.learning_rate),
-             "loss": make_loss(loss_name), "metrics": ["accuracy"]},
+            ex.classifier_compile(config.optimizer, config.learning_rate, loss=loss_name),
             data, seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
             label=f"variant {k}/3: 10 classes, loss {loss_name}")
         histories[loss_name] = history
@@ -139,12 +132,11 @@ def run(config: Config) -> Results:
     digit = config.positive_digit
     binary = {k: (v == digit).astype("float32") if k.startswith("y_") else v
               for k, v in data.items()}
-    model, history = train_variant(
+    model, history = ex.train_variant(
         lambda: build_mlp(spec, (28, 28), 1),
-        {"optimizer": make_optimizer(config.optimizer, learning_rate=config.learning_rate),
-         "loss": make_loss("binary_crossentropy"),
-         "metrics": [keras.metrics.BinaryAccuracy(name="accuracy"),
-                     keras.metrics.AUC(name="auc")]},
+        ex.classifier_compile(config.optimizer, config.learning_rate, loss="binary_crossentropy",
+                              metrics=[keras.metrics.BinaryAccuracy(name="accuracy"),
+                                       keras.metrics.AUC(name="auc")]),
         binary, seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
         label=f"variant 3/3: {digit} vs rest, loss binary_crossentropy")
     histories["binary_crossentropy"] = history
@@ -155,20 +147,19 @@ def run(config: Config) -> Results:
     grads.to_csv(run_dir / "logit_gradients.csv", index=False)
     figures = _figures(run_dir, histories, grads)
     notes = _notes(table, grads, histories, config)
-    return finish(NAME, config, run_dir, started, table,
-                  title="Cross-entropy vs MSE for classification, and binary cross-entropy",
-                  intro=_intro(config), histories=histories, figures=figures, notes=notes,
-                  metrics=_metrics(table, grads),
-                  sections=[("Gradient at a confidently wrong answer", _grad_section(grads))])
+    return ex.finish(NAME, config, run_dir, started, table,
+                     title="Cross-entropy vs MSE for classification, and binary cross-entropy",
+                     intro=_intro(config), histories=histories, figures=figures, notes=notes,
+                     metrics=_metrics(table, grads),
+                     sections=[("Gradient at a confidently wrong answer", _grad_section(grads))])
 
 
 def _row(loss_name: str, task: str, model: keras.Model, history, data) -> dict:
     h = history.history
-    _, test_acc = model.evaluate(data["x_test"], data["y_test"], verbose=0)
     return {"loss": loss_name, "task": task, "epochs": len(h["loss"]),
             "val_acc_epoch1": h["val_accuracy"][0], "val_acc": h["val_accuracy"][-1],
-            "test_acc": test_acc, "majority_acc": float("nan"), "test_auc": float("nan"),
-            "test_precision": float("nan"), "test_recall": float("nan"),
+            "test_acc": ex.test_accuracy(model, data), "majority_acc": float("nan"),
+            "test_auc": float("nan"), "test_precision": float("nan"), "test_recall": float("nan"),
             "s_per_epoch": float(np.mean(h["epoch_time"]))}
 
 
@@ -268,7 +259,7 @@ def _notes(table: pd.DataFrame, grads: pd.DataFrame, histories: Mapping,
            else "") + ". On a 1-in-10 task, accuracy alone says little: read the "
         "AUC, precision and recall.")
     if config.quick:
-        notes.append("Quick mode: a small slice and one epoch; the numbers only smoke-test.")
+        notes.append(quick_note())
     return notes
 
 
@@ -288,13 +279,11 @@ def _intro(config: Config) -> str:
         f"`make_loss('binary_crossentropy')`). Every variant: optimizer {config.optimizer}, "
         f"learning rate {config.learning_rate:g}, batch {config.batch_size}, "
         f"{config.epochs} epoch(s), seed {config.seed} re-applied before each, "
-        f"{'a slice of ' if config.quick else ''}MNIST with 5,000 training images held out "
-        "for validation.")
+        f"{mnist_text(config.quick)}.")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python -m ch11.losses [--quick] [--epochs N] [--positive-digit D] ...``."""
-    return cli(Config, run, argv, __doc__)
+main = ex.make_main(Config, run, __doc__,
+                    "python -m ch11.losses [--quick] [--epochs N] [--positive-digit D] ...")
 
 
 if __name__ == "__main__":

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 
-from ch11._experiment import Results, cli, finish, mnist_splits, start, train_variant
+from ch11 import _experiment as ex
+from ch11._text import mnist_text, quick_note
 from recipes.builders import build_mlp, count_params
-from recipes.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZER_NAMES, make_optimizer
+from recipes.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZER_NAMES
 from recipes.plots import learning_curves
 from recipes.runs import save_figure
 from recipes.specs import MLPSpec
@@ -34,31 +35,25 @@ BOOK_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", 
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ex.ExperimentConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
-    seed: int = field(default=42, metadata={"help": "seed, re-applied before each optimizer"})
-    quick: bool = field(default=False, metadata={"help": "small slice, one epoch (tests)"})
-    optimizers: tuple[str, ...] = field(
-        default=BOOK_OPTIMIZERS,
-        metadata={"help": "optimizers to compare, in order", "choices": OPTIMIZER_NAMES})
-    hidden_units: tuple[int, ...] = field(
-        default=(100, 100, 100), metadata={"help": "hidden layers (the notebook's 3 x 100)"})
-    activation: str = field(default="relu", metadata={"help": "hidden activation"})
-    epochs: int = field(
-        default=5, metadata={"help": "epochs per optimizer (the notebook uses 10; 5 keeps the "
-                                     "run near 5 minutes on 2 CPU cores)"})
-    learning_rate: float | None = field(
-        default=None,
-        metadata={"help": "one rate for every optimizer; none: recipes' defaults (1e-2 for "
-                          "plain SGD, 1e-3 for the others)"})
-    batch_size: int = field(default=32, metadata={"help": "mini-batch size"})
-    out_dir: str = field(default="runs", metadata={"help": "where run folders go"})
+    seed: int = ex.option(42, "seed, re-applied before each optimizer")
+    optimizers: tuple[str, ...] = ex.option(BOOK_OPTIMIZERS, "optimizers to compare, in order",
+                                            OPTIMIZER_NAMES)
+    hidden_units: tuple[int, ...] = ex.option((100, 100, 100),
+                                              "hidden layers (the notebook's 3 x 100)")
+    activation: str = ex.option("relu", "hidden activation")
+    epochs: int = ex.option(5, "epochs per optimizer (the notebook uses 10; 5 keeps the run near "
+                            "5 minutes on 2 CPU cores)")
+    learning_rate: float | None = ex.option(
+        None, "one rate for every optimizer; none: recipes' defaults (1e-2 for plain SGD, "
+              "1e-3 for the others)")
+    batch_size: int = ex.option(32, "mini-batch size")
+    out_dir: str = ex.out_dir_option()
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        self._at_least(1, "epochs", "batch_size")
         if not self.optimizers:
             raise ValueError("optimizers must name at least one optimizer.")
         unknown = [o for o in self.optimizers if o not in OPTIMIZER_NAMES]
@@ -67,8 +62,7 @@ class Config:
                              f"Valid: {', '.join(OPTIMIZER_NAMES)}.")
         if len(set(self.optimizers)) != len(self.optimizers):
             raise ValueError(f"optimizers must not repeat a name, got {self.optimizers}.")
-        if not self.hidden_units or min(self.hidden_units) < 1:
-            raise ValueError(f"hidden_units must be positive, got {self.hidden_units}.")
+        self._positive_sizes("hidden_units")
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
 
@@ -87,7 +81,7 @@ def _learning_rate(config: Config, name: str) -> float:
         else DEFAULT_LEARNING_RATES[name]
 
 
-def run(config: Config) -> Results:
+def run(config: Config) -> ex.Results:
     """Train the same model with every optimizer and write the run folder.
 
     Args:
@@ -98,20 +92,19 @@ def run(config: Config) -> Results:
     """
     if config.quick:
         config = dataclasses.replace(config, epochs=1, hidden_units=config.hidden_units[:1])
-    run_dir, started = start(NAME, config)
+    run_dir, started = ex.start(NAME, config)
     load_start = os.getloadavg()[0]
-    data = mnist_splits(config.quick)
+    data = ex.mnist_splits(config.quick)
     spec = MLPSpec(hidden_units=config.hidden_units, activation=config.activation)
     rows, histories = [], {}
     n = len(data["x_valid"])
     for k, name in enumerate(config.optimizers, 1):
         lr = _learning_rate(config, name)
-        optimizer = make_optimizer(name, learning_rate=lr)
-        model, history = train_variant(
-            lambda: build_mlp(spec, (28, 28), 10),
-            {"optimizer": optimizer, "loss": "sparse_categorical_crossentropy",
-             "metrics": ["accuracy"]},
-            data, seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
+        compile_kwargs = ex.classifier_compile(name, lr, loss="sparse_categorical_crossentropy")
+        optimizer = compile_kwargs["optimizer"]
+        model, history = ex.train_variant(
+            lambda: build_mlp(spec, (28, 28), 10), compile_kwargs, data, seed=config.seed,
+            epochs=config.epochs, batch_size=config.batch_size,
             label=f"variant {k}/{len(config.optimizers)}: {name} "
                   f"({type(optimizer).__name__}), learning rate {lr:g}")
         h = history.history
@@ -131,10 +124,10 @@ def run(config: Config) -> Results:
         histories[name] = history
     table = pd.DataFrame(rows)
     figures = _figures(run_dir, histories, table)
-    return finish(NAME, config, run_dir, started, table, title="Faster optimizers on MNIST",
-                  intro=_intro(config, spec), histories=histories, figures=figures,
-                  notes=_notes(table, config, (load_start, os.getloadavg()[0]), n),
-                  metrics=_metrics(table))
+    return ex.finish(NAME, config, run_dir, started, table, title="Faster optimizers on MNIST",
+                     intro=_intro(config, spec), histories=histories, figures=figures,
+                     notes=_notes(table, config, (load_start, os.getloadavg()[0]), n),
+                     metrics=_metrics(table))
 
 
 def _figures(run_dir, histories: Mapping[str, keras.callbacks.History],
@@ -249,7 +242,7 @@ def _notes(table: pd.DataFrame, config: Config, load: tuple[float, float],
         + (": a lead this small (under 0.5 point) can change with the seed or a tuned rate."
            if second < 0.005 else "."))
     if config.quick:
-        notes.append("Quick mode: a small slice and one epoch; the numbers only smoke-test.")
+        notes.append(quick_note())
     return notes
 
 
@@ -261,14 +254,12 @@ def _intro(config: Config, spec: MLPSpec) -> str:
         "recipes.optimizers.make_optimizer with the book's hyperparameters (momentum 0.9, "
         "rho 0.9, beta_1 0.9, beta_2 0.999, AdamW weight decay 1e-5); learning rates: "
         f"{rates}. Batch {config.batch_size}, {config.epochs} epoch(s), seed {config.seed} "
-        f"re-applied before each optimizer, {'a slice of ' if config.quick else ''}MNIST with "
-        "5,000 training images held out for validation. Training accuracy is measured on the "
-        "final weights, on 5,000 training images.")
+        f"re-applied before each optimizer, {mnist_text(config.quick)}. Training accuracy is "
+        "measured on the final weights, on 5,000 training images.")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python -m ch11.optimizers [--quick] [--epochs N] [--optimizers sgd adam ...]``."""
-    return cli(Config, run, argv, __doc__)
+main = ex.make_main(Config, run, __doc__,
+                    "python -m ch11.optimizers [--quick] [--epochs N] [--optimizers sgd adam ...]")
 
 
 if __name__ == "__main__":

@@ -14,19 +14,18 @@ Run: ``python -m ch11.residual`` (``make recipe-residual``), ``--quick`` for a s
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 
-from ch11._experiment import Results, cli, finish, mnist_splits, start, train_variant
+from ch11 import _experiment as ex
+from ch11._text import mnist_text, quick_note
 from recipes.activations import ACTIVATION_NAMES
 from recipes.builders import build_mlp, count_params
 from recipes.diagnostics import gradient_norms
 from recipes.losses import make_loss
-from recipes.optimizers import OPTIMIZER_NAMES, make_optimizer
 from recipes.runs import save_figure
 from recipes.specs import BATCH_NORM_CHOICES, MLPSpec
 
@@ -37,35 +36,30 @@ _HUGE = 1e3  # a gradient norm above this is called exploding
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ex.ExperimentConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
-    seed: int = field(default=42, metadata={"help": "seed, re-applied before each variant"})
-    quick: bool = field(default=False, metadata={"help": "shallow net, small slice (tests)"})
-    depth: int = field(default=50, metadata={"help": "hidden layers of the deep MLP"})
-    units: int = field(default=100, metadata={"help": "units per hidden layer"})
-    activations: tuple[str, ...] = field(default=("sigmoid", "relu"), metadata={
-        "help": "hidden activations to compare (each with its 'auto' initializer: Glorot "
-                "for sigmoid, He for ReLU)", "choices": ACTIVATION_NAMES})
-    batch_norms: tuple[str, ...] = field(default=("none", "before"), metadata={
-        "help": "batch-norm placements to cross with plain/residual",
-        "choices": BATCH_NORM_CHOICES})
-    probe_size: int = field(default=1000, metadata={
-        "help": "training images of the batch that measures the gradients"})
-    epochs: int = field(default=1, metadata={"help": "training epochs"})
-    optimizer: str = field(default="sgd", metadata={
-        "help": "optimizer (plain SGD: a step is proportional to the gradient, so vanishing "
-                "gradients show)", "choices": OPTIMIZER_NAMES})
-    learning_rate: float = field(default=0.01, metadata={"help": "learning rate"})
-    batch_size: int = field(default=32, metadata={"help": "mini-batch size"})
-    out_dir: str = field(default="runs", metadata={"help": "where run folders go"})
+    quick: bool = ex.option(False, "shallow net, small slice (tests)")
+    depth: int = ex.option(50, "hidden layers of the deep MLP")
+    units: int = ex.option(100, "units per hidden layer")
+    activations: tuple[str, ...] = ex.option(
+        ("sigmoid", "relu"), "hidden activations to compare (each with its 'auto' initializer: "
+                             "Glorot for sigmoid, He for ReLU)", ACTIVATION_NAMES)
+    batch_norms: tuple[str, ...] = ex.option(
+        ("none", "before"), "batch-norm placements to cross with plain/residual",
+        BATCH_NORM_CHOICES)
+    probe_size: int = ex.option(1000, "training images of the batch that measures the gradients")
+    epochs: int = ex.option(1, "training epochs")
+    optimizer: str = ex.optimizer_option(
+        "sgd", "optimizer (plain SGD: a step is proportional to the gradient, so vanishing "
+               "gradients show)")
+    learning_rate: float = ex.option(0.01, "learning rate")
+    batch_size: int = ex.option(32, "mini-batch size")
+    out_dir: str = ex.out_dir_option()
 
     def __post_init__(self) -> None:
-        for name in ("depth", "units", "probe_size", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
+        self._at_least(1, "depth", "units", "probe_size", "epochs", "batch_size")
+        self._positive("learning_rate")
         if not self.activations or not self.batch_norms:
             raise ValueError("activations and batch_norms must name at least one value each.")
         for a in self.activations:
@@ -108,7 +102,7 @@ def _name(activation: str, residual: bool, bn: str) -> str:
             + ("" if bn == "none" else f" + BN {bn}"))
 
 
-def run(config: Config) -> Results:
+def run(config: Config) -> ex.Results:
     """Measure and train every variant and write the run folder.
 
     Args:
@@ -120,8 +114,8 @@ def run(config: Config) -> Results:
     if config.quick:
         config = dataclasses.replace(config, depth=min(config.depth, 6), epochs=1,
                                      probe_size=min(config.probe_size, 200))
-    run_dir, started = start(NAME, config)
-    data = mnist_splits(config.quick)
+    run_dir, started = ex.start(NAME, config)
+    data = ex.mnist_splits(config.quick)
     x_probe, y_probe = data["x_train"][:config.probe_size], data["y_train"][:config.probe_size]
     plan = [(a, r, b) for a in config.activations for r in (False, True)
             for b in config.batch_norms]
@@ -137,11 +131,9 @@ def run(config: Config) -> Results:
             init["norms"], init["loss"] = hidden_gradient_norms(model, x_probe, y_probe)
             return model
 
-        model, history = train_variant(
-            build, {"optimizer": make_optimizer(config.optimizer,
-                                                learning_rate=config.learning_rate),
-                    "loss": make_loss("crossentropy"), "metrics": ["accuracy"]},
-            data, seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
+        model, history = ex.train_variant(
+            build, ex.classifier_compile(config.optimizer, config.learning_rate), data,
+            seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
             callbacks=[keras.callbacks.TerminateOnNaN()],
             label=f"variant {k}/{len(plan)}: {name}")
         after, after_loss = hidden_gradient_norms(model, x_probe, y_probe)
@@ -158,10 +150,10 @@ def run(config: Config) -> Results:
     profile.to_csv(run_dir / "layer_gradients.csv", index=False)
     figures = _figures(run_dir, profile, config)
     notes = _notes(table, config)
-    return finish(NAME, config, run_dir, started, table,
-                  title=f"Skip connections in a {config.depth}-layer MLP on MNIST",
-                  intro=_intro(config), histories=histories, figures=figures, notes=notes,
-                  metrics=_metrics(table))
+    return ex.finish(NAME, config, run_dir, started, table,
+                     title=f"Skip connections in a {config.depth}-layer MLP on MNIST",
+                     intro=_intro(config), histories=histories, figures=figures, notes=notes,
+                     metrics=_metrics(table))
 
 
 def _ratio(norms: np.ndarray) -> float:
@@ -171,7 +163,6 @@ def _ratio(norms: np.ndarray) -> float:
 def _row(name, activation, residual, bn, init, after, after_loss, model, history,
          data) -> dict:
     h = history.history
-    _, test_acc = model.evaluate(data["x_test"], data["y_test"], verbose=0)
     init_norms = init["norms"]
     params = count_params(model)
     finite = np.isfinite(after_loss) and np.all(np.isfinite(after))
@@ -184,7 +175,7 @@ def _row(name, activation, residual, bn, init, after, after_loss, model, history
         "first_over_last_after": _ratio(after) if finite else float("nan"),
         "diverged": not finite or not np.isfinite(h["loss"][-1]),
         "val_acc": h["val_accuracy"][-1] if "val_accuracy" in h else float("nan"),
-        "test_acc": test_acc, "s_per_epoch": float(np.mean(h["epoch_time"]))
+        "test_acc": ex.test_accuracy(model, data), "s_per_epoch": float(np.mean(h["epoch_time"]))
         if h.get("epoch_time") else float("nan"),
         "trainable": params["trainable"], "non_trainable": params["non_trainable"],
     }
@@ -267,8 +258,7 @@ def _notes(table: pd.DataFrame, config: Config) -> list[str]:
     if diverged:
         notes.append(f"Diverged (loss or gradients not finite): {', '.join(diverged)}.")
     if config.quick:
-        notes.append("Quick mode: a shallow net, a small slice and one epoch; the numbers only "
-                     "smoke-test.")
+        notes.append(quick_note("a shallow net, a small slice and one epoch"))
     return notes
 
 
@@ -288,14 +278,12 @@ def _intro(config: Config) -> str:
         f"of the cross-entropy on {config.probe_size} training images (training mode), at "
         f"initialization and after {config.epochs} epoch(s) of {config.optimizer} at "
         f"{config.learning_rate:g}, batch {config.batch_size}, seed {config.seed} re-applied "
-        f"before each variant, {'a slice of ' if config.quick else ''}MNIST (pixels in "
-        "[0, 1]) with 5,000 training images held out for validation. A run that produces a "
-        "NaN loss stops there (TerminateOnNaN).")
+        f"before each variant, {mnist_text(config.quick, ' (pixels in [0, 1])')}. A run that "
+        "produces a NaN loss stops there (TerminateOnNaN).")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python -m ch11.residual [--quick] [--depth N] [--activations a ...] ...``."""
-    return cli(Config, run, argv, __doc__)
+main = ex.make_main(Config, run, __doc__,
+                    "python -m ch11.residual [--quick] [--depth N] [--activations a ...] ...")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+__all__ = ["RECIPES", "main", "write_index"]
+
 # make target suffix -> module, in the chapter's order
 RECIPES: dict[str, str] = {
     "gradients": "gradients",

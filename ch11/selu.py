@@ -13,18 +13,16 @@ Run: ``python -m ch11.selu`` (``make recipe-selu``), ``--quick`` for a smoke run
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 
-from ch11._experiment import Results, cli, finish, mnist_splits, start, train_variant
+from ch11 import _experiment as ex
+from ch11._text import mnist_text, quick_note
 from ch11.gradients import gradient_norms
 from recipes.builders import build_mlp, count_params
-from recipes.losses import make_loss
-from recipes.optimizers import OPTIMIZER_NAMES, make_optimizer
 from recipes.plots import layer_profile, learning_curves
 from recipes.runs import save_figure
 from recipes.selu import build_selu_mlp, layer_statistics
@@ -37,29 +35,23 @@ TRAINS_AT = 0.5  # validation accuracy that counts as "trains": five times chanc
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ex.ExperimentConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
-    seed: int = field(default=42, metadata={"help": "seed, re-applied before each variant"})
-    quick: bool = field(default=False, metadata={"help": "small slice, one epoch (tests)"})
-    depth: int = field(default=100, metadata={"help": "hidden layers (the book's 100)"})
-    units: int = field(default=100, metadata={"help": "units per hidden layer (the book's 100)"})
-    epochs: int = field(default=2, metadata={
-        "help": "epochs per net (the book trains 5; 2 keep the run near 5 minutes on CPU)"})
-    optimizer: str = field(default="momentum", metadata={
-        "help": "optimizer (the book's SGD with momentum 0.9)", "choices": OPTIMIZER_NAMES})
-    learning_rate: float = field(default=1e-3, metadata={"help": "learning rate (the book's)"})
-    batch_size: int = field(default=32, metadata={"help": "mini-batch size"})
-    probe_size: int = field(default=1000, metadata={
-        "help": "training images on which the per-layer statistics are measured"})
-    out_dir: str = field(default="runs", metadata={"help": "where run folders go"})
+    depth: int = ex.option(100, "hidden layers (the book's 100)")
+    units: int = ex.option(100, "units per hidden layer (the book's 100)")
+    epochs: int = ex.option(
+        2, "epochs per net (the book trains 5; 2 keep the run near 5 minutes on CPU)")
+    optimizer: str = ex.optimizer_option("momentum", "optimizer (the book's SGD with momentum 0.9)")
+    learning_rate: float = ex.option(1e-3, "learning rate (the book's)")
+    batch_size: int = ex.option(32, "mini-batch size")
+    probe_size: int = ex.option(
+        1000, "training images on which the per-layer statistics are measured")
+    out_dir: str = ex.out_dir_option()
 
     def __post_init__(self) -> None:
-        for name in ("depth", "units", "epochs", "batch_size", "probe_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
+        self._at_least(1, "depth", "units", "epochs", "batch_size", "probe_size")
+        self._positive("learning_rate")
 
 
 def self_normalized(stats: pd.DataFrame, mean_tol: float = 0.5,
@@ -94,7 +86,7 @@ def _builders(config: Config, x_train: np.ndarray) -> dict:
     }
 
 
-def run(config: Config) -> Results:
+def run(config: Config) -> ex.Results:
     """Train both nets and write the run folder.
 
     Args:
@@ -106,8 +98,8 @@ def run(config: Config) -> Results:
     if config.quick:
         config = dataclasses.replace(config, depth=min(config.depth, 10), epochs=1,
                                      probe_size=min(config.probe_size, 500))
-    run_dir, started = start(NAME, config)
-    data = mnist_splits(config.quick)
+    run_dir, started = ex.start(NAME, config)
+    data = ex.mnist_splits(config.quick)
     x_probe, y_probe = data["x_train"][:config.probe_size], data["y_train"][:config.probe_size]
     builders = _builders(config, data["x_train"])
     rows, histories, stats = [], {}, []
@@ -121,12 +113,9 @@ def run(config: Config) -> Results:
             stats.append(measured["stats"].assign(variant=f"{name}, initialization"))
             return model
 
-        compile_kwargs = {
-            "optimizer": make_optimizer(config.optimizer, learning_rate=config.learning_rate),
-            "loss": make_loss("crossentropy"), "metrics": ["accuracy"]}
-        model, history = train_variant(
-            build, compile_kwargs, data, seed=config.seed, epochs=config.epochs,
-            batch_size=config.batch_size,
+        model, history = ex.train_variant(
+            build, ex.classifier_compile(config.optimizer, config.learning_rate), data,
+            seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
             label=f"variant {k}/{len(builders)}: {config.depth} x {config.units} {name}")
         trained = layer_statistics(model, x_probe)
         stats.append(trained.assign(variant=f"{name}, after {config.epochs} epoch(s)"))
@@ -136,16 +125,15 @@ def run(config: Config) -> Results:
 
     table = pd.DataFrame(rows)
     figures = _figures(run_dir, histories, pd.concat(stats, ignore_index=True), config)
-    return finish(NAME, config, run_dir, started, table,
-                  title=f"SELU vs ReLU, {config.depth} layers deep, on MNIST",
-                  intro=_intro(config), histories=histories, figures=figures,
-                  notes=_notes(table, config, outliers), metrics=_metrics(table))
+    return ex.finish(NAME, config, run_dir, started, table,
+                     title=f"SELU vs ReLU, {config.depth} layers deep, on MNIST",
+                     intro=_intro(config), histories=histories, figures=figures,
+                     notes=_notes(table, config, outliers), metrics=_metrics(table))
 
 
 def _row(name: str, model: keras.Model, history, data, measured: dict,
          trained: pd.DataFrame) -> dict:
     h = history.history
-    _, test_acc = model.evaluate(data["x_test"], data["y_test"], verbose=0)
     init, grads = measured["stats"], measured["grads"]
     params = count_params(model)
     val = h["val_accuracy"][-1]
@@ -158,7 +146,8 @@ def _row(name: str, model: keras.Model, history, data, measured: dict,
         "grad_first": grads[0], "grad_last": grads[-1],
         "grad_max_over_min": grads.max() / grads.min() if grads.min() > 0 else float("inf"),
         "trained_std_min": trained["std"].min(), "trained_std_max": trained["std"].max(),
-        "val_acc_epoch1": h["val_accuracy"][0], "val_acc": val, "test_acc": test_acc,
+        "val_acc_epoch1": h["val_accuracy"][0], "val_acc": val,
+        "test_acc": ex.test_accuracy(model, data),
         "loss_first_epoch": h["loss"][0], "loss_last_epoch": h["loss"][-1],
         "trains": bool(np.isfinite(val) and val >= TRAINS_AT),
         "s_per_epoch": sum(h["epoch_time"]) / len(h["epoch_time"]),
@@ -248,8 +237,7 @@ def _notes(table: pd.DataFrame, config: Config,
                  "constant in the training set, and standardizing divides them by a tiny std. "
                  "Such images get huge activations, which can inflate the validation loss.")
     if config.quick:
-        notes.append("Quick mode: 10 layers, a small slice and one epoch; the numbers only "
-                     "smoke-test.")
+        notes.append(quick_note("10 layers, a small slice and one epoch"))
     return notes
 
 
@@ -260,13 +248,12 @@ def _intro(config: Config) -> str:
         "SELU + LeCun normal (recipes.selu.build_selu_mlp) and ReLU + He normal. Both: "
         f"{config.optimizer} at {config.learning_rate:g}, batch {config.batch_size}, "
         f"{config.epochs} epoch(s) (the book trains 5), seed {config.seed} re-applied before "
-        f"each net, {'a slice of ' if config.quick else ''}MNIST with 5,000 training images "
-        f"held out for validation. Per-layer statistics on {config.probe_size} training images.")
+        f"each net, {mnist_text(config.quick)}. Per-layer statistics on {config.probe_size} "
+        "training images.")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python -m ch11.selu [--quick] [--depth N] [--epochs N] ...``."""
-    return cli(Config, run, argv, __doc__)
+main = ex.make_main(Config, run, __doc__,
+                    "python -m ch11.selu [--quick] [--depth N] [--epochs N] ...")
 
 
 if __name__ == "__main__":

@@ -17,71 +17,60 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 
-from ch11._experiment import Results, cli, finish, mnist_splits, start, train_variant
+from ch11 import _experiment as ex
+from ch11 import _transfer_report as report
+from ch11._transfer_report import VARIANTS
 from recipes.builders import build_mlp, count_params
-from recipes.losses import make_loss
-from recipes.optimizers import OPTIMIZER_NAMES, make_optimizer
-from recipes.plots import learning_curves
-from recipes.runs import EpochTimer, save_figure, set_seed
+from recipes.optimizers import make_optimizer
+from recipes.runs import EpochTimer, set_seed
 from recipes.specs import MLPSpec
 from recipes.transfer import fine_tune, reuse_layers
 
 __all__ = ["Config", "main", "run", "split_tasks"]
 
 NAME = "transfer"
-VARIANTS = ("scratch", "frozen", "fine_tuned")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(ex.ExperimentConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
-    seed: int = field(default=42, metadata={"help": "seed of model A and of B's first run"})
-    quick: bool = field(default=False, metadata={"help": "small slice, few epochs (tests)"})
-    classes_b: tuple[int, ...] = field(
-        default=(4, 9),
-        metadata={"help": "the two digits of task B (label 1: the second); A gets the other "
-                          "8. The book's pair (pullover, T-shirt) is a confusable one"})
-    n_train_b: int = field(default=200, metadata={"help": "training images of task B"})
-    seeds: int = field(default=10, metadata={"help": "seeds for the B models: seed, seed+1, ..."})
-    hidden_units: tuple[int, ...] = field(
-        default=(100, 100, 100), metadata={"help": "hidden layers of A and B (the book's)"})
-    optimizer: str = field(default="sgd", metadata={"help": "optimizer of every model",
-                                                    "choices": OPTIMIZER_NAMES})
-    learning_rate: float = field(default=1e-3, metadata={"help": "learning rate (the book's)"})
-    epochs_a: int = field(default=20, metadata={"help": "epochs of model A (the book's)"})
-    epochs_b: int = field(default=20, metadata={"help": "epochs of B from scratch (the book's)"})
-    frozen_epochs: int = field(default=4, metadata={"help": "B on A: epochs with A's layers "
-                                                            "frozen (the book's)"})
-    fine_tune_epochs: int = field(default=16, metadata={"help": "B on A: epochs after "
-                                                                "unfreezing (the book's)"})
-    fine_tune_lr_factor: float = field(
-        default=1.0, metadata={"help": "fine-tuning rate / first rate (the notebook keeps the "
-                                       "same rate; the text advises a smaller one)"})
-    batch_size: int = field(default=32, metadata={"help": "mini-batch size"})
-    out_dir: str = field(default="runs", metadata={"help": "where run folders go"})
+    seed: int = ex.option(42, "seed of model A and of B's first run")
+    quick: bool = ex.option(False, "small slice, few epochs (tests)")
+    classes_b: tuple[int, ...] = ex.option(
+        (4, 9), "the two digits of task B (label 1: the second); A gets the other 8. The "
+                "book's pair (pullover, T-shirt) is a confusable one")
+    n_train_b: int = ex.option(200, "training images of task B")
+    seeds: int = ex.option(10, "seeds for the B models: seed, seed+1, ...")
+    hidden_units: tuple[int, ...] = ex.option((100, 100, 100),
+                                              "hidden layers of A and B (the book's)")
+    optimizer: str = ex.optimizer_option("sgd", "optimizer of every model")
+    learning_rate: float = ex.option(1e-3, "learning rate (the book's)")
+    epochs_a: int = ex.option(20, "epochs of model A (the book's)")
+    epochs_b: int = ex.option(20, "epochs of B from scratch (the book's)")
+    frozen_epochs: int = ex.option(4, "B on A: epochs with A's layers frozen (the book's)")
+    fine_tune_epochs: int = ex.option(16, "B on A: epochs after unfreezing (the book's)")
+    fine_tune_lr_factor: float = ex.option(
+        1.0, "fine-tuning rate / first rate (the notebook keeps the same rate; the text "
+             "advises a smaller one)")
+    batch_size: int = ex.option(32, "mini-batch size")
+    out_dir: str = ex.out_dir_option()
 
     def __post_init__(self) -> None:
         if len(self.classes_b) != 2 or len(set(self.classes_b)) != 2 \
                 or not all(0 <= c <= 9 for c in self.classes_b):
             raise ValueError(f"classes_b must be two different digits 0-9, got {self.classes_b}.")
-        for name in ("n_train_b", "seeds", "epochs_a", "epochs_b", "frozen_epochs",
-                     "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
-        if self.fine_tune_epochs < 0:
-            raise ValueError(f"fine_tune_epochs must be >= 0, got {self.fine_tune_epochs}.")
-        for name in ("learning_rate", "fine_tune_lr_factor"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}.")
-        if not self.hidden_units or min(self.hidden_units) < 1:
-            raise ValueError(f"hidden_units must be positive, got {self.hidden_units}.")
+        self._at_least(1, "n_train_b", "seeds", "epochs_a", "epochs_b", "frozen_epochs",
+                       "batch_size")
+        self._at_least(0, "fine_tune_epochs")
+        self._positive("learning_rate", "fine_tune_lr_factor")
+        self._positive_sizes("hidden_units")
 
 
 def split_tasks(data: Mapping[str, np.ndarray], classes_b: Sequence[int],
@@ -138,7 +127,7 @@ class _TestError(keras.callbacks.Callback):
         logs["test_error"] = float(np.mean((p > 0.5) != (self.y > 0.5)))
 
 
-def run(config: Config) -> Results:
+def run(config: Config) -> ex.Results:
     """Train model A, then B from scratch and B on A for every seed; write the run folder.
 
     Args:
@@ -151,22 +140,18 @@ def run(config: Config) -> Results:
         config = dataclasses.replace(config, seeds=min(config.seeds, 2), epochs_a=1,
                                      epochs_b=2, frozen_epochs=1, fine_tune_epochs=1,
                                      hidden_units=config.hidden_units[:2])
-    run_dir, started = start(NAME, config)
-    data_a, data_b = split_tasks(mnist_splits(config.quick), config.classes_b, config.n_train_b)
+    run_dir, started = ex.start(NAME, config)
+    data_a, data_b = split_tasks(ex.mnist_splits(config.quick), config.classes_b, config.n_train_b)
     spec = MLPSpec(hidden_units=config.hidden_units, activation="relu")
     lr = config.learning_rate
-
-    def compile_kwargs(loss: str) -> dict:
-        return {"optimizer": make_optimizer(config.optimizer, learning_rate=lr),
-                "loss": make_loss(loss), "metrics": ["accuracy"]}
-
     total = 1 + 2 * config.seeds
-    model_a, history_a = train_variant(
-        lambda: build_mlp(spec, (28, 28), 8, name="model_A"), compile_kwargs("crossentropy"),
-        data_a, seed=config.seed, epochs=config.epochs_a, batch_size=config.batch_size,
+    model_a, history_a = ex.train_variant(
+        lambda: build_mlp(spec, (28, 28), 8, name="model_A"),
+        ex.classifier_compile(config.optimizer, lr), data_a, seed=config.seed,
+        epochs=config.epochs_a, batch_size=config.batch_size,
         label=f"variant 1/{total}: model A on the {len(np.unique(data_a['y_train']))} other "
               f"digits ({len(data_a['x_train']):,} images)")
-    _, acc_a = model_a.evaluate(data_a["x_test"], data_a["y_test"], verbose=0)
+    acc_a = ex.test_accuracy(model_a, data_a)
     base = [layer.name for layer in model_a.layers
             if not isinstance(layer, keras.layers.InputLayer)].index("output")
     histories: dict[str, dict] = {"A": history_a.history}
@@ -174,10 +159,11 @@ def run(config: Config) -> Results:
     for i in range(config.seeds):
         seed = config.seed + i
         test_error = _TestError(data_b["x_test"], data_b["y_test"])
-        _, history = train_variant(
+        _, history = ex.train_variant(
             lambda: build_mlp(spec, (28, 28), 1, name="model_B"),
-            compile_kwargs("binary_crossentropy"), data_b, seed=seed, epochs=config.epochs_b,
-            batch_size=config.batch_size, callbacks=[test_error], verbose=0,
+            ex.classifier_compile(config.optimizer, lr, loss="binary_crossentropy"), data_b,
+            seed=seed, epochs=config.epochs_b, batch_size=config.batch_size,
+            callbacks=[test_error], verbose=0,
             label=f"variant {2 + 2 * i}/{total}: B from scratch, seed {seed}")
         scratch = history.history["test_error"][-1]
         print(f"test error {scratch:.4f}", flush=True)
@@ -207,14 +193,15 @@ def run(config: Config) -> Results:
                          "fine_tuned_train_acc": both["accuracy"][-1]})
     seeds = pd.DataFrame(per_seed)
     table = _summary(seeds, config)
-    figures = _figures(run_dir, seeds, histories, config)
-    return finish(
+    figures = report.figures(run_dir, seeds, histories, config)
+    return ex.finish(
         NAME, config, run_dir, started, table, title="Transfer learning on MNIST, over seeds",
-        intro=_intro(config, data_a, data_b, acc_a), histories=histories, figures=figures,
-        notes=_notes(seeds, config),
-        metrics={**_metrics(seeds, acc_a), "model_A_params": count_params(model_a)["total"],
+        intro=report.intro(config, data_a, data_b, acc_a), histories=histories,
+        figures=figures, notes=report.notes(seeds, config),
+        metrics={**report.metrics(seeds, acc_a),
+                 "model_A_params": count_params(model_a)["total"],
                  "model_B_on_A_params": count_params(model_b)["total"]},
-        sections=[("Test error per seed", _markdown(seeds))])
+        sections=[("Test error per seed", report.markdown(seeds))])
 
 
 def _summary(seeds: pd.DataFrame, config: Config) -> pd.DataFrame:
@@ -233,144 +220,8 @@ def _summary(seeds: pd.DataFrame, config: Config) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _markdown(frame: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v)
-                                       for v in row) + " |")
-    return "\n".join(lines)
-
-
-def _figures(run_dir, seeds: pd.DataFrame, histories: dict,
-             config: Config) -> list[tuple[str, str]]:
-    save_figure(_seed_plot(seeds), run_dir / "error_per_seed.png")
-    first = config.seed
-    curves = {"B from scratch": histories[f"B_scratch_s{first}"],
-              "B on A": histories[f"B_on_A_s{first}"]}
-    save_figure(learning_curves(curves, title=f"Task B, seed {first} (B on A: the first "
-                                f"{config.frozen_epochs} epochs frozen)"),
-                run_dir / "b_learning_curves.png")
-    save_figure(learning_curves({"A": histories["A"]}, title="Model A (8 digits)"),
-                run_dir / "a_learning_curves.png")
-    return [("Test error of each B variant per seed (lines join a seed; bar: mean +- std)",
-             "error_per_seed.png"),
-            ("Task B learning curves for the first seed", "b_learning_curves.png"),
-            ("Model A learning curves", "a_learning_curves.png")]
-
-
-def _seed_plot(seeds: pd.DataFrame):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    xs = np.arange(len(VARIANTS))
-    for _, row in seeds.iterrows():
-        ax.plot(xs, [row[v] for v in VARIANTS], color="gray", alpha=0.35, marker=".")
-    means = [seeds[v].mean() for v in VARIANTS]
-    stds = [seeds[v].std(ddof=1) if len(seeds) > 1 else 0.0 for v in VARIANTS]
-    ax.errorbar(xs, means, yerr=stds, fmt="o", color="tab:red", capsize=6, lw=2,
-                label="mean +- std")
-    ax.set_xticks(xs, ["B from scratch", "B on A, frozen", "B on A, fine-tuned"])
-    ax.set_ylabel("test error rate")
-    ax.set_title(f"Test error over {len(seeds)} seeds")
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def _metrics(seeds: pd.DataFrame, acc_a: float) -> dict:
-    out = {"model_A_test_acc": acc_a}
-    for v in VARIANTS:
-        out[f"{v}_mean_error"] = seeds[v].mean()
-        out[f"{v}_std_error"] = seeds[v].std(ddof=1) if len(seeds) > 1 else None
-    out["per_seed"] = seeds.to_dict(orient="records")
-    return out
-
-
-def _notes(seeds: pd.DataFrame, config: Config) -> list[str]:
-    n = len(seeds)
-    s, f, z = seeds["scratch"], seeds["fine_tuned"], seeds["frozen"]
-    notes = []
-    mean_drop = (s.mean() - f.mean()) / s.mean() if s.mean() > 0 else float("nan")
-    direction = "lower" if f.mean() < s.mean() else "NOT lower"
-    notes.append(
-        f"Mean test error over {n} seed(s): {s.mean():.4f} from scratch vs {f.mean():.4f} "
-        f"for B on A after fine-tuning ({direction}; relative change of the mean error "
-        f"{-mean_drop:+.0%}), and {z.mean():.4f} after the frozen phase alone "
-        f"({config.frozen_epochs} epochs).")
-    diff = s - f
-    wins = int((diff > 0).sum())
-    if n > 1:
-        se = diff.std(ddof=1) / np.sqrt(n)
-        clear = abs(diff.mean()) > 2 * se
-        notes.append(
-            f"Paired by seed, scratch minus fine-tuned error is {diff.mean():+.4f} on average "
-            f"(std {diff.std(ddof=1):.4f}, standard error {se:.4f}); B on A wins on {wins} of "
-            f"{n} seeds. The mean difference is "
-            + ("more than twice its standard error: the gain holds beyond seed noise."
-               if clear else "within twice its standard error: not distinguishable from "
-               "seed noise."))
-    rel = (s - f) / s.where(s > 0)
-    if rel.notna().any():
-        lucky, unlucky = rel.idxmax(), rel.idxmin()
-
-        def change(i: int) -> str:
-            return (f"a {rel[i]:.0%} error reduction" if rel[i] >= 0
-                    else f"a {-rel[i]:.0%} error increase") + f" ({s[i]:.4f} -> {f[i]:.4f})"
-
-        notes.append(
-            f"The lucky seed: seed {int(seeds.loc[lucky, 'seed'])} shows {change(lucky)}; the "
-            f"least lucky, seed {int(seeds.loc[unlucky, 'seed'])}, shows {change(unlucky)}. "
-            "Reporting one seed could claim anything in between: the book's warning.")
-    if "scratch_train_acc" in seeds:
-        acc_s, acc_f = seeds["scratch_train_acc"].mean(), seeds["fine_tuned_train_acc"].mean()
-        steps = config.epochs_b * -(-config.n_train_b // config.batch_size)
-        if acc_s < 0.95:
-            notes.append(
-                f"B from scratch is far from fitting its {config.n_train_b} images: training "
-                f"accuracy {acc_s:.3f} in its last epoch (B on A: {acc_f:.3f}) after {steps} "
-                f"steps of {config.optimizer} at {config.learning_rate:g}. At the book's "
-                "settings part of the gain is A's layers starting where B's have not yet "
-                "arrived; a higher --learning-rate trains both further.")
-    if z.mean() > s.mean():
-        notes.append(
-            f"The frozen phase alone is worse than scratch ({z.mean():.4f} vs {s.mean():.4f}): "
-            f"its {config.frozen_epochs * -(-config.n_train_b // config.batch_size)} steps "
-            "train only the new output layer on features A learned for other digits; the "
-            "gain comes with fine-tuning the reused layers.")
-    notes.append(
-        f"Both B models see only {config.n_train_b} training images at learning rate "
-        f"{config.learning_rate:g} for {config.epochs_b} vs "
-        f"{config.frozen_epochs + config.fine_tune_epochs} epochs: the gain of B on A is what "
-        "A's features bring when B's own data are scarce.")
-    if config.quick:
-        notes.append("Quick mode: a small slice and few epochs; the numbers only smoke-test.")
-    return notes
-
-
-def _intro(config: Config, data_a: dict, data_b: dict, acc_a: float) -> str:
-    a_digits = [c for c in range(10) if c not in config.classes_b]
-    return (
-        f"Model A: MLP {' x '.join(map(str, config.hidden_units))} ReLU (He init) + softmax "
-        f"over the digits {', '.join(map(str, a_digits))} ({len(data_a['x_train']):,} "
-        f"training images, {config.epochs_a} epochs; test accuracy {acc_a:.4f}). Task B: "
-        f"digit {config.classes_b[1]} (label 1) vs {config.classes_b[0]} (label 0), "
-        f"{len(data_b['x_train'])} training images, validation {len(data_b['x_valid']):,}, "
-        f"test {len(data_b['x_test']):,} images. The pair is a confusable one, as the book's "
-        "pullover vs T-shirt. B from scratch: the same architecture with a sigmoid output. B "
-        "on A: a clone of A's hidden layers + a new sigmoid output, trained "
-        f"{config.frozen_epochs} epochs with A's layers frozen, then "
-        f"{config.fine_tune_epochs} epochs unfrozen at {config.fine_tune_lr_factor:g}x the "
-        f"rate. Every model: {config.optimizer} at {config.learning_rate:g}, batch "
-        f"{config.batch_size}. Model A is trained once (seed {config.seed}); each B model is "
-        f"trained with seeds {config.seed}..{config.seed + config.seeds - 1} (initial "
-        "weights of B and of the new output layer, and the shuffling). Errors are on B's test "
-        "images.")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python -m ch11.transfer [--quick] [--seeds N] [--classes-b 4 9] ...``."""
-    return cli(Config, run, argv, __doc__)
+main = ex.make_main(Config, run, __doc__,
+                    "python -m ch11.transfer [--quick] [--seeds N] [--classes-b 4 9] ...")
 
 
 if __name__ == "__main__":

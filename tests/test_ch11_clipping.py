@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
-from ch11 import clipping
+from ch11 import _clipping_report, clipping
 
 
 class GradientMonitorTest(tf.test.TestCase, parameterized.TestCase):
@@ -61,9 +61,10 @@ class GradientMonitorTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(monitor.grad_norms, [monitor.measure()[1]] * (len(steps) + 1))
 
     def test_first_nonfinite_step(self):
-        self.assertEqual(clipping._first_nonfinite([1, 2, 3, 4], [0.5, 2.0, np.nan, np.inf]), 3)
-        self.assertEqual(clipping._first_nonfinite([5, 10], [1.0, np.inf]), 10)
-        self.assertIsNone(clipping._first_nonfinite([1, 2], [0.1, 0.2]))
+        first = _clipping_report.first_nonfinite
+        self.assertEqual(first([1, 2, 3, 4], [0.5, 2.0, np.nan, np.inf]), 3)
+        self.assertEqual(first([5, 10], [1.0, np.inf]), 10)
+        self.assertIsNone(first([1, 2], [0.1, 0.2]))
 
 
 @pytest.mark.slow

@@ -94,6 +94,15 @@ class GradientHelpersTest(tf.test.TestCase, parameterized.TestCase):
         with self.assertRaisesRegex(ValueError, "Unknown initializer 'hex' .* Valid: "):
             gradients.parse_variant("relu:hex")
 
+    def test_parse_variants(self):
+        self.assertEqual(gradients.parse_variants(("sigmoid:glorot_uniform", "relu:he_normal")),
+                         [("sigmoid", "glorot_uniform"), ("relu", "he_normal")])
+        with self.assertRaisesRegex(ValueError, r"^variants must name at least one "
+                                                r"'activation:initializer' pair\.$"):
+            gradients.parse_variants(())
+        with self.assertRaisesRegex(ValueError, "Unknown activation 'relux' in variant"):
+            gradients.parse_variants(("relu:he_normal", "relux:he_normal"))
+
 
 @pytest.mark.slow
 class GradientsExperimentTest(tf.test.TestCase):

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
-from ch11 import regularization
+from ch11 import _regularization_report, regularization
 from recipes.builders import build_mlp
 from recipes.specs import MLPSpec
 
@@ -52,11 +52,12 @@ class PredictionStatsTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_noise_level_and_verdicts(self):
         # twice the standard error of a difference of two accuracies of 0.95 on 5,000 images
-        self.assertAllClose(regularization._noise(0.95, 5000),
+        self.assertAllClose(_regularization_report._noise(0.95, 5000),
                             2 * np.sqrt(2 * 0.95 * 0.05 / 5000))
-        self.assertEqual(regularization._verdict(0.01, 0.0087), "rises")
-        self.assertEqual(regularization._verdict(-0.01, 0.0087), "falls")
-        self.assertEqual(regularization._verdict(0.005, 0.0087), "is unchanged within noise")
+        verdict = _regularization_report._verdict
+        self.assertEqual(verdict(0.01, 0.0087), "rises")
+        self.assertEqual(verdict(-0.01, 0.0087), "falls")
+        self.assertEqual(verdict(0.005, 0.0087), "is unchanged within noise")
 
     def test_hidden_kernels_norms_in_closed_form(self):
         model = build_mlp(MLPSpec(hidden_units=(3, 2)), (4,), 2)

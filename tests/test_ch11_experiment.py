@@ -1,0 +1,237 @@
+"""ch11._experiment / _config / _text: the shared Config base, CLI, compile and report text."""
+
+import contextlib
+import dataclasses
+import importlib
+import io
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from ch11 import _experiment as ex
+from ch11 import run_all
+from ch11._text import inputs_text, mnist_text, quick_note
+from recipes.losses import make_loss
+
+# Every experiment's Config fields, in order: the order of its --help and config.json.
+FIELDS = {
+    "gradients": "seed quick depth units variants input_norm probe_size epochs optimizer "
+                 "learning_rate batch_size out_dir",
+    "initialization": "seed quick depth units variants input_norm epochs optimizer "
+                      "learning_rate batch_size out_dir",
+    "activations": "seed quick activations depth units input_norm epochs optimizer "
+                   "learning_rate batch_size probe_size demo_activations demo_optimizer "
+                   "demo_learning_rate demo_epochs demo_train out_dir",
+    "selu": "seed quick depth units epochs optimizer learning_rate batch_size probe_size "
+            "out_dir",
+    "batch_norm": "seed quick mlp_depth mlp_units activation mlp_epochs cnn_epochs optimizer "
+                  "learning_rates batch_size small_batch_size small_batch_train out_dir",
+    "clipping": "seed quick depth units activation optimizer learning_rate clipvalue clipnorm "
+                "global_clipnorm epochs batch_size monitor_batch monitor_every out_dir",
+    "transfer": "seed quick classes_b n_train_b seeds hidden_units optimizer learning_rate "
+                "epochs_a epochs_b frozen_epochs fine_tune_epochs fine_tune_lr_factor "
+                "batch_size out_dir",
+    "optimizers": "seed quick optimizers hidden_units activation epochs learning_rate "
+                  "batch_size out_dir",
+    "schedules": "seed quick schedules optimizer learning_rate epochs cnn_schedules cnn_max_lr "
+                 "cnn_epochs batch_size finder_steps target_accuracy out_dir",
+    "regularization": "seed quick train_size hidden_units epochs optimizer learning_rate l2 "
+                      "dropout_rate alpha_dropout_rate max_norm mc_samples batch_size out_dir",
+    "cnn_hparams": "seed quick kernel_sizes poolings optimizers filters dense_units train_size "
+                   "max_epochs patience batch_size out_dir",
+    "gradient_descent": "seed quick batch_sizes epochs sgd_train hidden_units optimizer "
+                        "base_learning_rate lr_scaling out_dir",
+    "losses": "seed quick hidden_units epochs optimizer learning_rate batch_size positive_digit "
+              "margins out_dir",
+    "imbalance": "seed quick digit keep_fraction treatments focal_gamma hidden_units epochs "
+                 "optimizer learning_rate batch_size out_dir",
+    "residual": "seed quick depth units activations batch_norms probe_size epochs optimizer "
+                "learning_rate batch_size out_dir",
+}
+
+
+@dataclass(frozen=True)
+class _Tiny(ex.ExperimentConfig):
+    """A Config as the experiments write them."""
+
+    quick: bool = ex.option(False, "another help text")
+    epochs: int = ex.option(2, "epochs")
+    rate: float | None = ex.option(0.1, "rate")
+    sizes: tuple[int, ...] = ex.option((3,), "sizes")
+    kind: str = ex.option("a", "kind", ("a", "b"))
+    out_dir: str = ex.out_dir_option()
+
+    def __post_init__(self) -> None:
+        self._at_least(1, "epochs")
+        if self.rate is not None:
+            self._positive("rate")
+        self._positive_sizes("sizes")
+
+
+def _fake_run(config):
+    _fake_run.seen.append(config)
+
+
+_fake_run.seen = []
+
+
+class ExperimentConfigTest(tf.test.TestCase, parameterized.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.utils.set_random_seed(0)
+        keras.backend.clear_session()
+
+    @parameterized.named_parameters(*((name, name, fields) for name, fields in FIELDS.items()))
+    def test_every_config_keeps_its_fields_in_order(self, name, fields):
+        cls = importlib.import_module(f"ch11.{name}").Config
+        self.assertTrue(issubclass(cls, ex.ExperimentConfig))
+        self.assertEqual([f.name for f in dataclasses.fields(cls)], fields.split())
+        self.assertTrue(cls.__dataclass_params__.frozen)
+        self.assertEqual(cls().seed, 42)
+        self.assertFalse(cls().quick)
+        self.assertEqual(cls().out_dir, "runs")
+
+    def test_fields_and_recipes_cover_the_same_experiments(self):
+        self.assertCountEqual(FIELDS, run_all.RECIPES.values())
+
+    def test_a_redeclared_base_field_keeps_its_place_and_takes_the_new_help(self):
+        fields = dataclasses.fields(_Tiny)
+        self.assertEqual([f.name for f in fields],
+                         ["seed", "quick", "epochs", "rate", "sizes", "kind", "out_dir"])
+        self.assertEqual(fields[0].metadata["help"], "seed, re-applied before each variant")
+        self.assertEqual(fields[1].metadata["help"], "another help text")
+
+    def test_option_metadata(self):
+        self.assertEqual(dict(ex.option(3, "h").metadata), {"help": "h"})
+        self.assertEqual(dict(ex.option(3, "h", ("a", "b")).metadata),
+                         {"help": "h", "choices": ("a", "b")})
+        self.assertEqual(ex.out_dir_option().default, "runs")
+        norm = ex.input_norm_option("SELU needs it")
+        self.assertEqual(norm.default, "normalization")
+        self.assertEqual(norm.metadata["choices"], ("normalization", "none"))
+        self.assertEqual(norm.metadata["help"],
+                         "inputs of every variant: standardized by a Normalization layer "
+                         "adapted on the training set (SELU needs it) or pixels in [0, 1]")
+        self.assertIn("adamw", ex.optimizer_option("sgd", "h").metadata["choices"])
+
+    @parameterized.named_parameters(
+        ("below_minimum", {"epochs": 0}, r"^epochs must be >= 1, got 0\.$"),
+        ("zero_rate", {"rate": 0.0}, r"^rate must be > 0, got 0\.0\.$"),
+        ("nan_rate", {"rate": float("nan")}, r"^rate must be > 0, got nan\.$"),
+        ("empty_sizes", {"sizes": ()}, r"^sizes must be positive, got \(\)\.$"),
+        ("zero_size", {"sizes": (3, 0)}, r"^sizes must be positive, got \(3, 0\)\.$"),
+    )
+    def test_checks_quote_the_bad_value(self, kwargs, message):
+        with self.assertRaisesRegex(ValueError, message):
+            _Tiny(**kwargs)
+
+    def test_make_main_parses_every_field_and_runs(self):
+        main = ex.make_main(_Tiny, _fake_run, "the description", "python -m tiny [--quick]")
+        self.assertEqual(main.__doc__, "CLI: ``python -m tiny [--quick]``.")
+        self.assertEqual(main.__module__, __name__)
+        _fake_run.seen.clear()
+        code = main(["--epochs", "3", "--sizes", "4", "5", "--quick", "--rate", "none",
+                     "--kind", "b", "--seed", "7"])
+        self.assertEqual(code, 0)
+        self.assertEqual(_fake_run.seen, [_Tiny(seed=7, quick=True, epochs=3, rate=None,
+                                                sizes=(4, 5), kind="b")])
+
+    def test_make_main_help_lists_fields_in_order_and_bad_values_fail(self):
+        main = ex.make_main(_Tiny, _fake_run, "the description", "python -m tiny")
+        out = io.StringIO()
+        with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stdout(out):
+            main(["--help"])
+        self.assertEqual(ctx.exception.code, 0)
+        text = out.getvalue()
+        flags = ["--seed", "--quick", "--epochs", "--rate", "--sizes", "--kind", "--out-dir"]
+        options = text[text.index("options:"):]
+        positions = [options.index(f"\n  {flag}") for flag in flags]
+        self.assertEqual(positions, sorted(positions))
+        self.assertIn("another help text (default: False)", text)
+        err = io.StringIO()
+        with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stderr(err):
+            main(["--epochs", "0"])
+        self.assertEqual(ctx.exception.code, 2)
+        self.assertIn("epochs must be >= 1, got 0.", err.getvalue())
+        with self.assertRaises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+            main(["--kind", "c"])
+
+
+class CompileAndDataTest(tf.test.TestCase, parameterized.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.utils.set_random_seed(0)
+        keras.backend.clear_session()
+
+    def test_classifier_compile_defaults(self):
+        kwargs = ex.classifier_compile("momentum", 1e-3)
+        self.assertEqual(sorted(kwargs), ["loss", "metrics", "optimizer"])
+        self.assertIsInstance(kwargs["optimizer"], keras.optimizers.SGD)
+        self.assertAllClose(float(kwargs["optimizer"].momentum), 0.9)
+        self.assertAllClose(float(kwargs["optimizer"].learning_rate), 1e-3)
+        self.assertIsInstance(kwargs["loss"], type(make_loss("crossentropy")))
+        self.assertEqual(kwargs["metrics"], ["accuracy"])
+        # A fresh optimizer each call: compared variants never share one.
+        self.assertIsNot(ex.classifier_compile("momentum", 1e-3)["optimizer"],
+                         kwargs["optimizer"])
+
+    @parameterized.named_parameters(("mse", "mse"), ("binary", "binary_crossentropy"))
+    def test_classifier_compile_builds_recipes_losses_by_name(self, name):
+        self.assertIsInstance(ex.classifier_compile("sgd", loss=name)["loss"],
+                              type(make_loss(name)))
+
+    def test_classifier_compile_passes_other_losses_and_options_through(self):
+        kwargs = ex.classifier_compile("sgd", 0.05, loss="sparse_categorical_crossentropy",
+                                       clipnorm=1.0)
+        self.assertEqual(kwargs["loss"], "sparse_categorical_crossentropy")
+        self.assertAllClose(kwargs["optimizer"].clipnorm, 1.0)
+        self.assertAllClose(float(kwargs["optimizer"].learning_rate), 0.05)
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        auc = keras.metrics.AUC(name="auc")
+        kwargs = ex.classifier_compile("adam", loss=loss, metrics=["accuracy", auc])
+        self.assertIs(kwargs["loss"], loss)
+        self.assertEqual(kwargs["metrics"], ["accuracy", auc])
+        self.assertAllClose(float(kwargs["optimizer"].learning_rate), 1e-3)  # Adam's default
+
+    def test_classifier_compile_rejects_an_unknown_optimizer(self):
+        with self.assertRaisesRegex(ValueError, r"Unknown optimizer 'sgdx'\. Valid: sgd, "):
+            ex.classifier_compile("sgdx")
+
+    def test_test_accuracy_in_closed_form(self):
+        # Logits = x @ I: the prediction is the argmax of x; 3 of the 4 labels match it.
+        model = keras.Sequential([keras.Input((3,)),
+                                  keras.layers.Dense(3, use_bias=False, activation="softmax",
+                                                     kernel_initializer="identity")])
+        model.compile(**ex.classifier_compile("sgd", loss="sparse_categorical_crossentropy"))
+        x = np.eye(3, dtype="float32")[[0, 1, 2, 2]]
+        data = {"x_test": x, "y_test": np.array([0, 1, 2, 0])}
+        self.assertAllClose(ex.test_accuracy(model, data), 0.75)
+
+    def test_train_subset_cuts_only_the_training_set(self):
+        data = {k: np.arange(10) for k in ("x_train", "y_train", "x_valid", "y_valid",
+                                           "x_test", "y_test")}
+        sub = ex.train_subset(data, 3)
+        self.assertAllEqual(sub["x_train"], [0, 1, 2])
+        self.assertAllEqual(sub["y_train"], [0, 1, 2])
+        for key in ("x_valid", "y_valid", "x_test", "y_test"):
+            self.assertIs(sub[key], data[key])
+        self.assertLen(data["x_train"], 10)  # the input is left as it was
+
+
+class ReportTextTest(tf.test.TestCase):
+    def test_sentences(self):
+        self.assertEqual(mnist_text(False),
+                         "MNIST with 5,000 training images held out for validation")
+        self.assertEqual(mnist_text(True, " (pixels in [0, 1])"),
+                         "a slice of MNIST (pixels in [0, 1]) with 5,000 training images held "
+                         "out for validation")
+        self.assertEqual(inputs_text("normalization"),
+                         "standardized by a Normalization layer adapted on the training set")
+        self.assertEqual(inputs_text("none"), "pixels scaled to [0, 1]")
+        self.assertEqual(quick_note(),
+                         "Quick mode: a small slice and one epoch; the numbers only smoke-test.")
+        self.assertEqual(quick_note("10 layers"),
+                         "Quick mode: 10 layers; the numbers only smoke-test.")
