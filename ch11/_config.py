@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -158,8 +159,12 @@ def cli(config_cls: type, run: Callable[[Any], Any], argv: Sequence[str] | None,
 
     Reference: /work/shared/STYLE.md (Flax's examples: one shared CLI helper).
     """
+    module = run.__module__
+    if module == "__main__":  # run as `python -m ch11.x`: the spec has the real name
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec is not None else module
     parser = argparse.ArgumentParser(
-        prog=f"python -m {run.__module__}", description=description,
+        prog=f"python -m {module}", description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     hints = typing.get_type_hints(config_cls)
