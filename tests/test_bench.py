@@ -18,7 +18,7 @@ from bench.clock import TestAccuracyClock, time_to
 from bench.configs import CONFIGS, BenchConfig, build_and_compile, keras_io_convnet
 from bench.hardware import choose_precision, cpu_flags, machine_info
 from bench.overhead import hand_built
-from bench.report import headline, median_range, summarize
+from bench.report import headline, median_range, stall_seconds, summarize
 from recipes import CNNSpec, build_cnn
 
 CPUINFO = """processor\t: 0
@@ -134,6 +134,13 @@ class ReportTest(tf.test.TestCase):
         self.assertEqual((one_miss["median"], one_miss["min"], one_miss["max"]), (3.0, 1.0, None))
         self.assertIsNone(median_range([None, None, 1.0])["median"])
         self.assertEqual(median_range([None])["reached"], 0)
+
+    def test_stall_seconds_is_the_excess_of_outlying_intervals(self):
+        gaps = [2.0, 1.0, 1.0, 1.0, 9.0, 1.0, 1.0, 4.5]  # first interval (tracing) is exempt
+        points = [{"seconds": t} for t in np.cumsum(gaps)]
+        self.assertAllClose(stall_seconds(points), (9.0 - 1.0) + (4.5 - 1.0))
+        self.assertEqual(stall_seconds(points[:2]), 0.0)
+        self.assertEqual(stall_seconds([{"seconds": t} for t in (1.0, 2.0, 3.0, 4.0)]), 0.0)
 
     def test_summary_and_headline_ratio(self):
         configs = [
