@@ -18,7 +18,6 @@ import_tensorflow_quietly()
 from recipes.activations import ACTIVATION_NAMES, RReLU, make_activation  # noqa: E402
 from recipes.builders import build_cnn, build_mlp, count_params  # noqa: E402
 from recipes.callbacks import SCHEDULE_NAMES, make_callbacks, make_schedule  # noqa: E402
-from recipes.data import FishData, load_fish, load_mnist  # noqa: E402
 from recipes.diagnostics import (  # noqa: E402
     GradientMonitor,
     activation_stats,
@@ -28,6 +27,7 @@ from recipes.diagnostics import (  # noqa: E402
     weight_stats,
 )
 from recipes.doctor import Finding, Thresholds, diagnose, examine  # noqa: E402
+from recipes.fish import FishData, load_fish  # noqa: E402
 from recipes.initializers import (  # noqa: E402
     INITIALIZER_NAMES,
     make_initializer,
@@ -59,6 +59,17 @@ from recipes.specs import CNNSpec, MLPSpec  # noqa: E402
 from recipes.transfer import fine_tune, freeze, reuse_layers, unfreeze  # noqa: E402
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # `load_mnist` loads lazily, so `python -m recipes.data` does not find its own module
+    # already imported by the package (runpy's RuntimeWarning).
+    if name == "load_mnist":
+        from recipes.data import load_mnist
+
+        return load_mnist
+    raise AttributeError(f"module 'recipes' has no attribute {name!r}")
+
 
 __all__ = [
     "ACTIVATION_NAMES",
