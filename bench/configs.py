@@ -37,6 +37,7 @@ class BenchConfig:
         epochs: epochs of training (the schedule's length).
         batch_size: the batch size.
         precision: `"float32"`, `"mixed_bfloat16"` or `"auto"` (see `bench.hardware`).
+        schedule_kwargs: extra `make_schedule` arguments (e.g. the 1cycle `shape`).
     """
 
     name: str
