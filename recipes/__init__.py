@@ -51,6 +51,7 @@ from recipes.metrics import (  # noqa: E402
     roc_curves,
 )
 from recipes.optimizers import OPTIMIZER_NAMES, make_optimizer  # noqa: E402
+from recipes.pipeline import make_dataset  # noqa: E402
 from recipes.regularization import MCDropout, make_regularizer, mc_predict  # noqa: E402
 from recipes.runs import EpochTimer  # noqa: E402
 from recipes.schedules import CyclicalLR, OneCycle, PowerSchedule  # noqa: E402
@@ -113,6 +114,7 @@ __all__ = [
     "load_mnist",
     "make_activation",
     "make_callbacks",
+    "make_dataset",
     "make_initializer",
     "make_loss",
     "make_optimizer",

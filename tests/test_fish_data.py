@@ -78,6 +78,8 @@ class FishDataTest(tf.test.TestCase, parameterized.TestCase):
             self.assertEqual(images.shape.as_list(), [None, 8, 8, 3])
             self.assertEqual(images.dtype, tf.float32)
             self.assertEqual(labels.dtype, tf.int32)
+            # no autotuning thread: it stalls each epoch start (see recipes.pipeline)
+            self.assertFalse(getattr(data, split).options().autotune.enabled)
         x, _ = _collect(data.train)
         self.assertEqual(x.shape, (21, 8, 8, 3))
         self.assertBetween(float(x.min()), 0.0, 255.0)
