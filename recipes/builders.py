@@ -215,6 +215,28 @@ def build_mlp(
     return keras.Model(inputs, outputs, name=name or "mlp")
 
 
+def _check_valid_padding(spec: CNNSpec, image_shape: tuple[int, ...]) -> None:
+    """Refuse a `padding="valid"` stack that shrinks the maps to nothing (clear message)."""
+    if spec.padding != "valid":
+        return
+    size = min(image_shape[:2])
+    for b in range(len(spec.filters)):
+        for j in range(spec.convs_per_block):
+            if size < spec.kernel_size:
+                raise ValueError(
+                    f"padding='valid' leaves {size}x{size} maps before conv_{b}_{j}, smaller "
+                    f"than its {spec.kernel_size}x{spec.kernel_size} kernel (input "
+                    f"{image_shape[0]}x{image_shape[1]}); use padding='same', fewer blocks or "
+                    "a smaller kernel.")
+            size -= spec.kernel_size - 1
+        if spec.pooling != "none":
+            if size < 2:
+                raise ValueError(
+                    f"padding='valid' leaves {size}x{size} maps before pool_{b} (input "
+                    f"{image_shape[0]}x{image_shape[1]}); use padding='same' or fewer blocks.")
+            size //= 2
+
+
 def build_cnn(
     spec: CNNSpec,
     input_shape: tuple[int, ...],
@@ -262,6 +284,7 @@ def build_cnn(
     if len(image_shape) == 2:
         image_shape = (*image_shape, 1)
         x = keras.layers.Reshape(image_shape, name="reshape")(x)
+    _check_valid_padding(spec, image_shape)
     for aug in spec.augmentation:
         x = _AUGMENTATION_LAYERS[aug]()(x)
     x = _input_norm(spec.input_norm, x, adapt_data, image_shape)
@@ -270,7 +293,7 @@ def build_cnn(
 
             def core(use_bias: bool, b: int = b, j: int = j, f: int = filters):
                 return keras.layers.Conv2D(
-                    int(f), spec.kernel_size, padding="same", use_bias=use_bias,
+                    int(f), spec.kernel_size, padding=spec.padding, use_bias=use_bias,
                     name=f"conv_{b}_{j}", **parts.kernel_kwargs(),
                 )  # fmt: skip
 

@@ -26,6 +26,7 @@ BATCH_NORM_CHOICES = ("none", "before", "after")
 DROPOUT_KINDS = ("standard", "alpha", "mc")
 INPUT_NORM_CHOICES = ("none", "batch_norm", "normalization", "rescale")
 POOLING_CHOICES = ("max", "avg", "none")
+PADDING_CHOICES = ("same", "valid")
 AUGMENTATIONS = ("flip", "rotation", "zoom", "contrast", "translation")
 
 S = TypeVar("S", bound="_SpecBase")
@@ -145,6 +146,9 @@ class CNNSpec(_SpecBase):
         filters: filters of each conv block. Defaults to `(32, 64)`.
         kernel_size: square kernel size (3, 5 or 7 in the coursework). Defaults to `3`.
         convs_per_block: convolutions per block before the pooling. Defaults to `1`.
+        padding: `"same"` (maps keep their size) or `"valid"` (each 3x3 convolution trims
+            2 pixels: keras.io's MNIST convnet, and about 20% cheaper on MNIST). Defaults
+            to `"same"`.
         pooling: `"max"`, `"avg"` or `"none"` after each block. Defaults to `"max"`.
         dense_units: hidden Dense layers after flattening. Defaults to `(128,)`.
         global_pooling: global average pooling instead of flattening.
@@ -158,6 +162,7 @@ class CNNSpec(_SpecBase):
     filters: tuple[int, ...] = (32, 64)
     kernel_size: int = 3
     convs_per_block: int = 1
+    padding: str = "same"
     pooling: str = "max"
     dense_units: tuple[int, ...] = (128,)
     global_pooling: bool = False
@@ -183,6 +188,7 @@ class CNNSpec(_SpecBase):
         if self.convs_per_block < 1:
             raise ValueError(f"convs_per_block must be >= 1, got {self.convs_per_block!r}.")
         _choice(self.pooling, POOLING_CHOICES, "pooling")
+        _choice(self.padding, PADDING_CHOICES, "padding")
         for aug in self.augmentation:
             _choice(aug, AUGMENTATIONS, "augmentation")
         self._validate_common()

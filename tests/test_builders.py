@@ -268,6 +268,26 @@ class BuildCNNTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(model.get_layer("conv_1_0").kernel.shape, (k, k, 4, 8))
         self.assertEqual(model.get_layer("conv_0_0").padding, "same")
 
+    def test_valid_padding_is_the_keras_io_convnet_geometry(self):
+        spec = CNNSpec(filters=(32, 64), padding="valid", dense_units=())
+        model = build_cnn(spec, (28, 28), 10)
+        self.assertEqual(model.get_layer("conv_0_0").padding, "valid")
+        self.assertEqual(model.get_layer("conv_0_0").output.shape, (None, 26, 26, 32))
+        self.assertEqual(model.get_layer("conv_1_0").output.shape, (None, 11, 11, 64))
+        self.assertEqual(model.get_layer("flatten").output.shape, (None, 5 * 5 * 64))
+        self.assertEqual(model.count_params(), 34_826)  # keras.io's published count
+
+    def test_valid_padding_that_shrinks_the_maps_away(self):
+        with self.assertRaisesRegex(ValueError, r"^Unknown padding 'full'\. Valid: same, valid\."):
+            CNNSpec(padding="full")
+        with self.assertRaisesRegex(ValueError, r"padding='valid' leaves 1x1 maps before "
+                                    r"conv_3_0, smaller than its 3x3 kernel"):
+            build_cnn(CNNSpec(filters=(4, 4, 4, 4), padding="valid"), (28, 28), 2)
+        with self.assertRaisesRegex(ValueError, r"leaves 1x1 maps before pool_0"):
+            build_cnn(CNNSpec(filters=(4,), padding="valid"), (3, 3), 2)
+        self.assertEqual(build_cnn(CNNSpec(filters=(4, 4, 4), padding="valid"), (28, 28), 2)
+                         .get_layer("flatten").output.shape, (None, 4))
+
     @parameterized.named_parameters(
         ("max", "max", keras.layers.MaxPooling2D, 4),
         ("avg", "avg", keras.layers.AveragePooling2D, 4),
