@@ -26,7 +26,7 @@ help:
 	@echo "make recipe-fish    fish species from photos (DATA_DIR=..., WEIGHTS=imagenet|none|PATH, ARGS=--compare-imbalance)"
 	@echo "make tune           Keras Tuner search: CNN on a 12k MNIST slice, 10 random trials (ARGS=--resume|--overwrite|...)"
 	@echo "make tune-distributed WORKERS=2   the same search, a chief and N workers on 127.0.0.1"
-	@echo "make bench          time to 99.0%/99.3% MNIST accuracy: keras.io convnet vs the recipes (~20 min; ARGS=--quick)"
+	@echo "make bench          time to 99.0%/99.3% MNIST accuracy: keras.io convnet vs the recipes (~26 min; ARGS=--quick)"
 	@echo "make lint | clean"
 
 install: $(STAMP)

@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["TestAccuracyClock", "time_to"]
+__all__ = ["StopAfterSteps", "TestAccuracyClock", "time_to"]
 
 
 class TestAccuracyClock(keras.callbacks.Callback):
@@ -98,8 +98,12 @@ class TestAccuracyClock(keras.callbacks.Callback):
         """
         now = self.train_seconds
         begin = time.perf_counter()
-        probs = self.model.predict(self.x_test, batch_size=self.batch_size, verbose=0)
-        accuracy = float(np.mean(np.asarray(probs).argmax(axis=-1) == self.labels))
+        # predict_on_batch, not predict: no tf.data iterator whose teardown could stall
+        # later, on the clock (see recipes.pipeline)
+        size = self.batch_size
+        probs = np.concatenate([np.asarray(self.model.predict_on_batch(self.x_test[i:i + size]))
+                                for i in range(0, len(self.x_test), size)])
+        accuracy = float(np.mean(probs.argmax(axis=-1) == self.labels))
         point = {"step": self._step, "epoch": self._step / self.steps_per_epoch,
                  "seconds": now, "test_accuracy": accuracy}
         self.points.append(point)
@@ -109,6 +113,32 @@ class TestAccuracyClock(keras.callbacks.Callback):
         self.paused_seconds += spent
         self.eval_seconds += spent
         return point
+
+
+class StopAfterSteps(keras.callbacks.Callback):
+    """Stop `fit` after a number of optimizer steps: a fractional number of epochs.
+
+    Args:
+        steps: optimizer steps to train, counted across epochs.
+
+    Raises:
+        ValueError: `steps < 1`.
+    """
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        if int(steps) < 1:
+            raise ValueError(f"steps must be >= 1, got {steps!r}.")
+        self.steps = int(steps)
+        self.done = 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:  # noqa: D102
+        self.done = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:  # noqa: D102
+        self.done += 1
+        if self.done >= self.steps:
+            self.model.stop_training = True
 
 
 def time_to(points: Sequence[dict[str, float]], target: float) -> dict[str, float] | None:

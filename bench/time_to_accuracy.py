@@ -78,7 +78,7 @@ def _progress(log: Callable[[str], None], prefix: str) -> Callable[[dict], None]
     return on_check
 
 
-def run_seed(config: Any, data: dict, seed: int, epochs: int,
+def run_seed(config: Any, data: dict, seed: int, epochs: float,
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train one configuration from one seed and return its measurements.
 
@@ -86,19 +86,23 @@ def run_seed(config: Any, data: dict, seed: int, epochs: int,
         config: a `bench.configs.BenchConfig`.
         data: `load_data()` output.
         seed: the random seed.
-        epochs: epochs to train (the config's, or fewer in quick mode).
+        epochs: epochs to train (the config's, or fewer in quick mode); a fraction
+            stops within the last epoch.
         log: progress output.
 
     Returns:
         The seed's record: the clock's points, time to each target (or `None`), images
-        per second of training, final test accuracy, validation accuracy per epoch.
+        per second of training, final test accuracy, validation accuracy per epoch, and
+        the compute dtype the first weighted layer really used.
     """
     import keras
 
-    from bench.clock import TestAccuracyClock, time_to
+    from bench.clock import StopAfterSteps, TestAccuracyClock, time_to
     from bench.configs import build_and_compile
 
-    keras.backend.clear_session()
+    policy = keras.config.dtype_policy().name
+    keras.backend.clear_session()  # which also resets the dtype policy to float32:
+    keras.mixed_precision.set_global_policy(policy)  # set it again
     keras.utils.set_random_seed(seed)
     n = len(data["x_train"])
     steps = int(math.ceil(n / config.batch_size))
@@ -111,21 +115,34 @@ def run_seed(config: Any, data: dict, seed: int, epochs: int,
     def labels(y: np.ndarray) -> np.ndarray:
         return keras.utils.to_categorical(y, 10) if one_hot else y
 
+    fit_epochs = math.ceil(epochs)
+    callbacks = [StopAfterSteps(round(epochs * steps))] if fit_epochs != epochs else []
     clock = TestAccuracyClock(data["x_test"], data["y_test"], steps_per_epoch=steps,
                               on_check=_progress(log, f"  {config.name} seed {seed}:"))
-    history = model.fit(data["x_train"], labels(data["y_train"]), batch_size=config.batch_size,
-                        epochs=epochs, validation_data=(data["x_val"], labels(data["y_val"])),
-                        callbacks=[clock], verbose=0)
+    if config.input == "numpy":  # as keras.io publishes it
+        history = model.fit(data["x_train"], labels(data["y_train"]),
+                            batch_size=config.batch_size, epochs=fit_epochs,
+                            validation_data=(data["x_val"], labels(data["y_val"])),
+                            callbacks=[clock, *callbacks], verbose=0)
+    else:
+        from recipes import make_dataset
+
+        train = make_dataset(data["x_train"], labels(data["y_train"]), config.batch_size,
+                             seed=seed)
+        val = make_dataset(data["x_val"], labels(data["y_val"]), 1000, shuffle=False)
+        history = model.fit(train, epochs=fit_epochs, validation_data=val, shuffle=False,
+                            callbacks=[clock, *callbacks], verbose=0)  # it shuffles itself
     train_seconds = clock.points[-1]["seconds"]
     return {
         "seed": seed,
         "epochs": epochs,
         "steps_per_epoch": steps,
         "params": int(model.count_params()),
+        "compute_dtype": next(layer for layer in model.layers if layer.weights).compute_dtype,
         "build_seconds": build_seconds,
         "train_seconds": train_seconds,
         "eval_seconds": clock.eval_seconds,
-        "images_per_second": n * epochs / train_seconds,
+        "images_per_second": clock.points[-1]["step"] * config.batch_size / train_seconds,
         "final_test_accuracy": clock.points[-1]["test_accuracy"],
         "val_accuracy": [float(v) for v in history.history.get("val_accuracy", [])],
         "time_to": {f"{t:.3f}": time_to(clock.points, t) for t in TARGETS},
@@ -175,7 +192,7 @@ def run_config(name: str, seeds: Sequence[int], quick: bool = False,
         records = [run_seed(config, data, s, epochs, log) for s in seeds]
     finally:
         keras.mixed_precision.set_global_policy(previous)
-    return {"name": name, "title": config.title, "precision": policy,
+    return {"name": name, "title": config.title, "precision": policy, "input": config.input,
             "precision_reason": reason, "epochs": epochs, "batch_size": config.batch_size,
             "seeds": records}
 
