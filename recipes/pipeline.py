@@ -53,7 +53,8 @@ def make_dataset(x: Any, y: Any = None, batch_size: int = 32, *, shuffle: bool =
     one vectorized step, as Keras's own numpy adapter does.
 
     Args:
-        x: inputs, an array whose first axis is the sample axis.
+        x: inputs, an array whose first axis is the sample axis (copied once into a
+            tensor: the pipeline holds a second copy of the data in memory).
         y: targets with as many samples as `x`, or `None` for inputs only.
         batch_size: samples per batch. Defaults to `32` (Keras's default).
         shuffle: reshuffle every epoch. Defaults to `True`.
