@@ -99,7 +99,7 @@ class TestAccuracyClock(keras.callbacks.Callback):
         now = self.train_seconds
         begin = time.perf_counter()
         # predict_on_batch, not predict: no tf.data iterator whose teardown could stall
-        # later, on the clock (see recipes.pipeline)
+        # later, on the clock (see recipes.data.pipeline)
         size = self.batch_size
         probs = np.concatenate([np.asarray(self.model.predict_on_batch(self.x_test[i:i + size]))
                                 for i in range(0, len(self.x_test), size)])

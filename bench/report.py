@@ -42,7 +42,7 @@ def stall_seconds(points: Sequence[dict], factor: float = 3.0) -> float:
 
     With tf.data's autotuning on (as in Keras's numpy input adapter), the finished
     epoch's iterator waits for the autotuning thread as it is destroyed: an idle pause of
-    up to ~10 s at some epoch starts on a 2-core CPU (see `recipes.pipeline`). This
+    up to ~10 s at some epoch starts on a 2-core CPU (see `recipes.data.pipeline`). This
     measures it from the clock's points: the excess of each outlying interval over the
     median one.
 

@@ -2,55 +2,31 @@
 
 - `ExperimentConfig`: the frozen base of every experiment's ``Config``, with the fields
   each one has first (``seed``, ``quick``) and the checks their ``__post_init__`` shares.
-- `option(...)` and friends: a ``Config`` field with its ``--help`` text (and choices).
-- `cli(Config, run, argv)`: the argparse CLI built from the ``Config`` fields, so
-  ``--help`` lists every one of them; `make_main` wraps it as a module's ``main``.
+- `option(...)` (from `recipes.cli`) and friends: a ``Config`` field with its ``--help``
+  text (and choices).
+- `experiment_package`: an experiment package's ``main`` (the CLI `recipes.cli.run_cli`
+  builds from the ``Config`` fields, parsed before TensorFlow is imported) and its lazy
+  ``__getattr__``.
 
-Import these from `ch11._experiment`, which re-exports them.
+Nothing here imports TensorFlow: a ``config.py`` imports only this module, `recipes.names`,
+`recipes.specs` and `recipes.checks`.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import sys
-import types
-import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from recipes.optimizers import OPTIMIZER_NAMES
+from recipes.checks import check_at_least, check_positive, check_sizes
+from recipes.cli import module_prog, option, run_cli
+from recipes.names import OPTIMIZER_NAMES
 
-__all__ = ["INPUT_NORMS", "ExperimentConfig", "cli", "input_norm_option", "make_main",
+__all__ = ["INPUT_NORMS", "ExperimentConfig", "experiment_package", "input_norm_option",
            "optimizer_option", "option", "out_dir_option"]
 
 INPUT_NORMS = ("normalization", "none")
-
-
-def option(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any:
-    """A ``Config`` field: its default, its ``--help`` text and, optionally, its choices.
-
-    Example:
-        ```python
-        epochs: int = option(5, "epochs per variant")
-        ```
-
-    Args:
-        default: the default (the book's value where it gives one); an immutable value.
-        help: the ``--help`` text; `cli` appends ``(default: ...)``.
-        choices: the valid values, listed by ``--help`` and checked by argparse. Defaults
-            to `None` (any value of the field's type).
-
-    Returns:
-        A ``dataclasses.field``.
-
-    Reference: Flax's examples (configs as dataclasses), as in /work/shared/STYLE.md.
-    """
-    metadata: dict[str, Any] = {"help": help}
-    if choices is not None:
-        metadata["choices"] = choices
-    return field(default=default, metadata=metadata)
 
 
 def optimizer_option(default: str, help: str) -> Any:
@@ -115,117 +91,62 @@ class ExperimentConfig:
         """Raise ``ValueError("<name> must be >= <minimum>, got <value>.")`` for the first
         of `names` below `minimum`."""
         for name in names:
-            if getattr(self, name) < minimum:
-                raise ValueError(f"{name} must be >= {minimum}, got {getattr(self, name)}.")
+            check_at_least(name, getattr(self, name), minimum)
 
     def _positive(self, *names: str) -> None:
         """Raise ``ValueError("<name> must be > 0, got <value>.")`` for the first of `names`
         that is not above 0 (NaN included)."""
         for name in names:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}.")
+            check_positive(name, getattr(self, name))
 
     def _positive_sizes(self, name: str) -> None:
         """Raise ``ValueError("<name> must be positive, got <value>.")`` unless the tuple
         `name` is non-empty with every entry >= 1 (layer sizes)."""
-        values = getattr(self, name)
-        if not values or min(values) < 1:
-            raise ValueError(f"{name} must be positive, got {values}.")
+        check_sizes(name, getattr(self, name))
 
 
-def _unwrap(tp: Any) -> tuple[Any, bool]:
-    """(inner type, optional?) for ``X | None`` annotations."""
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return args[0], True
-    return tp, False
+def experiment_package(package: str, config_cls: type) -> tuple[
+        Callable[[Sequence[str] | None], int], Callable[[str], Any]]:
+    """An experiment package's ``main`` and its lazy ``__getattr__``.
 
+    Every experiment is a package ``ch11/<name>/`` with ``config.py`` (its ``Config``, no
+    TensorFlow), ``experiment.py`` (``run(config) -> Results``), ``report.py`` (its figures
+    and text) and a two-line ``__main__.py``. Its ``__init__.py`` is::
 
-def cli(config_cls: type, run: Callable[[Any], Any], argv: Sequence[str] | None,
-        description: str) -> int:
-    """Build an argparse CLI from a Config dataclass, run the experiment and return 0.
+        from ch11._config import experiment_package
+        from ch11.<name>.config import Config
 
-    Every field becomes ``--field-name`` (booleans: ``--flag/--no-flag``; tuples: several
-    values; fields with a ``choices`` metadata entry list them).
+        main, __getattr__ = experiment_package(__name__, Config)
 
-    Args:
-        config_cls: the frozen Config dataclass.
-        run: the experiment's ``run(config)``.
-        argv: arguments (``None``: ``sys.argv[1:]``).
-        description: the module docstring.
-
-    Returns:
-        The exit code.
-
-    Reference: /work/shared/STYLE.md (Flax's examples: one shared CLI helper).
-    """
-    module = run.__module__
-    if module == "__main__":  # run as `python -m ch11.x`: the spec has the real name
-        spec = getattr(sys.modules["__main__"], "__spec__", None)
-        module = spec.name if spec is not None else module
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {module}", description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    hints = typing.get_type_hints(config_cls)
-    for f in dataclasses.fields(config_cls):
-        tp, optional = _unwrap(hints[f.name])
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        help_text = f.metadata.get("help", "") + f" (default: {default})"
-        kwargs: dict[str, Any] = {"default": default, "help": help_text}
-        if "choices" in f.metadata:
-            kwargs["choices"] = f.metadata["choices"]
-        if tp is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
-        elif typing.get_origin(tp) is tuple:
-            inner = typing.get_args(tp)[0]
-            parser.add_argument(flag, nargs="+", type=inner, **kwargs)
-        else:
-            parser.add_argument(flag, type=tp if not optional else _optional(tp), **kwargs)
-    args = parser.parse_args(argv)
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items()}
-    try:
-        config = config_cls(**values)
-    except ValueError as e:
-        parser.error(str(e))
-    run(config)
-    return 0
-
-
-def _optional(tp: type) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        return None if text.lower() in ("none", "") else tp(text)
-
-    parse.__name__ = getattr(tp, "__name__", "value")
-    return parse
-
-
-def make_main(config_cls: type, run: Callable[[Any], Any], description: str,
-              usage: str) -> Callable[[Sequence[str] | None], int]:
-    """An experiment module's ``main(argv=None) -> int``: `cli` on its Config and run.
-
-    Example:
-        ```python
-        main = make_main(Config, run, __doc__, "python -m ch11.selu [--quick] ...")
-        ```
+    so ``python -m ch11.<name> --help`` parses before TensorFlow is imported, and
+    ``ch11.<name>.run`` (and any other name of ``experiment.py``) is imported on first use.
 
     Args:
-        config_cls: the frozen Config dataclass.
-        run: the experiment's ``run(config)``.
-        description: the module docstring (the top of ``--help``).
-        usage: the command line shown in ``main``'s docstring.
+        package: the package's ``__name__``.
+        config_cls: its ``Config``.
 
     Returns:
-        ``main``, which parses `argv` (``None``: ``sys.argv[1:]``), runs the experiment and
-        returns the exit code.
-
-    Reference: /work/shared/STYLE.md (Flax's examples: a ~10-line ``main``).
+        ``(main, __getattr__)``: ``main(argv=None) -> int`` parses `argv` into a
+        ``Config`` and runs ``experiment.run`` (exit code 2 on bad input).
     """
+    description = sys.modules[package].__doc__
 
     def main(argv: Sequence[str] | None = None) -> int:
-        return cli(config_cls, run, argv, description)
+        return run_cli(config_cls, f"{package}.experiment:run", argv,
+                       prog=module_prog(package), description=description)
 
-    main.__doc__ = f"CLI: ``{usage}``."
-    main.__module__ = run.__module__
-    return main
+    main.__doc__ = f"CLI: ``python -m {package} [options]`` (``--help`` lists them)."
+    main.__module__ = package
+
+    def __getattr__(name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        import importlib
+
+        module = importlib.import_module(f"{package}.experiment")
+        try:
+            return getattr(module, name)
+        except AttributeError:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
+
+    return main, __getattr__

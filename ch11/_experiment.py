@@ -1,9 +1,9 @@
 """Shared plumbing of the chapter experiments, written once.
 
 - `Results`: what `run(config)` returns (table, metrics, run folder, figures, notes).
-- `ExperimentConfig`, `option(...)`, `cli`, `make_main` (from `ch11._config`): the frozen
-  ``Config`` base with the common fields and checks, and the thin ``main()`` of every
-  experiment; options come from the ``Config`` fields, so ``--help`` lists every one.
+- `ExperimentConfig`, `option(...)` (from `ch11._config`): the frozen ``Config`` base with
+  the common fields and checks; options come from the ``Config`` fields, so ``--help``
+  lists every one.
 - `mnist_splits(config)`: the full MNIST (or the ``--quick`` slice) as floats in [0, 1]
   with a validation split carved from the training set, the book's way; `train_subset`.
 - `classifier_compile(...)`: the ``model.compile`` arguments of a classifier.
@@ -31,9 +31,7 @@ import pandas as pd
 from ch11._config import (
     INPUT_NORMS,
     ExperimentConfig,
-    cli,
     input_norm_option,
-    make_main,
     optimizer_option,
     option,
     out_dir_option,
@@ -54,6 +52,26 @@ from recipes.runs import (
 __all__ = ["INPUT_NORMS", "ExperimentConfig", "Results", "classifier_compile", "cli", "finish",
            "input_norm_option", "make_main", "mnist_splits", "optimizer_option", "option",
            "out_dir_option", "start", "test_accuracy", "train_subset", "train_variant"]
+
+
+def cli(config_cls: type, run: Callable[[Any], Any], argv: Sequence[str] | None,
+        description: str) -> int:
+    """Transitional: `recipes.cli.run_cli` for a module not yet an experiment package."""
+    from recipes.cli import module_prog, run_cli
+
+    return run_cli(config_cls, run, argv, prog=module_prog(run.__module__),
+                   description=description)
+
+
+def make_main(config_cls: type, run: Callable[[Any], Any], description: str,
+              usage: str) -> Callable[[Sequence[str] | None], int]:
+    """Transitional: ``main`` for a module not yet an experiment package."""
+
+    def main(argv: Sequence[str] | None = None) -> int:
+        return cli(config_cls, run, argv, description)
+
+    main.__doc__ = f"CLI: ``{usage}``."
+    return main
 
 
 @dataclass

@@ -26,7 +26,7 @@ def figures(run_dir: Path, flows: dict[str, pd.DataFrame], layers: pd.DataFrame,
 
     Args:
         run_dir: the run folder.
-        flows: per variant, its `recipes.diagnostics.gradient_norms` table at initialization.
+        flows: per variant, its `recipes.diagnosis.measures.gradient_norms` table at initialization.
         layers: the per-layer profiles (layer_profiles.csv).
         outputs: the `SATURATED_NET`'s hidden outputs at initialization (may be empty).
         config: the gradients experiment's settings.

@@ -86,7 +86,7 @@ def sections(counts: pd.DataFrame, confusions: Mapping[str, pd.DataFrame],
     Args:
         counts: the class counts before and after.
         confusions: per treatment, its test confusion matrix.
-        findings: per treatment, what `recipes.doctor.diagnose` found.
+        findings: per treatment, what `recipes.diagnosis.doctor.diagnose` found.
         config: the imbalance experiment's settings.
 
     Returns:
@@ -106,7 +106,7 @@ def sections(counts: pd.DataFrame, confusions: Mapping[str, pd.DataFrame],
                               or "nothing found.") for t, found in findings.items()]
     return [("Class counts", "\n".join(lines)),
             (f"Where the test images of digit {config.digit} go", "\n".join(rows)),
-            ("What `recipes.doctor.diagnose` finds (validation set)", "\n".join(diag))]
+            ("What `recipes.diagnosis.doctor.diagnose` finds (validation set)", "\n".join(diag))]
 
 
 def notes(table: pd.DataFrame, config: Config) -> list[str]:

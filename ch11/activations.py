@@ -7,7 +7,7 @@ The run reports accuracy, time per epoch and the fraction of dead units (units w
 output is 0 on every image of a validation batch). A second part trains ReLU, leaky ReLU
 and ELU with a too-high learning rate and follows the dead units epoch by epoch: this is
 the usual answer to "why does my ReLU net stop improving after N epochs". The diagnostics
-(`recipes.diagnostics.activation_stats`) give the dead fraction per layer, drawn with the
+(`recipes.diagnosis.measures.activation_stats`) give the dead fraction per layer, drawn with the
 demonstration's activation histograms per layer.
 
 Run: ``python -m ch11.activations`` (``make recipe-activations``), ``--quick`` for a smoke run.
@@ -27,7 +27,7 @@ from ch11 import _activations_report as report
 from ch11 import _experiment as ex
 from recipes.activations import ACTIVATION_NAMES
 from recipes.builders import build_mlp, count_params
-from recipes.diagnostics import activation_stats, layer_outputs
+from recipes.diagnosis.measures import activation_stats, layer_outputs
 from recipes.specs import MLPSpec
 
 __all__ = ["Config", "dead_unit_fraction", "main", "run"]

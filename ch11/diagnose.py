@@ -39,8 +39,9 @@ import pandas as pd
 
 from ch11._experiment import Results, cli, finish, start
 from recipes.data import MnistUnavailableError, load_fish, load_mnist
-from recipes.diagnostics import layer_outputs, saliency_map
-from recipes.doctor import Examination, Finding, examine
+from recipes.diagnosis.doctor import Examination, Finding, examine
+from recipes.diagnosis.measures import layer_outputs, saliency_map
+from recipes.diagnosis.probing import check_input_shape, leaf_layers
 from recipes.metrics import roc_curves
 from recipes.plots import (
     activation_histograms,
@@ -50,7 +51,6 @@ from recipes.plots import (
     saliency_grid,
     weight_histograms,
 )
-from recipes.probing import check_input_shape, leaf_layers
 from recipes.runs import save_figure, write_json
 
 __all__ = ["Config", "load_data", "load_keras_model", "main", "run"]

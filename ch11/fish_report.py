@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 
 from recipes.builders import count_params
-from recipes.doctor import diagnose
+from recipes.diagnosis.doctor import diagnose
+from recipes.diagnosis.saliency import saliency_map
 from recipes.metrics import class_report, confusion_matrix, roc_auc_per_class, roc_curves
 from recipes.plots import confusion_heatmap, learning_curves, roc_plot, saliency_grid
 from recipes.runs import save_figure
-from recipes.saliency import saliency_map
 
 __all__ = ["Trained", "evaluate", "figures_and_sections", "imbalance_rows", "markdown", "notes",
            "rare_classes"]

@@ -26,9 +26,9 @@ import pandas as pd
 from ch11 import _experiment as ex
 from ch11 import _gradients_report as report
 from ch11._gradients_report import SATURATED_NET
-from recipes import diagnostics
 from recipes.activations import ACTIVATION_NAMES
 from recipes.builders import build_mlp, count_params
+from recipes.diagnosis import measures as diagnostics
 from recipes.initializers import INITIALIZER_NAMES
 from recipes.losses import make_loss
 from recipes.selu import layer_statistics
@@ -117,7 +117,7 @@ class Config(ex.ExperimentConfig):
 def gradient_norms(model: keras.Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """L2 (Frobenius) norm of the loss gradient for each hidden Dense kernel, on one batch.
 
-    The ``hidden_*`` rows of `recipes.diagnostics.gradient_norms` with the cross-entropy
+    The ``hidden_*`` rows of `recipes.diagnosis.measures.gradient_norms` with the cross-entropy
     (training mode; batch-norm statistics are left unchanged).
 
     Args:
@@ -135,7 +135,7 @@ def gradient_norms(model: keras.Model, x: np.ndarray, y: np.ndarray) -> np.ndarr
 
 
 def _hidden(grads: pd.DataFrame) -> np.ndarray:
-    """The hidden kernels' norms of a `recipes.diagnostics.gradient_norms` table."""
+    """The hidden kernels' norms of a `recipes.diagnosis.measures.gradient_norms` table."""
     return grads.loc[grads["layer"].str.fullmatch(r"hidden_\d+"), "grad_norm"].to_numpy()
 
 

@@ -8,7 +8,7 @@ seed with the plain cross-entropy, with balanced class weights
 (``recipes.losses.class_weights``), with the focal loss (``make_loss("focal")``) and on a
 training set where the rare digit's images are repeated (oversampling). The run reports
 per-class recall and one-vs-rest AUC, the confusion matrices, and what
-``recipes.doctor.diagnose`` finds (a lagging class or not).
+``recipes.diagnosis.doctor.diagnose`` finds (a lagging class or not).
 
 Run: ``python -m ch11.imbalance`` (``make recipe-imbalance``), ``--quick`` for a smoke run.
 """
@@ -25,7 +25,7 @@ import pandas as pd
 from ch11 import _experiment as ex
 from ch11 import _imbalance_report as report
 from recipes.builders import build_mlp
-from recipes.doctor import diagnose
+from recipes.diagnosis.doctor import diagnose
 from recipes.losses import class_weights, make_loss
 from recipes.metrics import class_report, confusion_matrix
 from recipes.specs import MLPSpec

@@ -7,7 +7,7 @@ alpha dropout; the dropout model is then also evaluated with Monte Carlo dropout
 (`recipes.regularization.mc_predict`). To make overfitting visible in a few minutes the
 nets train on a subset of the training set. The run reports the train-validation gap
 that diagnoses overfitting, test accuracy and log loss, the hidden kernels' norms and
-histograms (`recipes.diagnostics.weight_stats`, `recipes.plots.weight_histograms`: l2 and
+histograms (`recipes.diagnosis.measures.weight_stats`, `recipes.plots.weight_histograms`: l2 and
 max-norm shrink the weights), and MC dropout's predictive uncertainty on correct vs wrong
 predictions, with how well it flags the wrong ones (ROC, `recipes.plots.roc_plot`).
 
@@ -27,7 +27,7 @@ import pandas as pd
 from ch11 import _experiment as ex
 from ch11 import _regularization_report as report
 from recipes.builders import build_mlp, count_params
-from recipes.diagnostics import weight_stats
+from recipes.diagnosis.measures import weight_stats
 from recipes.regularization import mc_predict
 from recipes.specs import MLPSpec
 

@@ -24,7 +24,7 @@ from ch11 import _experiment as ex
 from ch11._text import mnist_text, quick_note
 from recipes.activations import ACTIVATION_NAMES
 from recipes.builders import build_mlp, count_params
-from recipes.diagnostics import gradient_norms
+from recipes.diagnosis.measures import gradient_norms
 from recipes.losses import make_loss
 from recipes.runs import save_figure
 from recipes.specs import BATCH_NORM_CHOICES, MLPSpec
@@ -75,7 +75,7 @@ def hidden_gradient_norms(model: keras.Model, x: np.ndarray,
                           y: np.ndarray) -> tuple[np.ndarray, float]:
     """The loss gradient's L2 norm for each hidden Dense kernel, and the loss, on one batch.
 
-    The ``hidden_*`` rows of `recipes.diagnostics.gradient_norms` with the cross-entropy:
+    The ``hidden_*`` rows of `recipes.diagnosis.measures.gradient_norms` with the cross-entropy:
     the forward pass runs in training mode, so batch norm uses the batch's statistics, as
     it does during a training step; its moving statistics are put back afterwards, so the
     model is left unchanged.

@@ -22,6 +22,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from recipes.names import ACTIVATION_NAMES
+
 __all__ = ["ACTIVATION_NAMES", "RReLU", "make_activation"]
 
 
@@ -122,7 +124,6 @@ _FACTORIES: dict[str, tuple[Any, tuple[str, ...]]] = {
     "linear": (_keras_activation("linear"), ()),
 }
 
-ACTIVATION_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 
 
 def make_activation(activation: str | keras.layers.Layer, /, **kwargs: Any) -> keras.layers.Layer:

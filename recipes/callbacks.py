@@ -25,15 +25,12 @@ from typing import Any
 
 import keras
 
+from recipes.names import SCHEDULE_NAMES
 from recipes.schedules import CyclicalLR, OneCycle, PowerSchedule, _positive, _positive_int
 
 __all__ = ["SCHEDULE_NAMES", "make_callbacks", "make_schedule"]
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
-SCHEDULE_NAMES: tuple[str, ...] = (
-    "constant", "power", "exponential", "piecewise", "performance",
-    "1cycle", "onecycle", "cyclical", "cosine",
-)
 
 
 def _total_steps(name: str, steps_per_epoch: int | None, epochs: int | None, kw: dict) -> int:

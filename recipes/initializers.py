@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import keras
 
+from recipes.names import INITIALIZER_NAMES
+
 __all__ = ["INITIALIZER_NAMES", "make_initializer", "recommended_initializer"]
 
 
@@ -45,8 +47,6 @@ _FACTORIES = {
     # The "bad" initialization of the chapter's opening figure: N(0, 1) whatever the fan.
     "random_normal": lambda seed: keras.initializers.RandomNormal(stddev=1.0, seed=seed),
 }
-
-INITIALIZER_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 
 _GLOROT = ("linear", "none", "tanh", "sigmoid", "softmax")
 _HE = ("relu", "leaky_relu", "prelu", "rrelu", "elu", "gelu", "swish", "silu", "mish")

@@ -29,6 +29,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from recipes.names import LOSS_NAMES
+
 __all__ = [
     "LOSS_NAMES",
     "AnyLabelCrossentropy",
@@ -37,9 +39,6 @@ __all__ = [
     "class_weights",
     "make_loss",
 ]
-
-LOSS_NAMES = ("crossentropy", "focal", "binary_crossentropy", "binary_focal", "mse")
-
 
 def class_weights(labels: Any, num_classes: int | None = None) -> dict[int, float]:
     """Balanced class weights for ``model.fit(class_weight=...)``.

@@ -23,6 +23,8 @@ from typing import Any
 
 import keras
 
+from recipes.names import DEFAULT_LEARNING_RATES, OPTIMIZER_NAMES
+
 __all__ = ["DEFAULT_LEARNING_RATES", "OPTIMIZER_NAMES", "make_optimizer"]
 
 # name -> (Keras class, the book's hyperparameters for it)
@@ -39,22 +41,6 @@ _SPECS: dict[str, tuple[type, dict[str, Any]]] = {
     "lion": (keras.optimizers.Lion, {"beta_1": 0.9, "beta_2": 0.99}),
 }
 
-OPTIMIZER_NAMES: tuple[str, ...] = tuple(_SPECS)
-
-# The book's rates (chapter 10 for plain SGD, chapter 11's notebook for the others);
-# Lion uses 1e-4, the Lion paper's advice of a rate 3-10x smaller than AdamW's.
-DEFAULT_LEARNING_RATES: dict[str, float] = {
-    "sgd": 1e-2,
-    "momentum": 1e-3,
-    "nesterov": 1e-3,
-    "adagrad": 1e-3,
-    "rmsprop": 1e-3,
-    "adam": 1e-3,
-    "adamax": 1e-3,
-    "nadam": 1e-3,
-    "adamw": 1e-3,
-    "lion": 1e-4,
-}
 
 
 def _check_clip(name: str, value: float | None) -> None:

@@ -2,7 +2,7 @@
 
 Training plots live here; the diagnostic plots (`gradient_flow`, `activation_histograms`,
 `weight_histograms`, `saliency_grid`, `confusion_heatmap`, `roc_plot`) live in
-`recipes.diagnostic_plots` and are re-exported.
+`recipes.diagnosis.plots` and are re-exported.
 
 Experiments save the figures with `recipes.runs.save_figure`. The Agg backend is used
 when no backend was chosen, so nothing ever opens a window.
@@ -29,7 +29,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from recipes.diagnostic_plots import (  # noqa: E402
+from recipes.diagnosis.plots import (  # noqa: E402
     activation_histograms,
     confusion_heatmap,
     gradient_flow,

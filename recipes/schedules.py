@@ -126,6 +126,8 @@ class OneCycle(_Schedule):
     L. Smith, "A disciplined approach to neural network hyper-parameters" (2018).
     """
 
+    MIN_STEPS = 3  # a rise, a fall and a last step: the shortest cycle there is
+
     def __init__(
         self,
         total_steps: int,
@@ -136,8 +138,8 @@ class OneCycle(_Schedule):
         shape: str = "linear",
     ) -> None:
         self.total_steps = _positive_int("total_steps", total_steps)
-        if self.total_steps < 3:
-            raise ValueError(f"total_steps must be >= 3, got {total_steps!r}.")
+        if self.total_steps < self.MIN_STEPS:
+            raise ValueError(f"total_steps must be >= {self.MIN_STEPS}, got {total_steps!r}.")
         self.max_lr = _positive("max_lr", max_lr)
         self.start_lr = _positive("start_lr", self.max_lr / 10 if start_lr is None else start_lr)
         self.last_lr = _positive(

@@ -14,6 +14,7 @@ from absl.testing import parameterized
 from ch11 import _experiment as ex
 from ch11 import run_all
 from ch11._text import inputs_text, mnist_text, quick_note
+from recipes.cli import run_cli
 from recipes.losses import make_loss
 
 # Every experiment's Config fields, in order: the order of its --help and config.json.
@@ -120,27 +121,30 @@ class ExperimentConfigTest(tf.test.TestCase, parameterized.TestCase):
     @parameterized.named_parameters(
         ("below_minimum", {"epochs": 0}, r"^epochs must be >= 1, got 0\.$"),
         ("zero_rate", {"rate": 0.0}, r"^rate must be > 0, got 0\.0\.$"),
-        ("nan_rate", {"rate": float("nan")}, r"^rate must be > 0, got nan\.$"),
-        ("empty_sizes", {"sizes": ()}, r"^sizes must be positive, got \(\)\.$"),
-        ("zero_size", {"sizes": (3, 0)}, r"^sizes must be positive, got \(3, 0\)\.$"),
+        ("nan_rate", {"rate": float("nan")}, r"^rate must be a finite number > 0, got nan\.$"),
+        ("inf_rate", {"rate": float("inf")}, r"^rate must be a finite number > 0, got inf\.$"),
+        ("empty_sizes", {"sizes": ()},
+         r"^sizes must be a non-empty sequence of integers >= 1, got \(\)\.$"),
+        ("zero_size", {"sizes": (3, 0)}, r"^sizes must be integers >= 1, got \(3, 0\)\.$"),
     )
     def test_checks_quote_the_bad_value(self, kwargs, message):
         with self.assertRaisesRegex(ValueError, message):
             _Tiny(**kwargs)
 
-    def test_make_main_parses_every_field_and_runs(self):
-        main = ex.make_main(_Tiny, _fake_run, "the description", "python -m tiny [--quick]")
-        self.assertEqual(main.__doc__, "CLI: ``python -m tiny [--quick]``.")
-        self.assertEqual(main.__module__, __name__)
+    def test_run_cli_parses_every_field_and_runs(self):
         _fake_run.seen.clear()
-        code = main(["--epochs", "3", "--sizes", "4", "5", "--quick", "--rate", "none",
-                     "--kind", "b", "--seed", "7"])
+        code = run_cli(_Tiny, _fake_run, ["--epochs", "3", "--sizes", "4", "5", "--quick",
+                                          "--rate", "none", "--kind", "b", "--seed", "7"],
+                       prog="python -m tiny", description="the description")
         self.assertEqual(code, 0)
         self.assertEqual(_fake_run.seen, [_Tiny(seed=7, quick=True, epochs=3, rate=None,
                                                 sizes=(4, 5), kind="b")])
 
-    def test_make_main_help_lists_fields_in_order_and_bad_values_fail(self):
-        main = ex.make_main(_Tiny, _fake_run, "the description", "python -m tiny")
+    def test_run_cli_help_lists_fields_in_order_and_bad_values_fail(self):
+        def main(argv):
+            return run_cli(_Tiny, _fake_run, argv, prog="python -m tiny",
+                           description="the description")
+
         out = io.StringIO()
         with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stdout(out):
             main(["--help"])
@@ -151,6 +155,7 @@ class ExperimentConfigTest(tf.test.TestCase, parameterized.TestCase):
         positions = [options.index(f"\n  {flag}") for flag in flags]
         self.assertEqual(positions, sorted(positions))
         self.assertIn("another help text (default: False)", text)
+        self.assertIn("sizes (default: 3)", text)
         err = io.StringIO()
         with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stderr(err):
             main(["--epochs", "0"])

@@ -14,8 +14,8 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from ch11 import gradients
-from recipes import diagnostics
 from recipes.builders import build_mlp
+from recipes.diagnosis import measures as diagnostics
 from recipes.specs import MLPSpec
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from recipes import data
+from recipes.data import mnist as data
 
 
 def _fake_split(n: int, rng: np.random.Generator, labels: list[int]):

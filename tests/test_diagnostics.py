@@ -1,4 +1,4 @@
-"""recipes.diagnostics, recipes.probing and recipes.saliency on tiny hand-built models."""
+"""recipes.diagnosis: measures, probing and saliency on tiny hand-built models."""
 
 from pathlib import Path
 
@@ -9,7 +9,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 from tensorflow.core.util import event_pb2
 
-from recipes.diagnostics import (
+from recipes.diagnosis.measures import (
     GradientMonitor,
     activation_stats,
     gradient_norms,
@@ -17,7 +17,7 @@ from recipes.diagnostics import (
     saliency_map,
     weight_stats,
 )
-from recipes.probing import activation_kind, check_input_shape, kernels, resolve_loss
+from recipes.diagnosis.probing import activation_kind, check_input_shape, kernels, resolve_loss
 from recipes.runs import write_history
 
 

@@ -1,4 +1,4 @@
-"""recipes.doctor (+ findings, doctor_checks, lr_probe): each failure is found, with numbers."""
+"""recipes.diagnosis.doctor (+ findings, checks, lr_probe): each failure is found, with numbers."""
 
 import json
 
@@ -9,10 +9,10 @@ import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
-from recipes.doctor import Finding, Thresholds, diagnose, examine
-from recipes.doctor_checks import check_overfitting, check_probe
-from recipes.findings import KINDS, REMEDIES
-from recipes.lr_probe import clone_optimizer, probe_learning_rate
+from recipes.diagnosis.checks import check_overfitting, check_probe
+from recipes.diagnosis.doctor import Finding, Thresholds, diagnose, examine
+from recipes.diagnosis.findings import KINDS, REMEDIES
+from recipes.diagnosis.lr_probe import clone_optimizer, probe_learning_rate
 from recipes.runs import to_jsonable
 
 

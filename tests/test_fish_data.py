@@ -12,7 +12,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 from PIL import Image
 
-from recipes.fish import FishData, load_fish
+from recipes.data.fish import FishData, load_fish
 
 RED, GREEN, BLUE = (220, 30, 30), (30, 200, 40), (20, 40, 230)
 SMALL = {"image_size": (8, 8), "batch_size": 4}
@@ -78,7 +78,7 @@ class FishDataTest(tf.test.TestCase, parameterized.TestCase):
             self.assertEqual(images.shape.as_list(), [None, 8, 8, 3])
             self.assertEqual(images.dtype, tf.float32)
             self.assertEqual(labels.dtype, tf.int32)
-            # no autotuning thread: it stalls each epoch start (see recipes.pipeline)
+            # no autotuning thread: it stalls each epoch start (see recipes.data.pipeline)
             self.assertFalse(getattr(data, split).options().autotune.enabled)
         x, _ = _collect(data.train)
         self.assertEqual(x.shape, (21, 8, 8, 3))

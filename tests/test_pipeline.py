@@ -1,4 +1,4 @@
-"""Tests for recipes.pipeline.make_dataset: batches, per-epoch shuffling, no autotuning."""
+"""Tests for recipes.data.pipeline.make_dataset: batches, per-epoch shuffling, no autotuning."""
 
 import keras
 import numpy as np

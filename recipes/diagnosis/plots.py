@@ -1,7 +1,7 @@
 """Diagnostic plots: gradient flow, histograms per layer, saliency, confusion, ROC curves.
 
 Each function returns a matplotlib ``Figure`` (nothing is shown or saved here); they are
-re-exported by `recipes.plots`. They draw the tables of `recipes.diagnostics` and
+re-exported by `recipes.plots`. They draw the tables of `recipes.diagnosis.measures` and
 `recipes.metrics`.
 
 Example:
@@ -99,7 +99,7 @@ def activation_histograms(activations: Mapping[str, Any], *, bins: int = 50,
     """One histogram (log counts) of each layer's outputs, with its fraction of zeros.
 
     Args:
-        activations: layer name -> outputs, e.g. `recipes.diagnostics.layer_outputs`.
+        activations: layer name -> outputs, e.g. `recipes.diagnosis.measures.layer_outputs`.
         bins: histogram bins. Defaults to `50`.
         max_layers: at most this many panels (the first layers). Defaults to `16`.
         title: the figure's title.
@@ -136,7 +136,7 @@ def weight_histograms(weights: Any, *, bins: int = 50, max_layers: int = 16,
     Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Glorot and He Initialization".
     """
     if not isinstance(weights, Mapping):
-        from recipes.probing import kernels
+        from recipes.diagnosis.probing import kernels
 
         weights = {name: np.asarray(v.numpy()) for name, v in kernels(weights)}
     return _histogram_grid(weights, bins, max_layers, title or "Kernel weights per layer",
@@ -158,7 +158,7 @@ def saliency_grid(images: Any, maps: Any, *, labels: Sequence[Any] | None = None
 
     Args:
         images: a batch ``(N, H, W[, C])`` (or flat square images ``(N, H*W)``).
-        maps: `recipes.saliency.saliency_map` output, the images' shape.
+        maps: `recipes.diagnosis.saliency.saliency_map` output, the images' shape.
         labels: one caption per image (class names, "true/predicted" ...).
         max_images: at most this many columns. Defaults to `8`.
         title: the figure's title.

@@ -1,8 +1,8 @@
-"""The checks behind `recipes.doctor.diagnose`: measurements in, `Finding`s out.
+"""The checks behind `recipes.diagnosis.doctor.diagnose`: measurements in, `Finding`s out.
 
-Each ``check_*`` reads the tables of `recipes.diagnostics`, `recipes.metrics` and
-`recipes.lr_probe` and returns a list of findings (empty when healthy). The remedies are in
-`recipes.findings.REMEDIES`.
+Each ``check_*`` reads the tables of `recipes.diagnosis.measures`, `recipes.metrics` and
+`recipes.diagnosis.lr_probe` and returns a list of findings (empty when healthy). The
+remedies are in `recipes.diagnosis.findings.REMEDIES`.
 
 Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Training Deep Neural Networks".
 """
@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recipes.findings import Finding, Thresholds
-from recipes.probing import SATURATING
+from recipes.diagnosis.findings import Finding, Thresholds
+from recipes.diagnosis.probing import SATURATING
 
 __all__ = ["check_activations", "check_classes", "check_gradients",
            "check_non_finite", "check_overfitting", "check_probe"]
@@ -269,7 +269,7 @@ def check_probe(probe: pd.DataFrame | None, t: Thresholds) -> list[Finding]:
     """A learning rate too high (the probe's loss rises) or too low (it does not move).
 
     Args:
-        probe: `recipes.lr_probe.probe_learning_rate`'s table, or None.
+        probe: `recipes.diagnosis.lr_probe.probe_learning_rate`'s table, or None.
         t: the `Thresholds`.
 
     Returns:

@@ -30,8 +30,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from recipes.diagnostics import activation_stats, gradient_norms, weight_stats
-from recipes.doctor_checks import (
+from recipes.diagnosis.checks import (
     check_activations,
     check_classes,
     check_gradients,
@@ -39,10 +38,11 @@ from recipes.doctor_checks import (
     check_overfitting,
     check_probe,
 )
-from recipes.findings import REMEDIES, Finding, Thresholds
-from recipes.lr_probe import probe_learning_rate
+from recipes.diagnosis.findings import REMEDIES, Finding, Thresholds
+from recipes.diagnosis.lr_probe import probe_learning_rate
+from recipes.diagnosis.measures import activation_stats, gradient_norms, weight_stats
+from recipes.diagnosis.probing import check_input_shape, resolve_loss
 from recipes.metrics import class_report, confusion_matrix
-from recipes.probing import check_input_shape, resolve_loss
 
 __all__ = ["Examination", "Finding", "Thresholds", "diagnose", "examine"]
 

@@ -9,7 +9,7 @@ activation inside a Dense/Conv layer or as a separate layer. Layers are reported
 - `activation_stats`: per activation, mean, std, fraction of zeros, fraction of units dead
   on the whole batch, fraction saturated (sigmoid/tanh near their bounds).
 - `weight_stats`: per variable, mean, std, extremes and non-finite values.
-- `saliency_map` (from ``recipes.saliency``): vanilla gradients and SmoothGrad.
+- `saliency_map` (from ``recipes.diagnosis.saliency``): vanilla gradients and SmoothGrad.
 - `GradientMonitor`: a callback recording per-layer gradient norms and dead-unit fractions
   every epoch, in the history logs (so they reach history CSVs) and in TensorBoard.
 
@@ -36,7 +36,7 @@ import pandas as pd
 import tensorflow as tf
 from keras import ops
 
-from recipes.probing import (
+from recipes.diagnosis.probing import (
     SATURATING,
     activation_kind,
     check_input_shape,
@@ -45,7 +45,7 @@ from recipes.probing import (
     model_inputs,
     resolve_loss,
 )
-from recipes.saliency import saliency_map
+from recipes.diagnosis.saliency import saliency_map
 
 __all__ = [
     "GradientMonitor",

@@ -30,7 +30,7 @@ import pandas as pd
 import tensorflow as tf
 from PIL import Image
 
-from recipes.pipeline import static_options
+from recipes.data.pipeline import static_options
 
 __all__ = ["IMAGE_EXTENSIONS", "SPLITS", "FishData", "load_fish"]
 

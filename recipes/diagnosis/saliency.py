@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recipes.probing import activation_kind, check_input_shape
+from recipes.diagnosis.probing import activation_kind, check_input_shape
 
 __all__ = ["saliency_map"]
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
-from recipes.probing import check_input_shape, resolve_loss
+from recipes.diagnosis.probing import check_input_shape, resolve_loss
 
 __all__ = ["clone_optimizer", "probe_learning_rate"]
 

@@ -1,4 +1,4 @@
-"""Findings: what `recipes.doctor.diagnose` reports, when, and the chapter's remedies.
+"""Findings: what `recipes.diagnosis.doctor.diagnose` reports, when, and the chapter's remedies.
 
 A `Finding` is one problem: its kind, severity, message, evidence (the numbers) and the
 remedy; `Thresholds` says when a measurement becomes a finding; `REMEDIES` holds the

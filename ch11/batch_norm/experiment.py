@@ -1,0 +1,119 @@
+"""The batch-norm experiment: train every variant, measure, and write the run folder."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import pandas as pd
+
+from ch11 import _experiment as ex
+from ch11.batch_norm import report
+from ch11.batch_norm.config import NAME, Config
+from recipes.builders import build_cnn, build_mlp, count_params
+from recipes.diagnosis.measures import activation_stats, gradient_norms
+from recipes.specs import BATCH_NORM_CHOICES, CNNSpec, MLPSpec
+
+__all__ = ["run"]
+
+_LOSS = "sparse_categorical_crossentropy"
+
+
+def _diagnose(model: keras.Model, x: np.ndarray, y: np.ndarray,
+              variant: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per hidden activation its spread, and per kernel its gradient norm, on one batch."""
+    names = [layer.name for layer in model.layers if layer.name.startswith("act_")]
+    return (activation_stats(model, x, names).assign(variant=variant),
+            gradient_norms(model, x, y))
+
+
+def _row(family: str, placement: str, lr: float, model: keras.Model, history, data,
+         batch_size: int, diag: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> dict:
+    h = history.history
+    test_acc = ex.test_accuracy(model, data)
+    # Keras's training accuracy is a running mean over the epoch while the weights move;
+    # the gap is measured on the final weights, on as many training images as validation.
+    n = len(data["x_valid"])
+    _, train_acc = model.evaluate(data["x_train"][:n], data["y_train"][:n], verbose=0)
+    params = count_params(model)
+    return {
+        "model": family, "batch_norm": placement, "learning_rate": lr, "batch_size": batch_size,
+        "epochs": len(h["loss"]), "val_acc_epoch1": h["val_accuracy"][0],
+        "val_acc": h["val_accuracy"][-1], "test_acc": test_acc,
+        "train_acc": train_acc, "train_val_gap": train_acc - h["val_accuracy"][-1],
+        "s_per_epoch": sum(h["epoch_time"]) / len(h["epoch_time"]),
+        "trainable": params["trainable"], "non_trainable": params["non_trainable"],
+        "act_std_last": diag[0]["std"].iloc[-1] if diag else np.nan,
+        "grad_first_over_last": diag[1]["grad_norm"].iloc[0] / diag[1]["grad_norm"].iloc[-2]
+        if diag else np.nan,
+    }
+
+
+def run(config: Config) -> ex.Results:
+    """Train every variant and write the run folder.
+
+    Args:
+        config: the settings.
+
+    Returns:
+        The `Results` (table: one row per model x placement, plus the small-batch rows).
+    """
+    if config.quick:
+        config = dataclasses.replace(config, mlp_depth=min(config.mlp_depth, 5), mlp_epochs=1,
+                                     cnn_epochs=1, small_batch_train=300)
+    run_dir, started = ex.start(NAME, config)
+    data = ex.mnist_splits(config.quick)
+    probe, probe_y = data["x_valid"][:512], data["y_valid"][:512]
+    rows, histories, stats, flows = [], {}, [], {}
+    mlp = MLPSpec.deep(config.mlp_depth, config.mlp_units, activation=config.activation)
+    cnn = CNNSpec(filters=(32, 64), dense_units=(128,), activation=config.activation)
+    lr0 = config.learning_rates[0]
+    plan = [("mlp", p, lr) for lr in config.learning_rates for p in BATCH_NORM_CHOICES]
+    plan += [("cnn", p, lr0) for p in BATCH_NORM_CHOICES]
+    total = len(plan) + 2
+    for k, (family, placement, lr) in enumerate(plan, 1):
+        if family == "mlp":
+            spec, builder = dataclasses.replace(mlp, batch_norm=placement), build_mlp
+            epochs, key = config.mlp_epochs, f"mlp_lr{lr:g}_bn_{placement}"
+        else:
+            spec, builder = dataclasses.replace(cnn, batch_norm=placement), build_cnn
+            epochs, key = config.cnn_epochs, f"cnn_bn_{placement}"
+        model, history = ex.train_variant(
+            lambda s=spec, b=builder: b(s, (28, 28), 10),
+            ex.classifier_compile(config.optimizer, lr, loss=_LOSS), data,
+            seed=config.seed, epochs=epochs, batch_size=config.batch_size,
+            label=f"variant {k}/{total}: {family}, BN {placement}, learning rate {lr:g}")
+        diag = None
+        if family == "mlp":
+            diag = _diagnose(model, probe, probe_y, f"BN {placement}, lr {lr:g}")
+            stats.append(diag[0])
+            flows.setdefault(lr, {})[f"BN {placement}"] = diag[1]
+        rows.append(_row(family, placement, lr, model, history, data, config.batch_size, diag))
+        histories[key] = history
+
+    small = ex.train_subset(data, config.small_batch_train)
+    for k, placement in enumerate(("none", "before"), len(plan) + 1):
+        spec = dataclasses.replace(mlp, batch_norm=placement)
+        model, history = ex.train_variant(
+            lambda s=spec: build_mlp(s, (28, 28), 10),
+            ex.classifier_compile(config.optimizer, lr0, loss=_LOSS), small,
+            seed=config.seed, epochs=1, batch_size=config.small_batch_size,
+            label=f"variant {k}/{total}: mlp, BN {placement}, "
+                  f"batch {config.small_batch_size} on {len(small['x_train'])} images")
+        row = _row("mlp (small batch)", placement, lr0, model, history, data,
+                   config.small_batch_size)
+        rows.append(row)
+        histories[f"mlp_small_batch_bn_{placement}"] = history
+
+    table = pd.DataFrame(rows)
+    stats = pd.concat(stats, ignore_index=True)
+    stats[["variant", "layer", "depth", "mean", "std", "frac_zero", "dead_fraction"]].to_csv(
+        run_dir / "mlp_activation_stats.csv", index=False)
+    figures = report.figures(run_dir, histories, stats, config)
+    flow_figures, diagnosis = report.flow_figures(run_dir, flows, table, stats, config)
+    notes = report.notes(table, config)
+    return ex.finish(NAME, config, run_dir, started, table, title="Batch normalization on MNIST",
+                     intro=report.intro(config), histories=histories,
+                     figures=figures + flow_figures, notes=notes, metrics=report.metrics(table),
+                     sections=[("Diagnostics", diagnosis)])

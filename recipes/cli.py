@@ -1,0 +1,212 @@
+"""Command lines from frozen config dataclasses, written once for ch11, tuning and bench.
+
+A config is a frozen dataclass whose fields are declared with `option` (default, help
+text, choices) and whose ``__post_init__`` checks them (`recipes.checks`). `build_parser`
+turns its fields into ``--field-name`` options, so every command line's ``--help`` looks
+alike; `run_cli` parses, builds the config (a ``ValueError`` from its checks becomes
+argparse's usage error, exit code 2), and only then imports TensorFlow and runs. So
+``--help`` answers at once and a bad option costs no TensorFlow start-up.
+
+Example:
+
+```python
+@dataclass(frozen=True)
+class Config:
+    epochs: int = option(5, "epochs per variant")
+    optimizer: str = option("adam", "optimizer", OPTIMIZER_NAMES)
+
+def main(argv=None) -> int:
+    return run_cli(Config, "my_package.experiment:run", argv, prog="python -m my_package",
+                   description=__doc__)
+```
+
+Reference: Flax's examples (configs as dataclasses, one shared CLI helper), as in
+/work/shared/STYLE.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import sys
+import types
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from recipes.checks import InputError
+
+__all__ = ["build_parser", "module_prog", "option", "parse_config", "resolve", "run_cli"]
+
+
+def option(default: Any, help: str, choices: Sequence[Any] | None = None, *,
+           metavar: str | None = None) -> Any:
+    """A config field: its default, its ``--help`` text and, optionally, its choices.
+
+    Example:
+        ```python
+        epochs: int = option(5, "epochs per variant")
+        ```
+
+    Args:
+        default: the default (the book's value where it gives one); an immutable value.
+        help: the ``--help`` text; `build_parser` appends ``(default: ...)``.
+        choices: the valid values, listed by ``--help`` and checked by argparse. Defaults
+            to `None` (any value of the field's type).
+        metavar: the value's name in ``--help``. Defaults to `None` (argparse's).
+
+    Returns:
+        A ``dataclasses.field``.
+    """
+    metadata: dict[str, Any] = {"help": help}
+    if choices is not None:
+        metadata["choices"] = tuple(choices)
+    if metavar is not None:
+        metadata["metavar"] = metavar
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _unwrap(tp: Any) -> tuple[Any, bool]:
+    """(inner type, optional?) for ``X | None`` annotations."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], True
+    return tp, False
+
+
+def _optional(tp: type) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        return None if text.lower() in ("none", "") else tp(text)
+
+    parse.__name__ = getattr(tp, "__name__", "value")
+    return parse
+
+
+def build_parser(config_cls: type, *, prog: str, description: str | None = None,
+                 epilog: str | None = None) -> argparse.ArgumentParser:
+    """An argparse parser with one option per field of a config dataclass.
+
+    Every field becomes ``--field-name`` (booleans: ``--flag/--no-flag``; tuples: several
+    values; fields with ``choices`` list them). Help texts end with the default.
+
+    Args:
+        config_cls: the frozen config dataclass.
+        prog: the command, e.g. ``"python -m ch11.batch_norm"``.
+        description: the top of ``--help`` (often the module docstring).
+        epilog: the bottom of ``--help``. Defaults to `None`.
+
+    Returns:
+        The parser.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    hints = typing.get_type_hints(config_cls)
+    for f in dataclasses.fields(config_cls):
+        if not f.init:
+            continue
+        tp, optional = _unwrap(hints[f.name])
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
+        kwargs: dict[str, Any] = {"default": default,
+                                  "help": f.metadata.get("help", "") + f" (default: {shown})"}
+        if "choices" in f.metadata:
+            kwargs["choices"] = f.metadata["choices"]
+        if "metavar" in f.metadata:
+            kwargs["metavar"] = f.metadata["metavar"]
+        if tp is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+        elif typing.get_origin(tp) is tuple:
+            inner = typing.get_args(tp)[0]
+            parser.add_argument(flag, nargs="+", type=inner, **kwargs)
+        else:
+            parser.add_argument(flag, type=tp if not optional else _optional(tp), **kwargs)
+    return parser
+
+
+def parse_config(config_cls: type, argv: Sequence[str] | None, *, prog: str,
+                 description: str | None = None, epilog: str | None = None) -> Any:
+    """Parse `argv` into a config; a bad value exits with argparse's message and code 2.
+
+    Args:
+        config_cls: the frozen config dataclass.
+        argv: the arguments (``None``: ``sys.argv[1:]``).
+        prog: the command shown in the usage line.
+        description: the top of ``--help``.
+        epilog: the bottom of ``--help``.
+
+    Returns:
+        The config.
+
+    Raises:
+        SystemExit: ``--help`` (code 0) or a bad option or value (code 2).
+    """
+    parser = build_parser(config_cls, prog=prog, description=description, epilog=epilog)
+    args = parser.parse_args(argv)
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items()}
+    try:
+        return config_cls(**values)
+    except ValueError as e:
+        parser.error(str(e))
+
+
+def resolve(target: str | Callable[..., Any]) -> Callable[..., Any]:
+    """A callable, or ``"package.module:function"`` imported now.
+
+    Args:
+        target: the callable or its dotted path.
+
+    Returns:
+        The callable.
+    """
+    if callable(target):
+        return target
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def run_cli(config_cls: type, run: str | Callable[[Any], Any], argv: Sequence[str] | None, *,
+            prog: str, description: str | None = None, epilog: str | None = None) -> int:
+    """Parse, then import TensorFlow quietly, then ``run(config)``; bad input exits 2.
+
+    Args:
+        config_cls: the frozen config dataclass.
+        run: ``run(config)`` or its ``"package.module:function"`` path (imported after the
+            arguments are parsed, so ``--help`` does not wait for TensorFlow).
+        argv: the arguments (``None``: ``sys.argv[1:]``).
+        prog: the command shown in the usage line.
+        description: the top of ``--help``.
+        epilog: the bottom of ``--help``.
+
+    Returns:
+        The exit code: 0, or 2 when the run raised `recipes.checks.InputError` (its
+        message is printed as ``error: ...`` on stderr).
+    """
+    config = parse_config(config_cls, argv, prog=prog, description=description, epilog=epilog)
+    from recipes._startup import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    try:
+        resolve(run)(config)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def module_prog(module: str) -> str:
+    """``"python -m <module>"``, with the real name when the module runs as ``__main__``.
+
+    Args:
+        module: a ``__name__``.
+
+    Returns:
+        The command.
+    """
+    if module == "__main__":
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec is not None else module
+    if module.endswith(".__main__"):
+        module = module[: -len(".__main__")]
+    return f"python -m {module}"
