@@ -42,7 +42,7 @@ class BenchConfig:
         schedule: a `recipes.make_schedule` name.
         epochs: epochs of training (the schedule's length); may be fractional, e.g. 1.25.
         batch_size: the batch size.
-        precision: `"float32"`, `"mixed_bfloat16"` or `"auto"` (see `bench.hardware`).
+        precision: `"float32"`, `"mixed_bfloat16"` or `"auto"` (see `recipes.hardware`).
         schedule_kwargs: extra `make_schedule` arguments (e.g. the 1cycle `shape`).
         input: `"numpy"` (`fit(x, y)` on arrays, as keras.io publishes it) or
             `"pipeline"` (`recipes.make_dataset`, without the epoch-start stalls).

@@ -23,7 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from bench.hardware import choose_precision
+from recipes.hardware import choose_precision
 from recipes import build_cnn, make_dataset, make_loss, make_optimizer
 
 __all__ = ["hand_built", "measure_overhead", "steps_per_second"]

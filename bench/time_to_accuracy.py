@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.hardware import PRECISIONS, choose_precision, machine_info
+from recipes.hardware import PRECISIONS, choose_precision, machine_info
 
 __all__ = ["QUICK", "TARGETS", "load_data", "main", "run_benchmark", "run_config"]
 

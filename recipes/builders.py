@@ -34,7 +34,8 @@ from recipes.initializers import make_initializer, recommended_initializer
 from recipes.regularization import MCDropout, make_regularizer
 from recipes.specs import CNNSpec, MLPSpec
 
-__all__ = ["MIN_STD_FRACTION", "build_cnn", "build_mlp", "count_params", "standardization_stats"]
+__all__ = ["MIN_STD_FRACTION", "augmentation_layers", "build_cnn", "build_mlp", "count_params",
+           "standardization_stats"]
 
 _AUGMENTATION_LAYERS = {
     "flip": lambda: keras.layers.RandomFlip("horizontal", name="aug_flip"),
@@ -43,6 +44,31 @@ _AUGMENTATION_LAYERS = {
     "contrast": lambda: keras.layers.RandomContrast(0.2, name="aug_contrast"),
     "translation": lambda: keras.layers.RandomTranslation(0.1, 0.1, name="aug_translation"),
 }
+
+
+def augmentation_layers(names: tuple[str, ...] | list[str]) -> list[keras.layers.Layer]:
+    """Fresh training-only augmentation layers, one per name, in order.
+
+    The one table of the project's augmentations: `flip` (horizontal), `rotation` (up to
+    +/-10% of a turn), `zoom` (+/-10%), `contrast` (+/-20%), `translation` (+/-10%). Each
+    layer is active only in training (``model.fit``), idle in ``predict``/``evaluate``.
+
+    Args:
+        names: names among `recipes.specs.AUGMENTATIONS`.
+
+    Returns:
+        The Keras layers (named ``aug_<name>``).
+
+    Raises:
+        ValueError: an unknown name (the valid ones are listed).
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 14, "Data Augmentation".
+    """
+    unknown = [n for n in names if n not in _AUGMENTATION_LAYERS]
+    if unknown:
+        raise ValueError(f"Unknown augmentation {unknown[0]!r}. Valid: "
+                         f"{', '.join(_AUGMENTATION_LAYERS)}.")
+    return [_AUGMENTATION_LAYERS[n]() for n in names]
 
 
 class _Parts:
@@ -87,12 +113,13 @@ class _Parts:
         """core (Dense/Conv) -> [BN -> act | act -> BN | act]."""
         placement = self.spec.batch_norm if use_bn else "none"
         x = make_core(use_bias=placement != "before")(x)
+        momentum = self.spec.batch_norm_momentum
         if placement == "before":
-            x = keras.layers.BatchNormalization(name=bn_name)(x)
+            x = keras.layers.BatchNormalization(momentum=momentum, name=bn_name)(x)
             return self.activation(act_name)(x)
         x = self.activation(act_name)(x)
         if placement == "after":
-            x = keras.layers.BatchNormalization(name=bn_name)(x)
+            x = keras.layers.BatchNormalization(momentum=momentum, name=bn_name)(x)
         return x
 
     def dense_stack(self, x, units_list: tuple[int, ...], residual: bool = False):
@@ -229,6 +256,8 @@ def _check_valid_padding(spec: CNNSpec, image_shape: tuple[int, ...]) -> None:
                     f"{image_shape[0]}x{image_shape[1]}); use padding='same', fewer blocks or "
                     "a smaller kernel.")
             size -= spec.kernel_size - 1
+            if b == j == 0:
+                size = (size - 1) // spec.first_stride + 1
         if spec.pooling != "none":
             if size < 2:
                 raise ValueError(
@@ -248,7 +277,8 @@ def build_cnn(
     """Build an uncompiled CNN classifier from a spec.
 
     Input -> Reshape to `(H, W, 1)` for `(H, W)` inputs -> augmentation (active only in
-    training) -> input norm -> conv blocks (`convs_per_block` "same" convolutions, BN
+    training) -> input norm -> conv blocks (`convs_per_block` convolutions, the very first
+    with stride `first_stride`, BN
     from block `batch_norm_from` on, then max/avg pooling of size 2) -> Flatten or
     global average pooling -> hidden Dense layers (BN whenever `batch_norm != "none"`,
     dropout after each) -> output Dense. Convolutions get no dropout; with no hidden
@@ -285,8 +315,8 @@ def build_cnn(
         image_shape = (*image_shape, 1)
         x = keras.layers.Reshape(image_shape, name="reshape")(x)
     _check_valid_padding(spec, image_shape)
-    for aug in spec.augmentation:
-        x = _AUGMENTATION_LAYERS[aug]()(x)
+    for layer in augmentation_layers(spec.augmentation):
+        x = layer(x)
     x = _input_norm(spec.input_norm, x, adapt_data, image_shape)
     for b, filters in enumerate(spec.filters):
         for j in range(spec.convs_per_block):
@@ -294,6 +324,7 @@ def build_cnn(
             def core(use_bias: bool, b: int = b, j: int = j, f: int = filters):
                 return keras.layers.Conv2D(
                     int(f), spec.kernel_size, padding=spec.padding, use_bias=use_bias,
+                    strides=spec.first_stride if b == j == 0 else 1,
                     name=f"conv_{b}_{j}", **parts.kernel_kwargs(),
                 )  # fmt: skip
 

@@ -35,6 +35,7 @@ import pandas as pd
 __all__ = [
     "EpochTimer",
     "library_versions",
+    "markdown_table",
     "make_run_dir",
     "set_seed",
     "save_figure",
@@ -188,7 +189,16 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
     return path
 
 
-def _markdown_table(table: pd.DataFrame) -> str:
+def markdown_table(table: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table (floats to 4 significant digits, ``|`` escaped).
+
+    Args:
+        table: the table (its index is not shown: ``reset_index()`` first to keep it).
+
+    Returns:
+        The Markdown text.
+    """
+
     def fmt(v: Any) -> str:
         if isinstance(v, (float, np.floating)):
             return "nan" if not math.isfinite(v) else f"{v:.4g}"
@@ -228,7 +238,7 @@ def write_report(
     if intro:
         lines += [intro.strip(), ""]
     if table is not None:
-        lines += ["## Results", "", _markdown_table(table), ""]
+        lines += ["## Results", "", markdown_table(table), ""]
     notes = list(notes)
     if notes:
         lines += ["## What this run shows", ""] + [f"- {n}" for n in notes] + [""]

@@ -33,7 +33,8 @@ import keras
 
 from recipes.losses import LOSS_NAMES, make_loss
 
-__all__ = ["fine_tune", "freeze", "reuse_layers", "unfreeze"]
+__all__ = ["BACKBONES", "build_transfer", "fine_tune", "freeze", "reuse_layers",
+           "set_batch_norm_momentum", "unfreeze"]
 
 
 def _body(model: keras.Model) -> list[keras.layers.Layer]:
@@ -321,3 +322,106 @@ def fine_tune(
     unfreeze(model, top_k, base_layers=n_base, keep_bn_frozen=keep_bn_frozen)
     phase2 = run_phase(learning_rate * fine_tune_lr_factor, fine_tune_epochs, frozen_epochs)
     return {"phase1": phase1, "phase2": phase2}
+
+
+BACKBONES = ("mobilenetv2", "efficientnetb0")
+
+
+def set_batch_norm_momentum(model: keras.Model, momentum: float) -> keras.Model:
+    """Set every BN layer's momentum, nested models included (in place).
+
+    With a few hundred photos an epoch is ~25-100 steps: Keras's 0.99 (MobileNetV2's 0.999)
+    leaves the moving averages near their initial values for the whole run, and the model
+    predicts garbage at inference while the training accuracy climbs.
+
+    Args:
+        model: the model.
+        momentum: the new momentum.
+
+    Returns:
+        The same model.
+    """
+    for layer in _sublayers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
+    return model
+
+
+def build_transfer(
+    backbone: str,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    *,
+    weights: str | None = "imagenet",
+    width: float = 0.35,
+    augmentation: Sequence[str] = ("flip", "rotation", "zoom", "contrast"),
+    dropout_rate: float = 0.3,
+) -> keras.Model:
+    """Raw pixels -> augmentation -> the backbone's preprocessing -> backbone -> new head.
+
+    The backbone (a ``keras.applications`` model without its top, in a layer named
+    ``backbone``) is what `fine_tune(model, ..., base_layers="backbone")` freezes and then
+    fine-tunes. Without pretrained weights (``weights=None``) its BN momentum is set to
+    0.9 so that the moving averages settle within a few epochs.
+
+    Args:
+        backbone: one of `BACKBONES`.
+        input_shape: ``(H, W, 3)`` raw photos in [0, 255].
+        num_classes: the new head's classes.
+        weights: ``"imagenet"`` (Keras downloads them or finds them in ``~/.keras/models``),
+            ``None`` (random) or the path of a no-top weights file. Defaults to `"imagenet"`.
+        width: MobileNetV2's width multiplier alpha. Defaults to `0.35`.
+        augmentation: `recipes.builders.augmentation_layers` names.
+        dropout_rate: dropout before the output. Defaults to `0.3`.
+
+    Returns:
+        An uncompiled functional model.
+
+    Raises:
+        InputError: unknown backbone, ImageNet weights neither downloadable nor cached, a
+            weights file that does not exist or does not fit.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 14, "Pretrained Models for Transfer
+    Learning"; Keras guide "Transfer learning & fine-tuning".
+    """
+    from pathlib import Path
+
+    from recipes.builders import augmentation_layers
+    from recipes.checks import InputError
+
+    if backbone not in BACKBONES:
+        raise InputError(f"Unknown backbone {backbone!r}. Valid: {', '.join(BACKBONES)}.")
+    if weights is not None and weights != "imagenet" and not Path(weights).is_file():
+        raise InputError(f"Weights file '{weights}' does not exist (use imagenet, none or the "
+                         "path of a no-top .h5/.weights.h5 file).")
+    try:
+        if backbone == "mobilenetv2":
+            base = keras.applications.MobileNetV2(input_shape=input_shape, alpha=width,
+                                                  include_top=False, weights=weights,
+                                                  name="backbone")
+            prep = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")
+        else:
+            base = keras.applications.EfficientNetB0(input_shape=input_shape, include_top=False,
+                                                     weights=weights, name="backbone")
+            prep = keras.layers.Identity(name="preprocess")  # rescales inside the backbone
+    except Exception as e:  # noqa: BLE001 - download failures come in many kinds
+        first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        if weights == "imagenet":
+            raise InputError(
+                f"Cannot get the ImageNet weights of {backbone} ({first}): no internet and not "
+                "in the Keras cache (~/.keras/models). Copy the no-top weights file there, "
+                "pass the path of a local weights file, or use no weights (none) to train the "
+                "backbone from scratch.") from None
+        raise InputError(f"Cannot build {backbone} with weights {weights!r}: {first}") from None
+    if weights is None:
+        set_batch_norm_momentum(base, 0.9)
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
+    for layer in augmentation_layers(tuple(augmentation)):
+        x = layer(x)
+    x = base(prep(x))
+    x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
+    x = keras.layers.Dropout(dropout_rate, name="dropout_head")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="output",
+                                 dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=f"transfer_{backbone}")

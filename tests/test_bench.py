@@ -16,7 +16,7 @@ from absl.testing import parameterized
 from bench import time_to_accuracy
 from bench.clock import StopAfterSteps, TestAccuracyClock, time_to
 from bench.configs import CONFIGS, BenchConfig, build_and_compile, keras_io_convnet
-from bench.hardware import choose_precision, cpu_flags, machine_info
+from recipes.hardware import choose_precision, cpu_flags, machine_info
 from bench.overhead import hand_built
 from bench.report import headline, median_range, stall_seconds, summarize
 from recipes import CNNSpec, build_cnn

@@ -12,7 +12,8 @@ import tensorflow as tf
 from absl.testing import parameterized
 from PIL import Image
 
-from recipes.data.fish import FishData, load_fish
+from recipes.checks import InputError
+from recipes.data.fish import FishData, load_fish, load_fish_splits
 
 RED, GREEN, BLUE = (220, 30, 30), (30, 200, 40), (20, 40, 230)
 SMALL = {"image_size": (8, 8), "batch_size": 4}
@@ -271,3 +272,164 @@ class FishValIntegrationTest(tf.test.TestCase):
         self.assertBetween(float(tf.reduce_max(x)), 1.0, 255.0)
         n_val = sum(len(b) for _, b in data.validation)
         self.assertEqual(n_val, int(data.counts["validation"].sum()))
+
+
+class FishSplitsTest(tf.test.TestCase, parameterized.TestCase):
+    """load_fish_splits: separate folders, held-out parts, the cache, duplicates, bad input."""
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = Path(self.get_temp_dir())
+        self.cache = self.tmp / "cache"
+
+    def _load(self, *args, **kwargs):
+        kwargs.setdefault("image_size", 8)
+        kwargs.setdefault("cache_dir", self.cache)
+        return load_fish_splits(*args, **kwargs)
+
+    def test_separate_folders_and_a_held_out_test_part(self):
+        train = _class_folders(self.tmp / "train", {"bream": (10, RED), "trout": (6, GREEN)})
+        val = _class_folders(self.tmp / "val", {"bream": (4, RED), "trout": (4, GREEN)})
+        data = self._load(train, val, test_split=0.5)
+        self.assertEqual(data.class_names, ["bream", "trout"])
+        self.assertEqual(data.counts.to_dict("index"), {
+            "bream": {"train": 10, "validation": 2, "test": 2, "total": 14},
+            "trout": {"train": 6, "validation": 2, "test": 2, "total": 10}})
+        self.assertIn("50% of each class of the validation split", data.sources["test"])
+        self.assertEqual(data.x["train"].dtype, np.uint8)
+        self.assertEqual(data.x["train"].shape, (16, 8, 8, 3))
+        for split in ("train", "validation", "test"):
+            for label, colour in enumerate((RED, GREEN)):
+                mine = data.x[split][data.y[split] == label]
+                self.assertAllClose(mine.mean(axis=(0, 1, 2)), colour, atol=1.0)
+        from_train = self._load(train, val, test_from="train", test_split=0.25)
+        # round half up: 10 * .25 = 2.5 -> 3, 6 * .25 = 1.5 -> 2
+        self.assertEqual(from_train.counts["test"].tolist(), [3, 2])
+        self.assertEqual(from_train.counts["train"].tolist(), [7, 4])
+        self.assertEqual(from_train.counts["validation"].tolist(), [4, 4])
+        self.assertIn("of the training split", from_train.sources["test"])
+        held = set(map(str, from_train.files["test"]))
+        self.assertFalse(held & set(map(str, from_train.files["train"])))
+
+    def test_test_folder_and_presplit_folder(self):
+        root = self.tmp / "split"
+        _class_folders(root / "train", {"a": (5, RED), "b": (5, BLUE)})
+        _class_folders(root / "val", {"a": (2, RED), "b": (2, BLUE)})
+        _class_folders(root / "test", {"a": (3, RED), "b": (1, BLUE)})
+        together = self._load(root)
+        separate = self._load(root / "train", root / "val", root / "test")
+        for data in (together, separate):
+            self.assertEqual(data.counts["test"].tolist(), [3, 1])
+            self.assertEqual(data.sources["test"], f"folder '{root / 'test'}'")
+        self.assertAllEqual(together.x["test"], separate.x["test"])
+
+    @parameterized.named_parameters(
+        ("missing", {"a": (2, RED)}, r"'.*test' has missing class folder\(s\) \['b'\]"),
+        ("extra", {"a": (2, RED), "b": (2, BLUE), "c": (2, GREEN)},
+         r"'.*test' has extra class folder\(s\) \['c'\] that the training folder lacks"),
+    )
+    def test_class_folders_must_agree(self, test_spec, message):
+        train = _class_folders(self.tmp / "train", {"a": (4, RED), "b": (4, BLUE)})
+        test = _class_folders(self.tmp / "test", test_spec)
+        with self.assertRaisesRegex(InputError, message):
+            self._load(train, None, test, test_split=0.0)
+
+    def test_the_same_photo_in_two_splits_is_reported(self):
+        rng = np.random.default_rng(1)
+        for folder, n in (("train", 3), ("val", 2)):
+            for name in ("a", "b"):
+                for i in range(n):
+                    path = self.tmp / folder / name / f"{i}.png"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(path)
+        train, val = self.tmp / "train", self.tmp / "val"
+        (train / "a" / "0.png").rename(train / "a" / "dup.png")
+        (val / "a" / "copy.png").write_bytes((train / "a" / "dup.png").read_bytes())
+        data = self._load(train, val, test_split=0.0)
+        self.assertEqual(data.duplicates, [("train", str(train / "a" / "dup.png"),
+                                            "validation", str(val / "a" / "copy.png"))])
+        self.assertIn("1 photo(s) appear in two splits", data.summary())
+
+    def test_second_load_reads_the_cache_and_a_changed_folder_is_decoded_again(self):
+        train = _class_folders(self.tmp / "train", {"a": (6, RED), "b": (6, BLUE)})
+        first = self._load(train, test_split=0.0, validation_split=0.5)
+        self.assertFalse(first.from_cache)
+        self.assertGreater(first.decoded_per_s, 0)
+        again = self._load(train, test_split=0.0, validation_split=0.5)
+        self.assertTrue(again.from_cache)
+        self.assertTrue(np.isnan(again.decoded_per_s))
+        for split in ("train", "validation"):
+            self.assertAllEqual(first.x[split], again.x[split])
+        self.assertLen(list(self.cache.glob("photos_8x8_*.npz")), 1)
+        _img(train / "a" / "new.png", GREEN)
+        changed = self._load(train, test_split=0.0, validation_split=0.5)
+        self.assertFalse(changed.from_cache)
+        self.assertEqual(changed.counts.loc["a", "total"], 7)
+        other_size = self._load(train, image_size=4, test_split=0.0, validation_split=0.5)
+        self.assertEqual(other_size.x["train"].shape[1:], (4, 4, 3))
+        self.assertLen(list(self.cache.glob("photos_*.npz")), 3)
+
+    def test_a_half_written_cache_is_ignored(self):
+        train = _class_folders(self.tmp / "train", {"a": (4, RED), "b": (4, BLUE)})
+        self._load(train, test_split=0.0, validation_split=0.5)
+        (file,) = self.cache.glob("*.npz")
+        file.write_bytes(file.read_bytes()[:100])
+        data = self._load(train, test_split=0.0, validation_split=0.5)
+        self.assertFalse(data.from_cache)
+        self.assertEqual(data.x["train"].shape, (4, 8, 8, 3))
+
+    def test_corrupt_and_non_image_files_are_counted_and_skipped(self):
+        train = _class_folders(self.tmp / "train", {"a": (4, RED), "b": (4, BLUE)}, ext=".jpg")
+        (train / "a" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+        (train / "b" / "notes.txt").write_text("ignored: not a photo suffix")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            data = self._load(train, test_split=0.0, validation_split=0.25)
+        messages = [str(w.message) for w in caught]
+        self.assertLen([m for m in messages if "Skipped 1 unreadable photo file(s)" in m
+                        and "broken.jpg" in m], 1)
+        self.assertEqual([str(p) for p, _ in data.bad], [str(train / "a" / "broken.jpg")])
+        self.assertEqual(data.counts["total"].tolist(), [4, 4])
+        self.assertIn("1 unreadable file(s) skipped", data.summary())
+
+    @parameterized.named_parameters(
+        ("no_folder", lambda t: (t / "nope",), r"The train folder '.*nope' does not exist"),
+        ("no_val_folder", lambda t: (t / "train", t / "nope"),
+         r"The validation folder '.*nope' does not exist"),
+        ("empty_class", lambda t: (t / "empty",), r"Class folder '.*empty/c' has no images"),
+        ("too_few", lambda t: (t / "small",), r"Class 'b' has only 1 image\(s\)"),
+    )
+    def test_bad_folders_name_the_folder(self, args, message):
+        _class_folders(self.tmp / "train", {"a": (4, RED), "b": (4, BLUE)})
+        _class_folders(self.tmp / "empty", {"a": (4, RED), "b": (4, BLUE)})
+        (self.tmp / "empty" / "c").mkdir()
+        _class_folders(self.tmp / "small", {"a": (4, RED), "b": (1, BLUE)})
+        with self.assertRaisesRegex(InputError, message):
+            self._load(*args(self.tmp))
+
+    @parameterized.named_parameters(
+        ("size", {"image_size": 0}, r"image_size must be >= 1, got 0"),
+        ("split", {"test_split": 1.0}, r"test_split must be in \[0, 1\), got 1.0"),
+        ("nan", {"validation_split": float("nan")}, r"validation_split must be a finite"),
+        ("source", {"test_from": "test"}, r"Unknown test_from 'test'. Valid: val, train"),
+    )
+    def test_bad_arguments(self, kwargs, message):
+        train = _class_folders(self.tmp / "train", {"a": (4, RED), "b": (4, BLUE)})
+        with self.assertRaisesRegex(ValueError, message):
+            self._load(train, **kwargs)
+
+    def test_symlink_loop_is_named(self):
+        train = _class_folders(self.tmp / "train", {"a": (4, RED), "b": (4, BLUE)})
+        os.symlink(train / "loop", train / "loop")
+        with self.assertRaisesRegex(InputError, r"'.*loop' is a broken or looping symbolic"):
+            self._load(train)
+
+    def test_webp_and_tiff_photos_are_read(self):
+        root = self.tmp / "formats"
+        for name, ext, colour in (("a", ".webp", RED), ("b", ".tif", BLUE)):
+            for i in range(3):
+                _img(root / name / f"{i}{ext}", colour)
+        data = self._load(root, test_split=0.0, validation_split=0.34)
+        self.assertEqual(data.counts["total"].tolist(), [3, 3])
+        self.assertAllClose(data.x["train"][data.y["train"] == 1].mean(axis=(0, 1, 2)), BLUE,
+                            atol=2.0)

@@ -94,7 +94,7 @@ def make_dataset(x: Any, y: Any = None, batch_size: int = 32, *, shuffle: bool =
         batch = tuple(tf.gather(t, idx) for t in tensors)
         return batch if y is not None else batch[0]
 
-    ds = indices.map(gather, deterministic=True)
+    ds = indices.map(gather)  # sequential: deterministic without any option
     if prefetch:
         ds = ds.prefetch(int(prefetch))
     return ds.with_options(static_options())

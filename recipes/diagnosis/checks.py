@@ -172,7 +172,11 @@ def _count_dict(counts: Any, names: list[str]) -> dict[str, int]:
 
 
 def check_classes(classes: pd.DataFrame | None, counts: Any, t: Thresholds) -> list[Finding]:
-    """Classes whose one-vs-rest AUC is far below the median of the others'.
+    """Classes whose one-vs-rest AUC, or recall, is far below the median of the others'.
+
+    A rare class is judged like any other (it is usually the one that lags); when it has
+    fewer than ``t.min_examples`` examples to evaluate, the finding says how few, since one
+    example then moves its recall a lot.
 
     Args:
         classes: `recipes.metrics.class_report`, or None.
@@ -188,26 +192,33 @@ def check_classes(classes: pd.DataFrame | None, counts: Any, t: Thresholds) -> l
         return []
     n = len(classes)
     negatives = classes["support"].sum() - classes["support"]
-    ok = classes[(classes["support"] >= t.min_examples) & (negatives >= t.min_examples)
-                 & np.isfinite(classes["auc"])]
+    ok = classes[(classes["support"] >= 1) & (negatives >= 1) & np.isfinite(classes["auc"])]
     if len(ok) < 3:
         return []
     count_of = _count_dict(counts, list(classes["class"].astype(str)))
     out = []
     for index, row in ok.iterrows():
-        others = float(np.median(ok.loc[ok.index != index, "auc"]))
-        if others - row.auc >= t.auc_gap and others >= t.auc_learned:
+        rest = ok.loc[ok.index != index]
+        others, others_recall = float(np.median(rest["auc"])), float(np.median(rest["recall"]))
+        auc_lags = others - row.auc >= t.auc_gap
+        recall_lags = others_recall - row.recall >= t.recall_gap
+        if (auc_lags or recall_lags) and others >= t.auc_learned:
             name = str(row["class"])
+            few = (f" (only {int(row.support)} examples evaluated: one of them moves the recall "
+                   f"by {1 / row.support:.2f})" if row.support < t.min_examples else "")
             out.append(_finding(
                 "lagging_class", "warning",
                 f"Class '{name}' lags: AUC {row.auc:.3f} vs a median of {others:.3f} for the "
-                f"other {len(ok) - 1} classes; recall {row.recall:.2f} on {row.support} "
-                f"examples; {count_of.get(name, 'unknown')} training examples.",
+                f"other {len(ok) - 1} classes; recall {row.recall:.2f} vs a median of "
+                f"{others_recall:.2f}, on {row.support} examples{few}; "
+                f"{count_of.get(name, 'unknown')} training examples.",
                 {"class": name, "auc": float(row.auc), "median_auc_others": others,
-                 "recall": float(row.recall), "precision": float(row.precision),
-                 "examples_evaluated": int(row.support),
+                 "recall": float(row.recall), "median_recall_others": others_recall,
+                 "precision": float(row.precision), "examples_evaluated": int(row.support),
                  "training_count": count_of.get(name), "class_counts": count_of,
-                 "classes": n}))
+                 "classes": n, "by": ("auc" if auc_lags else "") + ("+" if auc_lags and
+                                                                    recall_lags else "")
+                 + ("recall" if recall_lags else "")}))
     return out
 
 

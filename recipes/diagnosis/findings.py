@@ -118,7 +118,10 @@ class Thresholds:
         auc_gap: a class whose AUC is this far below the median of the others' ...
         auc_learned: ... when that median reaches this (the model has learned the others;
             an untrained model's AUCs all scatter around 0.5).
-        min_examples: classes with fewer positives (or negatives) are not judged.
+        recall_gap: ... or whose recall is this far below the median of the others' (a
+            rare class the model never predicts keeps a fair AUC but recall 0).
+        min_examples: a lagging class evaluated on fewer examples is reported with a note
+            that its figures rest on few examples (it is still judged).
         overfit_gap: training minus validation accuracy at least this large.
         overfit_loss_rise: the history's last validation loss this fraction above its best
             (at least 2 epochs earlier) while the training loss kept falling.
@@ -138,6 +141,7 @@ class Thresholds:
     saturated: float = 0.3
     auc_gap: float = 0.15
     auc_learned: float = 0.75
+    recall_gap: float = 0.5
     min_examples: int = 5
     overfit_gap: float = 0.1
     overfit_loss_rise: float = 0.25

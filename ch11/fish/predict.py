@@ -3,33 +3,35 @@
 The class names travel with the model in a JSON file next to it: ``best.keras`` has
 ``best.classes.json`` (``{"class_names": [...], "image_size": [H, W], "model": ...}``).
 The model takes raw pixels in [0, 255] (its first layers rescale them), so any photo is
-decoded as RGB (a grayscale photo is converted) and resized to the model's input size.
+decoded exactly as in training (`recipes.data.photos.decode_photo`: RGB, resized to the
+model's input size).
 
-Run: ``python -m ch11.fish predict --model runs/fish/<run>/best.keras IMAGE...``
-(``--mc-samples 30`` adds the MC dropout uncertainty).
+Run: ``python -m ch11.fish predict --model runs/fish/<run>/best.keras PHOTO... [FOLDER...]``
+(``--mc-samples 30`` adds the MC dropout uncertainty). A folder's photos are all
+classified and written to a CSV (``--csv``). Arguments are parsed before TensorFlow is
+imported; bad input ends with one ``error:`` line and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from recipes.regularization import MCDropout, mc_predict
+from recipes.checks import InputError
+from recipes.data.photos import IMAGE_EXTENSIONS
 
-__all__ = ["classes_path", "load_model_with_classes", "main", "mc_model", "predict_images",
-           "read_images", "save_model_with_classes"]
+if TYPE_CHECKING:
+    import keras
 
-
-class InputError(ValueError):
-    """Bad user input: printed by the CLI as one ``error:`` line (exit status 2)."""
+__all__ = ["InputError", "classes_path", "expand_inputs", "load_model_with_classes", "main",
+           "mc_model", "predict_images", "read_images", "save_model_with_classes"]
 
 
 def classes_path(model_path: str | Path) -> Path:
@@ -78,6 +80,8 @@ def load_model_with_classes(path: str | Path) -> tuple[keras.Model, list[str]]:
     Raises:
         InputError: the model or its ``.classes.json`` is missing or does not match.
     """
+    import keras
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"Model file '{path}' does not exist.")
@@ -85,42 +89,90 @@ def load_model_with_classes(path: str | Path) -> tuple[keras.Model, list[str]]:
     if not info_path.is_file():
         raise InputError(f"'{info_path}' (the class names of '{path.name}') is missing: keep "
                          "it next to the model, as python -m ch11.fish writes it.")
-    names = json.loads(info_path.read_text())["class_names"]
-    model = keras.models.load_model(path)
+    try:
+        names = json.loads(info_path.read_text())["class_names"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise TypeError("class_names is not a list of names")
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(f"'{info_path}' is not a class-name file written by ch11.fish "
+                         f"({type(e).__name__}: {e}): it must be JSON with a "
+                         "\"class_names\" list.") from None
+    try:
+        model = keras.models.load_model(path)
+    except Exception as e:  # noqa: BLE001 - truncated zips, foreign files, old formats...
+        first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise InputError(f"'{path}' cannot be loaded as a Keras model ({type(e).__name__}: "
+                         f"{first}): is it a complete .keras file saved by ch11.fish?") from None
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or shape[-1] != 3 or None in shape[1:3]:
+        raise InputError(f"The model in '{path}' takes inputs of shape {shape[1:]}, not "
+                         "photos (height, width, 3): use a model saved by ch11.fish.")
     if model.output_shape[-1] != len(names):
         raise InputError(f"'{info_path}' lists {len(names)} classes but the model has "
                          f"{model.output_shape[-1]} outputs.")
     return model, list(names)
 
 
-def read_images(paths: Sequence[str | Path], image_size: Sequence[int]) -> np.ndarray:
-    """Decode photos as RGB floats in [0, 255], resized to ``image_size`` (H, W).
+def expand_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path], bool]:
+    """Photos from files and folders (a folder gives its photos, sorted, subfolders too).
 
-    Any size is resized (aspect ratio not kept, as in training); grayscale and palette
-    photos become 3 equal channels / RGB.
+    Args:
+        inputs: photo files and folders.
+
+    Returns:
+        ``(photos, any_folder)``.
+
+    Raises:
+        InputError: a path that does not exist, or a folder without photos.
+    """
+    photos, any_folder = [], False
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(p for p in item.rglob("*")
+                           if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+            if not found:
+                raise InputError(f"Folder '{item}' holds no photos "
+                                 f"({', '.join(IMAGE_EXTENSIONS)}).")
+            photos += found
+            any_folder = True
+        elif item.is_file():
+            photos.append(item)
+        else:
+            raise InputError(f"Image '{item}' does not exist.")
+    return photos, any_folder
+
+
+def read_images(paths: Sequence[str | Path], image_size: Sequence[int]) -> np.ndarray:
+    """Decode photos exactly as in training: RGB uint8, resized to ``image_size`` (H, W).
+
+    Any size is resized (aspect ratio not kept, as in training); grayscale, palette and
+    RGBA photos become RGB.
 
     Args:
         paths: the photos.
         image_size: the model's ``(H, W)``.
 
     Returns:
-        A float32 array ``(N, H, W, 3)``.
+        A uint8 array ``(N, H, W, 3)``.
 
     Raises:
         InputError: a file is missing or cannot be decoded (named in the message).
     """
+    from PIL import UnidentifiedImageError
+
+    from recipes.data.photos import decode_photo
+
     out = []
+    size = tuple(int(s) for s in image_size)
     for p in paths:
         if not Path(p).is_file():
             raise InputError(f"Image '{p}' does not exist.")
         try:
-            image = tf.io.decode_image(tf.io.read_file(str(p)), channels=3,
-                                       expand_animations=False)
-        except (tf.errors.InvalidArgumentError, ValueError) as e:
-            raise InputError(f"Image '{p}' cannot be decoded (not a JPEG/PNG/GIF/BMP "
-                             f"photo?): {str(e).splitlines()[0][:120]}") from None
-        out.append(tf.image.resize(image, tuple(int(s) for s in image_size)).numpy())
-    return np.stack(out).astype("float32")
+            out.append(decode_photo(p, size))
+        except (OSError, ValueError, UnidentifiedImageError) as e:
+            raise InputError(f"Image '{p}' cannot be decoded ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0][:120] if str(e) else ''}).") from None
+    return np.stack(out)
 
 
 def mc_model(model: keras.Model) -> keras.Model:
@@ -137,6 +189,10 @@ def mc_model(model: keras.Model) -> keras.Model:
 
     Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Monte Carlo (MC) Dropout".
     """
+
+    import keras
+
+    from recipes.regularization import MCDropout
 
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
         if type(layer) is keras.layers.Dropout:
@@ -165,6 +221,8 @@ def predict_images(model: keras.Model, class_names: Sequence[str], images: np.nd
     Returns:
         One list of ``top`` dicts per photo, most probable first.
     """
+    from recipes.regularization import mc_predict
+
     if mc_samples > 0:
         probs, std = mc_predict(mc_model(model), images, samples=mc_samples)
     else:
@@ -179,31 +237,46 @@ def predict_images(model: keras.Model, class_names: Sequence[str], images: np.nd
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ch11.fish predict --model PATH IMAGE...``; returns the exit status."""
+    """``python -m ch11.fish predict --model PATH PHOTO|FOLDER...``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m ch11.fish predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a .keras file saved by ch11.fish")
     parser.add_argument("--mc-samples", type=int, default=0,
                         help="MC dropout passes for the uncertainty (0: one plain pass)")
     parser.add_argument("--top", type=int, default=3, help="classes shown per photo")
-    parser.add_argument("images", nargs="+", help="photos to classify")
+    parser.add_argument("--csv", help="write every photo's top classes to this CSV (default "
+                                      "with a folder: predictions.csv)")
+    parser.add_argument("images", nargs="+", metavar="PHOTO_OR_FOLDER",
+                        help="photos, or folders of photos, to classify")
     args = parser.parse_args(argv)
     if args.mc_samples < 0 or args.top < 1:
         parser.error("--mc-samples must be >= 0 and --top >= 1.")
     try:
+        photos, any_folder = expand_inputs(args.images)
+        from recipes._startup import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
         model, names = load_model_with_classes(args.model)
-        images = read_images(args.images, model.input_shape[1:3])
+        images = read_images(photos, model.input_shape[1:3])
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    for path, top in zip(args.images, predict_images(model, names, images, args.top,
-                                                     args.mc_samples)):
-        print(path)
-        for r in top:
-            extra = f" +/- {r['std']:.3f} (MC dropout std)" if "std" in r else ""
-            print(f"  {r['class']:<40s} {r['probability']:.3f}{extra}")
+    results = predict_images(model, names, images, min(args.top, len(names)), args.mc_samples)
+    csv_path = args.csv or ("predictions.csv" if any_folder else None)
+    if csv_path:
+        with open(csv_path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["photo"] + [f"{k}_{i}" for i in range(1, len(results[0]) + 1)
+                                         for k in ("class", "probability")
+                                         + (("std",) if args.mc_samples else ())])
+            for path, top in zip(photos, results):
+                writer.writerow([str(path)] + [v for r in top for v in r.values()])
+        print(f"{len(photos)} photo(s) classified; top {len(results[0])} classes per photo "
+              f"written to {csv_path}")
+    if not any_folder or len(photos) <= 20:
+        for path, top in zip(photos, results):
+            print(path)
+            for r in top:
+                extra = f" +/- {r['std']:.3f} (MC dropout std)" if "std" in r else ""
+                print(f"  {r['class']:<40s} {r['probability']:.3f}{extra}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

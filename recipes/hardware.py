@@ -1,4 +1,4 @@
-"""What machine a benchmark ran on, and which mixed-precision policy suits it.
+"""What machine a run is on, and which mixed-precision policy suits it.
 
 `machine_info()` is written into every benchmark's results so a figure always says
 which CPU produced it; `choose_precision("auto")` picks `mixed_bfloat16` only where
