@@ -111,12 +111,15 @@ class ClockTest(tf.test.TestCase):
         self.assertEqual(time_to(points, 0.99)["seconds"], 2.0)
         self.assertEqual(time_to(points, 0.98)["epoch"], 0.5)
         self.assertIsNone(time_to(points, 0.993))
-        with self.assertRaisesRegex(ValueError, r"target must be an accuracy in \(0, 1\], got 99"):
+        with self.assertRaisesRegex(ValueError, r"^target must be in \(0, 1\], got 99\.$"):
             time_to(points, 99)
 
     def test_bad_clock_arguments(self):
-        with self.assertRaisesRegex(ValueError, "must be >= 1, got 0 and 8"):
+        with self.assertRaisesRegex(ValueError, r"^steps_per_epoch must be >= 1, got 0\.$"):
             TestAccuracyClock(self.x, self.y, steps_per_epoch=0)
+        with self.assertRaisesRegex(ValueError, r"^checks_per_epoch must be an integer >= 1, "
+                                                r"got nan\.$"):
+            TestAccuracyClock(self.x, self.y, steps_per_epoch=10, checks_per_epoch=float("nan"))
         with self.assertRaisesRegex(ValueError, r"^steps must be >= 1, got 0"):
             StopAfterSteps(0)
 
