@@ -1,3 +1,1 @@
-"""Benchmarks that measure and write figures."""
-
-import recipes  # noqa: F401  (imports TensorFlow first, without its start-up chatter)
+"""Benchmarks that measure and write figures (``python -m bench.time_to_accuracy``)."""

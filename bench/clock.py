@@ -14,6 +14,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from recipes.checks import check_at_least, check_fraction
+
 __all__ = ["StopAfterSteps", "TestAccuracyClock", "time_to"]
 
 
@@ -49,9 +51,9 @@ class TestAccuracyClock(keras.callbacks.Callback):
                  checks_per_epoch: int = 8, batch_size: int = 1000,
                  on_check: Any = None) -> None:
         super().__init__()
-        if int(steps_per_epoch) < 1 or int(checks_per_epoch) < 1:
-            raise ValueError("steps_per_epoch and checks_per_epoch must be >= 1, got "
-                             f"{steps_per_epoch!r} and {checks_per_epoch!r}.")
+        check_at_least("steps_per_epoch", steps_per_epoch, 1)
+        check_at_least("checks_per_epoch", checks_per_epoch, 1)
+        check_at_least("batch_size", batch_size, 1)
         self.x_test = x_test
         labels = np.asarray(y_test)
         self.labels = labels.argmax(axis=-1) if labels.ndim > 1 else labels.astype(int)
@@ -127,8 +129,7 @@ class StopAfterSteps(keras.callbacks.Callback):
 
     def __init__(self, steps: int) -> None:
         super().__init__()
-        if int(steps) < 1:
-            raise ValueError(f"steps must be >= 1, got {steps!r}.")
+        check_at_least("steps", steps, 1)
         self.steps = int(steps)
         self.done = 0
 
@@ -154,6 +155,5 @@ def time_to(points: Sequence[dict[str, float]], target: float) -> dict[str, floa
     Raises:
         ValueError: a target outside (0, 1].
     """
-    if not 0.0 < target <= 1.0:
-        raise ValueError(f"target must be an accuracy in (0, 1], got {target!r}.")
+    check_fraction("target", target, include_low=False, include_high=True)
     return next((p for p in points if p["test_accuracy"] >= target), None)

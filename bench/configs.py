@@ -1,4 +1,4 @@
-"""The configurations that `bench.time_to_accuracy` races on MNIST.
+"""The configurations that `bench.time_to_accuracy` races on MNIST (data, no TensorFlow).
 
 - `keras_io`: the keras.io "Simple MNIST convnet" exactly as published, built by hand in
   plain Keras (https://keras.io/examples/vision/mnist_convnet/).
@@ -12,20 +12,23 @@
   over 2 epochs crossed at 1.25-1.5), mixed bfloat16 where the CPU computes it natively.
 - `recipe_993`: the same ingredients on a deeper, "same"-padded net (a third conv block,
   BN on the convolutions after the first) with dropout, over 3 epochs, for 99.3%.
+
+`bench.models.build_and_compile` turns a configuration into a compiled Keras model.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-import keras
+from recipes.checks import check_at_least, check_choice, check_positive
+from recipes.hardware import PRECISIONS
+from recipes.names import OPTIMIZER_NAMES, SCHEDULE_NAMES
+from recipes.specs import CNNSpec
 
-from recipes import CNNSpec, build_cnn, make_loss, make_optimizer, make_schedule
-
-__all__ = ["CONFIGS", "INPUTS", "BenchConfig", "build_and_compile", "keras_io_convnet"]
+__all__ = ["CONFIGS", "INPUTS", "MODELS", "BenchConfig"]
 
 INPUTS = ("numpy", "pipeline")
+MODELS = ("keras_io", "recipe")
 
 
 @dataclass(frozen=True)
@@ -62,67 +65,16 @@ class BenchConfig:
     input: str = "pipeline"
 
     def __post_init__(self) -> None:
-        if self.input not in INPUTS:
-            raise ValueError(f"Unknown input {self.input!r}. Valid: {', '.join(INPUTS)}.")
-
-
-def keras_io_convnet(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10
-                     ) -> keras.Model:
-    """The keras.io "Simple MNIST convnet", layer for layer.
-
-    Args:
-        input_shape: image shape. Defaults to MNIST's `(28, 28, 1)`.
-        num_classes: output units. Defaults to `10`.
-
-    Returns:
-        The uncompiled `keras.Sequential` model (34,826 parameters for MNIST).
-
-    Reference: F. Chollet, "Simple MNIST convnet", keras.io examples (2015, updated 2020).
-    """
-    layers = keras.layers
-    return keras.Sequential([
-        keras.Input(shape=input_shape),
-        layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-        layers.MaxPooling2D(pool_size=(2, 2)),
-        layers.Flatten(),
-        layers.Dropout(0.5),
-        layers.Dense(num_classes, activation="softmax"),
-    ], name="keras_io_convnet")
-
-
-def build_and_compile(config: BenchConfig, steps_per_epoch: int) -> keras.Model:
-    """Build and compile one configuration's model (under the current dtype policy).
-
-    Args:
-        config: the configuration.
-        steps_per_epoch: optimizer steps per epoch (for the schedule).
-
-    Returns:
-        The compiled model. The baseline expects one-hot labels, as published; the
-        recipes take integer labels.
-
-    Raises:
-        ValueError: an unknown `config.model`.
-    """
-    if config.model == "keras_io":
-        model = keras_io_convnet()
-        model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
-        return model
-    if config.model != "recipe" or config.spec is None:
-        raise ValueError(f"Unknown model {config.model!r} (or a recipe without a spec). "
-                         "Valid: keras_io, recipe.")
-    model = build_cnn(config.spec, input_shape=(28, 28, 1), num_classes=10, name=config.name)
-    length = ({"total_steps": round(config.epochs * steps_per_epoch)}
-              if config.schedule in ("1cycle", "onecycle", "cosine")
-              else {"epochs": math.ceil(config.epochs)})  # fractional epochs: in steps
-    schedule = make_schedule(config.schedule, learning_rate=config.learning_rate,
-                             steps_per_epoch=steps_per_epoch, **length,
-                             **config.schedule_kwargs)
-    model.compile(optimizer=make_optimizer(config.optimizer, schedule),
-                  loss=make_loss("crossentropy"), metrics=["accuracy"])
-    return model
+        check_choice("input", self.input, INPUTS)
+        check_choice("model", self.model, MODELS)
+        check_choice("optimizer", self.optimizer, OPTIMIZER_NAMES)
+        check_choice("schedule", self.schedule, SCHEDULE_NAMES)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_positive("learning_rate", self.learning_rate)
+        check_positive("epochs", self.epochs)
+        check_at_least("batch_size", self.batch_size, 1)
+        if self.model == "recipe" and self.spec is None:
+            raise ValueError(f"Configuration {self.name!r}: a recipe needs a spec (a CNNSpec).")
 
 
 CONFIGS: dict[str, BenchConfig] = {

@@ -10,23 +10,37 @@ Run: ``python -m bench.overhead [--quick]`` (part of ``make bench``).
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
-import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
-import numpy as np
+from recipes.checks import check_at_least
+from recipes.cli import option, run_cli
 
-from recipes.hardware import choose_precision
-from recipes import build_cnn, make_dataset, make_loss, make_optimizer
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
 
-__all__ = ["hand_built", "measure_overhead", "steps_per_second"]
+__all__ = ["Config", "hand_built", "main", "measure_overhead", "run", "steps_per_second"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The measurement's settings."""
+
+    quick: bool = option(False, "2 rounds of 10 steps")
+    rounds: int = option(6, "alternated rounds")
+    steps: int = option(60, "steps per measurement")
+    result: str | None = option(None, "write the measurements to this JSON file",
+                                metavar="FILE")
+
+    def __post_init__(self) -> None:
+        check_at_least("rounds", self.rounds, 1)
+        check_at_least("steps", self.steps, 1)
 
 
 def hand_built(spec: Any) -> keras.Model:
@@ -50,6 +64,8 @@ def hand_built(spec: Any) -> keras.Model:
             or spec.augmentation or spec.global_pooling or spec.activation != "relu"):
         raise ValueError("hand_built supports one ReLU conv per block, max pooling, BN "
                          "'before' or none, no dropout/augmentation/input norm.")
+    import keras
+
     layers = keras.layers
     bn = spec.batch_norm == "before"
     inputs = keras.Input(shape=(28, 28, 1))
@@ -85,6 +101,8 @@ def steps_per_second(model: keras.Model, x: np.ndarray, y: np.ndarray,
     Returns:
         Steps per second of that pass.
     """
+    from recipes import make_dataset
+
     data = make_dataset(x, y, batch_size, shuffle=False)  # no epoch-start stalls
     begin = time.perf_counter()
     model.fit(data, epochs=1, verbose=0, shuffle=False)
@@ -105,7 +123,12 @@ def measure_overhead(rounds: int = 6, steps: int = 60, batch_size: int = 128,
         `{"hand_steps_per_second": [...], "recipe_steps_per_second": [...], "ratio",
         "params", "precision"}`; ratio is median recipe / median hand.
     """
+    import keras
+    import numpy as np
+
     from bench.configs import CONFIGS
+    from recipes import build_cnn, make_loss, make_optimizer
+    from recipes.hardware import choose_precision
 
     config = CONFIGS[config_name]
     policy, reason = choose_precision(config.precision)
@@ -139,6 +162,22 @@ def measure_overhead(rounds: int = 6, steps: int = 60, batch_size: int = 128,
             "rounds": rounds, "steps": steps, "batch_size": batch_size}
 
 
+def run(config: Config) -> dict[str, Any]:
+    """Measure the overhead (and write ``config.result`` when given).
+
+    Args:
+        config: the settings; ``quick`` means 2 rounds of 10 steps.
+
+    Returns:
+        `measure_overhead`'s measurements.
+    """
+    rounds, steps = (2, 10) if config.quick else (config.rounds, config.steps)
+    result = measure_overhead(rounds=rounds, steps=steps)
+    if config.result:
+        Path(config.result).write_text(json.dumps(result))
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The CLI.
 
@@ -148,20 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit code.
     """
-    parser = argparse.ArgumentParser(prog="python -m bench.overhead",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 rounds of 10 steps")
-    parser.add_argument("--rounds", type=int, default=6, help="alternated rounds (default 6)")
-    parser.add_argument("--steps", type=int, default=60, help="steps per measurement (60)")
-    parser.add_argument("--result", help="write the measurements to this JSON file")
-    args = parser.parse_args(argv)
-    rounds, steps = (2, 10) if args.quick else (args.rounds, args.steps)
-    result = measure_overhead(rounds=rounds, steps=steps)
-    if args.result:
-        Path(args.result).write_text(json.dumps(result))
-    return 0
+    return run_cli(Config, run, argv, prog="python -m bench.overhead", description=__doc__)
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.exit(main())
+    raise SystemExit(main())

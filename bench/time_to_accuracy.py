@@ -9,12 +9,12 @@ dtype policy leaks between them), over several seeds, checking test accuracy eve
 `time_to_accuracy.png` in the output folder, the headline ratio printed last.
 
 Run: ``python -m bench.time_to_accuracy [--quick] [--configs keras_io recipe_fast]``
-(``make bench``).
+(``make bench``); the settings go to ``config.json`` beside the results.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import math
 import os
@@ -23,18 +23,82 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench.configs import CONFIGS
+from recipes.checks import check_at_least, check_choice
+from recipes.cli import option, run_cli
 from recipes.hardware import PRECISIONS, choose_precision, machine_info
 
-__all__ = ["QUICK", "TARGETS", "load_data", "main", "run_benchmark", "run_config"]
+__all__ = ["QUICK", "TARGETS", "Config", "load_data", "main", "parse_seeds", "run",
+           "run_benchmark", "run_config"]
 
 TARGETS = (0.990, 0.993)
 QUICK = {"train": 3000, "test": 1000, "epochs": 1}
 VALIDATION_FRACTION = 0.1  # keras.io's validation_split=0.1: the last 6,000 images
+PROG = "python -m bench.time_to_accuracy"
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"0,1,2"`` -> ``(0, 1, 2)``.
+
+    Args:
+        text: comma-separated integers.
+
+    Returns:
+        The seeds.
+
+    Raises:
+        ValueError: not integers, or none.
+    """
+    try:
+        seeds = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise ValueError(f"seeds must be like 0,1,2, got {text!r}") from None
+    if not seeds:
+        raise ValueError("give at least one seed")
+    return seeds
+
+
+@dataclass(frozen=True)
+class Config:
+    """The benchmark's settings (``--worker`` runs one configuration, for the benchmark)."""
+
+    configs: tuple[str, ...] = option(tuple(CONFIGS), "configurations to run, in order",
+                                      tuple(CONFIGS), default_text="all")
+    seeds: tuple[int, ...] | None = option(None, "comma-separated seeds", parse=parse_seeds,
+                                           metavar="SEEDS", default_text="0,1,2; 0 with --quick")
+    quick: bool = option(False, f"smoke test: {QUICK['train']} training images, one epoch")
+    precision: str | None = option(None, "override the recipes' precision", PRECISIONS,
+                                   default_text="each configuration's own")
+    out_dir: str = option("bench", "output folder")
+    worker: str | None = option(None, "run this configuration here and write --result",
+                                tuple(CONFIGS), hidden=True)
+    result: str | None = option(None, "the worker's JSON output", hidden=True)
+
+    def __post_init__(self) -> None:
+        if not self.configs:
+            raise ValueError("configs must name at least one configuration.")
+        for name in (*self.configs, *([self.worker] if self.worker else [])):
+            check_choice("configuration", name, CONFIGS)
+        if self.seeds is not None:
+            if not self.seeds:
+                raise ValueError("give at least one seed")
+            for seed in self.seeds:
+                check_at_least("seeds", seed, 0)
+        if self.precision is not None:
+            check_choice("precision", self.precision, PRECISIONS)
+        if (self.worker is None) != (self.result is None):
+            raise ValueError("--worker and --result go together (the benchmark sets both).")
+
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        """The seeds: the given ones, or 0, 1, 2 (0 with ``quick``)."""
+        return self.seeds or ((0,) if self.quick else (0, 1, 2))
 
 
 def load_data(quick: bool = False) -> dict[str, np.ndarray]:
@@ -98,7 +162,7 @@ def run_seed(config: Any, data: dict, seed: int, epochs: float,
     import keras
 
     from bench.clock import StopAfterSteps, TestAccuracyClock, time_to
-    from bench.configs import build_and_compile
+    from bench.models import build_and_compile
 
     policy = keras.config.dtype_policy().name
     keras.backend.clear_session()  # which also resets the dtype policy to float32:
@@ -176,11 +240,7 @@ def run_config(name: str, seeds: Sequence[int], quick: bool = False,
     """
     import keras
 
-    from bench.configs import CONFIGS
-
-    if name not in CONFIGS:
-        raise ValueError(f"Unknown configuration {name!r}. Valid: {', '.join(CONFIGS)}.")
-    config = CONFIGS[name]
+    config = CONFIGS[check_choice("configuration", name, CONFIGS)]
     policy, reason = choose_precision(precision or config.precision)
     data = load_data(quick)
     epochs = min(config.epochs, QUICK["epochs"]) if quick else config.epochs
@@ -248,14 +308,35 @@ def run_benchmark(names: Sequence[str], seeds: Sequence[int], out_dir: str | os.
     return results
 
 
-def _parse_seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must be like 0,1,2, got {text!r}") from None
-    if not seeds:
-        raise argparse.ArgumentTypeError("give at least one seed")
-    return seeds
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def run(config: Config) -> dict[str, Any]:
+    """Run the benchmark the config describes (or, with ``worker``, one configuration).
+
+    Args:
+        config: the settings.
+
+    Returns:
+        The results written to ``results.json`` (a worker: its configuration's record,
+        written to ``config.result``).
+    """
+    from bench.report import headline
+    from recipes.runs import write_json
+
+    seeds = config.seed_list
+    if config.worker:
+        record = run_config(config.worker, seeds, config.quick, config.precision, _log)
+        Path(config.result).write_text(json.dumps(record))
+        return record
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", dataclasses.replace(config, seeds=seeds))
+    results = run_benchmark(config.configs, seeds, out, config.quick, config.precision, _log)
+    _log(f"results: {out / 'results.json'}, report: {out / 'report.md'}")
+    _log(headline(results))
+    return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -267,39 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit code.
     """
-    from bench.configs import CONFIGS
-    from bench.report import headline
-
-    parser = argparse.ArgumentParser(prog="python -m bench.time_to_accuracy",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS),
-                        help="configurations to run, in order (default: all)")
-    parser.add_argument("--seeds", type=_parse_seeds, default=None,
-                        help="comma-separated seeds (default: 0,1,2; 0 with --quick)")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"smoke test: {QUICK['train']} training images, one epoch")
-    parser.add_argument("--precision", choices=PRECISIONS, default=None,
-                        help="override the recipes' precision (default: each config's own)")
-    parser.add_argument("--out-dir", default="bench", help="output folder (default: bench)")
-    parser.add_argument("--worker", choices=list(CONFIGS), help=argparse.SUPPRESS)
-    parser.add_argument("--result", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
-
-    def log(msg: str) -> None:
-        print(msg, flush=True)
-
-    if args.worker:
-        record = run_config(args.worker, seeds, args.quick, args.precision, log)
-        Path(args.result).write_text(json.dumps(record))
-        return 0
-    results = run_benchmark(args.configs, seeds, args.out_dir, args.quick, args.precision, log)
-    log(f"results: {Path(args.out_dir) / 'results.json'}, report: "
-        f"{Path(args.out_dir) / 'report.md'}")
-    log(headline(results))
-    return 0
+    return run_cli(Config, run, argv, prog=PROG, description=__doc__)
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.exit(main())
+    raise SystemExit(main())

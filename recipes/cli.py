@@ -2,10 +2,11 @@
 
 A config is a frozen dataclass whose fields are declared with `option` (default, help
 text, choices) and whose ``__post_init__`` checks them (`recipes.checks`). `build_parser`
-turns its fields into ``--field-name`` options, so every command line's ``--help`` looks
-alike; `run_cli` parses, builds the config (a ``ValueError`` from its checks becomes
-argparse's usage error, exit code 2), and only then imports TensorFlow and runs. So
-``--help`` answers at once and a bad option costs no TensorFlow start-up.
+turns its fields into ``--field-name`` options (listed in the ``--help`` section an
+`option` names, if any), so every command line's ``--help`` looks alike; `run_cli`
+parses, builds the config (a ``ValueError`` from its checks becomes argparse's usage
+error, exit code 2), and only then imports TensorFlow and runs. So ``--help`` answers at
+once and a bad option costs no TensorFlow start-up.
 
 Example:
 
@@ -37,16 +38,21 @@ from typing import Any
 
 from recipes.checks import InputError
 
-__all__ = ["build_parser", "module_prog", "option", "parse_config", "resolve", "run_cli"]
+__all__ = ["build_parser", "module_prog", "option", "parse_config", "parse_known_config",
+           "resolve", "run_cli"]
 
 
 def option(default: Any, help: str, choices: Sequence[Any] | None = None, *,
-           metavar: str | None = None) -> Any:
+           metavar: str | tuple[str, ...] | None = None, group: str | None = None,
+           parse: Callable[[str], Any] | None = None, nargs: int | None = None,
+           default_text: str | None = None, hidden: bool = False) -> Any:
     """A config field: its default, its ``--help`` text and, optionally, its choices.
 
     Example:
         ```python
         epochs: int = option(5, "epochs per variant")
+        oracle: tuple[str, int] | None = option(None, "the chief", parse=parse_address,
+                                                metavar="HOST:PORT", group="distributed")
         ```
 
     Args:
@@ -54,16 +60,29 @@ def option(default: Any, help: str, choices: Sequence[Any] | None = None, *,
         help: the ``--help`` text; `build_parser` appends ``(default: ...)``.
         choices: the valid values, listed by ``--help`` and checked by argparse. Defaults
             to `None` (any value of the field's type).
-        metavar: the value's name in ``--help``. Defaults to `None` (argparse's).
+        metavar: the value's name in ``--help`` (a tuple with `nargs`). Defaults to `None`
+            (argparse's).
+        group: the ``--help`` section the option is listed in (sections appear in the
+            order of their first field). Defaults to `None` (the general "options").
+        parse: turns one command-line word into the field's value, for values the field's
+            type cannot parse (``"HOST:PORT"`` -> ``("HOST", PORT)``, ``"0,1,2"`` ->
+            ``(0, 1, 2)``); a ``ValueError`` it raises is argparse's ``argument --x:
+            <message>``. Defaults to `None` (the field's type parses each word).
+        nargs: a tuple field's exact number of words (with `parse`: each word parsed).
+            Defaults to `None` (a tuple takes one or more words; with `parse`, one word).
+        default_text: what ``--help`` shows as the default, for a default that depends on
+            other options (the field then defaults to `None`). Defaults to `None` (the value).
+        hidden: leave the option out of ``--help`` (plumbing between processes). Defaults
+            to `False`.
 
     Returns:
         A ``dataclasses.field``.
     """
     metadata: dict[str, Any] = {"help": help}
-    if choices is not None:
-        metadata["choices"] = tuple(choices)
-    if metavar is not None:
-        metadata["metavar"] = metavar
+    extra = {"choices": None if choices is None else tuple(choices), "metavar": metavar,
+             "group": group, "parse": parse, "nargs": nargs, "default_text": default_text,
+             "hidden": hidden or None}
+    metadata.update({k: v for k, v in extra.items() if v is not None})
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -83,12 +102,26 @@ def _optional(tp: type) -> Callable[[str], Any]:
     return parse
 
 
+def _argparse_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`parse` whose ``ValueError`` argparse prints as ``argument --x: <message>``."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
+
+
 def build_parser(config_cls: type, *, prog: str, description: str | None = None,
                  epilog: str | None = None) -> argparse.ArgumentParser:
     """An argparse parser with one option per field of a config dataclass.
 
     Every field becomes ``--field-name`` (booleans: ``--flag/--no-flag``; tuples: several
-    values; fields with ``choices`` list them). Help texts end with the default.
+    values; fields with ``choices`` list them), listed under its `option` ``group``. Help
+    texts end with the default (or the field's ``default_text``).
 
     Args:
         config_cls: the frozen config dataclass.
@@ -102,6 +135,7 @@ def build_parser(config_cls: type, *, prog: str, description: str | None = None,
     parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     hints = typing.get_type_hints(config_cls)
+    groups: dict[str, argparse._ArgumentGroup] = {}
     for f in dataclasses.fields(config_cls):
         if not f.init:
             continue
@@ -109,24 +143,40 @@ def build_parser(config_cls: type, *, prog: str, description: str | None = None,
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
-        kwargs: dict[str, Any] = {"default": default,
-                                  "help": f.metadata.get("help", "") + f" (default: {shown})"}
+        shown = f.metadata.get("default_text", shown)
+        help_text = f.metadata.get("help", "") + f" (default: {shown})"
+        kwargs: dict[str, Any] = {"default": default, "help": help_text}
+        if f.metadata.get("hidden"):
+            kwargs["help"] = argparse.SUPPRESS
         if "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]
         if "metavar" in f.metadata:
             kwargs["metavar"] = f.metadata["metavar"]
+        target: Any = parser
+        if "group" in f.metadata:
+            name = f.metadata["group"]
+            if name not in groups:
+                groups[name] = parser.add_argument_group(name)
+            target = groups[name]
         if tp is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            target.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            continue
+        if "parse" in f.metadata:  # one word -> the value (or each of `nargs` words)
+            kwargs["type"] = _argparse_type(f.metadata["parse"])
+            if "nargs" in f.metadata:
+                kwargs["nargs"] = f.metadata["nargs"]
         elif typing.get_origin(tp) is tuple:
-            inner = typing.get_args(tp)[0]
-            parser.add_argument(flag, nargs="+", type=inner, **kwargs)
+            kwargs["type"] = typing.get_args(tp)[0]
+            kwargs["nargs"] = f.metadata.get("nargs", "+")
         else:
-            parser.add_argument(flag, type=tp if not optional else _optional(tp), **kwargs)
+            kwargs["type"] = tp if not optional else _optional(tp)
+        target.add_argument(flag, **kwargs)
     return parser
 
 
 def parse_config(config_cls: type, argv: Sequence[str] | None, *, prog: str,
-                 description: str | None = None, epilog: str | None = None) -> Any:
+                 description: str | None = None, epilog: str | None = None,
+                 finish: Callable[[Any], Any] | None = None) -> Any:
     """Parse `argv` into a config; a bad value exits with argparse's message and code 2.
 
     Args:
@@ -135,18 +185,61 @@ def parse_config(config_cls: type, argv: Sequence[str] | None, *, prog: str,
         prog: the command shown in the usage line.
         description: the top of ``--help``.
         epilog: the bottom of ``--help``.
+        finish: ``finish(config) -> config``, run after the config's own checks: for what
+            a config alone cannot know (defaults read from other options, a folder that
+            must exist). A ``ValueError`` it raises is a usage error too. Defaults to
+            `None`.
 
     Returns:
-        The config.
+        The config (`finish`'s result when given).
 
     Raises:
         SystemExit: ``--help`` (code 0) or a bad option or value (code 2).
     """
     parser = build_parser(config_cls, prog=prog, description=description, epilog=epilog)
-    args = parser.parse_args(argv)
+    return _config(parser, config_cls, parser.parse_args(argv), finish)
+
+
+def parse_known_config(config_cls: type, argv: Sequence[str] | None, *, prog: str,
+                       description: str | None = None, epilog: str | None = None,
+                       finish: Callable[[Any, list[str]], tuple[Any, list[str]]] | None = None
+                       ) -> tuple[Any, list[str]]:
+    """`parse_config` for a command that passes the options it does not know on.
+
+    Args:
+        config_cls: the frozen config dataclass.
+        argv: the arguments (``None``: ``sys.argv[1:]``).
+        prog: the command shown in the usage line.
+        description: the top of ``--help``.
+        epilog: the bottom of ``--help``.
+        finish: ``finish(config, rest) -> (config, rest)``, as `parse_config`'s (e.g. to
+            refuse options that must not be passed on); a ``ValueError`` it raises is a
+            usage error. Defaults to `None`.
+
+    Returns:
+        ``(config, the other arguments in their order)``.
+
+    Raises:
+        SystemExit: ``--help`` (code 0) or a bad option or value (code 2).
+    """
+    parser = build_parser(config_cls, prog=prog, description=description, epilog=epilog)
+    args, rest = parser.parse_known_args(argv)
+    config = _config(parser, config_cls, args, None)
+    if finish is None:
+        return config, rest
+    try:
+        return finish(config, rest)
+    except ValueError as e:
+        parser.error(str(e))
+
+
+def _config(parser: argparse.ArgumentParser, config_cls: type, args: argparse.Namespace,
+            finish: Callable[[Any], Any] | None) -> Any:
+    """The config of parsed arguments (``finish``-ed); a ``ValueError`` is a usage error."""
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items()}
     try:
-        return config_cls(**values)
+        config = config_cls(**values)
+        return finish(config) if finish is not None else config
     except ValueError as e:
         parser.error(str(e))
 

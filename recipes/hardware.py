@@ -11,6 +11,8 @@ import os
 import platform
 from pathlib import Path
 
+from recipes.checks import check_choice
+
 __all__ = ["BF16_CPU_FLAGS", "PRECISIONS", "choose_precision", "cpu_flags", "machine_info"]
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
@@ -83,8 +85,7 @@ def choose_precision(requested: str = "auto", flags: set[str] | None = None) -> 
     Raises:
         ValueError: an unknown `requested` value.
     """
-    if requested not in PRECISIONS:
-        raise ValueError(f"Unknown precision {requested!r}. Valid: {', '.join(PRECISIONS)}.")
+    check_choice("precision", requested, PRECISIONS)
     if requested != "auto":
         return requested, f"{requested} as requested"
     found = sorted((cpu_flags() if flags is None else flags) & set(BF16_CPU_FLAGS))

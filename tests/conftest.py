@@ -9,9 +9,9 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 
-import recipes  # noqa: E402,F401  (imports TensorFlow once, quietly)
-
 # Decoded photos of the tests' tiny folders go to a throw-away cache, not the user's.
 import tempfile  # noqa: E402
+
+import recipes  # noqa: E402,F401  (imports TensorFlow once, quietly)
 
 os.environ.setdefault("RECIPES_PHOTO_CACHE", tempfile.mkdtemp(prefix="recipes-photos-"))

@@ -13,13 +13,15 @@ import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
-from bench import time_to_accuracy
+from bench import overhead, time_to_accuracy
 from bench.clock import StopAfterSteps, TestAccuracyClock, time_to
-from bench.configs import CONFIGS, BenchConfig, build_and_compile, keras_io_convnet
-from recipes.hardware import choose_precision, cpu_flags, machine_info
+from bench.configs import CONFIGS, BenchConfig
+from bench.models import build_and_compile, keras_io_convnet
 from bench.overhead import hand_built
 from bench.report import headline, median_range, stall_seconds, summarize
 from recipes import CNNSpec, build_cnn
+from recipes.hardware import choose_precision, cpu_flags, machine_info
+from recipes.schedules import OneCycle
 
 CPUINFO = """processor\t: 0
 model name\t: AMD EPYC 9R45
@@ -109,12 +111,15 @@ class ClockTest(tf.test.TestCase):
         self.assertEqual(time_to(points, 0.99)["seconds"], 2.0)
         self.assertEqual(time_to(points, 0.98)["epoch"], 0.5)
         self.assertIsNone(time_to(points, 0.993))
-        with self.assertRaisesRegex(ValueError, r"target must be an accuracy in \(0, 1\], got 99"):
+        with self.assertRaisesRegex(ValueError, r"^target must be in \(0, 1\], got 99\.$"):
             time_to(points, 99)
 
     def test_bad_clock_arguments(self):
-        with self.assertRaisesRegex(ValueError, "must be >= 1, got 0 and 8"):
+        with self.assertRaisesRegex(ValueError, r"^steps_per_epoch must be >= 1, got 0\.$"):
             TestAccuracyClock(self.x, self.y, steps_per_epoch=0)
+        with self.assertRaisesRegex(ValueError, r"^checks_per_epoch must be an integer >= 1, "
+                                                r"got nan\.$"):
+            TestAccuracyClock(self.x, self.y, steps_per_epoch=10, checks_per_epoch=float("nan"))
         with self.assertRaisesRegex(ValueError, r"^steps must be >= 1, got 0"):
             StopAfterSteps(0)
 
@@ -216,6 +221,19 @@ class ConfigsTest(tf.test.TestCase):
             build_and_compile(BenchConfig("x", "x", model="vgg"), 10)
         with self.assertRaisesRegex(ValueError, r"^Unknown input 'csv'\. Valid: numpy, pipeline\."):
             BenchConfig("x", "x", input="csv")
+        with self.assertRaisesRegex(ValueError, r"^Configuration 'x': a recipe needs a spec"):
+            BenchConfig("x", "x")
+        with self.assertRaisesRegex(ValueError, r"^learning_rate must be a finite number > 0, "
+                                                r"got nan\.$"):
+            BenchConfig("x", "x", model="keras_io", learning_rate=float("nan"))
+        with self.assertRaisesRegex(ValueError, r"^Unknown precision 'fp8'\. Valid: auto, "):
+            BenchConfig("x", "x", model="keras_io", precision="fp8")
+
+    def test_a_tiny_1cycle_run_gets_the_shortest_cycle(self):
+        model = build_and_compile(CONFIGS["recipe_fast"], steps_per_epoch=1)  # 1.25 steps
+        config = model.optimizer.get_config()
+        schedule = keras.optimizers.schedules.deserialize(config["learning_rate"])
+        self.assertEqual(schedule.total_steps, OneCycle.MIN_STEPS)
 
     def test_baseline_is_raced_on_both_inputs(self):
         self.assertEqual(CONFIGS["keras_io"].input, "numpy")  # as published: fit(x, y)
@@ -272,6 +290,22 @@ class CLITest(tf.test.TestCase):
             self.assertEqual(exit_.exception.code, 2)
             self.assertIn(msg, err.contents())
 
+    def test_config_checks_and_default_seeds(self):
+        Config = time_to_accuracy.Config
+        self.assertEqual(Config().configs, tuple(CONFIGS))
+        self.assertEqual((Config().seed_list, Config(quick=True).seed_list), ((0, 1, 2), (0,)))
+        self.assertEqual(Config(seeds=(3, 4), quick=True).seed_list, (3, 4))
+        self.assertEqual(time_to_accuracy.parse_seeds("3, 4,"), (3, 4))
+        with self.assertRaisesRegex(ValueError, r"^Unknown configuration 'resnet'\. Valid: "
+                                                r"keras_io, keras_io_pipeline, "):
+            Config(configs=("resnet",))
+        with self.assertRaisesRegex(ValueError, r"^seeds must be >= 0, got -1\.$"):
+            Config(seeds=(-1,))
+        with self.assertRaisesRegex(ValueError, "--worker and --result go together"):
+            Config(worker="keras_io")
+        with self.assertRaisesRegex(ValueError, r"^rounds must be >= 1, got 0\.$"):
+            overhead.Config(rounds=0)
+
 
 @pytest.mark.slow
 class QuickRunTest(tf.test.TestCase):
@@ -283,6 +317,10 @@ class QuickRunTest(tf.test.TestCase):
             capture_output=True, text=True, timeout=600)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         results = json.loads((out / "results.json").read_text())
+        config = json.loads((out / "config.json").read_text())  # the CLI's config, resolved
+        self.assertEqual(config, {"configs": ["keras_io", "keras_io_pipeline", "recipe_fast"],
+                                  "seeds": [0], "quick": True, "precision": None,
+                                  "out_dir": str(out), "worker": None, "result": None})
         self.assertEqual([c["name"] for c in results["configs"]],
                          ["keras_io", "keras_io_pipeline", "recipe_fast"])
         self.assertEqual([c["input"] for c in results["configs"]],

@@ -71,7 +71,8 @@ class DistributedTest(tf.test.TestCase):
 
     def test_launcher_bad_input(self):
         for argv, message in (
-            (["--workers", "0"], r"--workers must be >= 1, got 0"),
+            (["--workers", "0"], r"workers must be >= 1, got 0"),
+            (["--port", "70000"], r"port must be in \[0, 65535\], got 70000"),
             (["--oracle", "127.0.0.1:1"], r"--oracle: the launcher sets these itself"),
             (["--tuner", "tpe"], r"argument --tuner: invalid choice: 'tpe'"),
         ):

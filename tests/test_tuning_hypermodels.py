@@ -8,9 +8,12 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
+from recipes import names, specs
 from recipes.regularization import MCDropout
 from recipes.schedules import OneCycle
 from tuning import hypermodels as H
+from tuning import tuners
+from tuning.names import MODEL_NAMES, TUNER_NAMES
 
 INPUT = (8, 8)
 
@@ -239,3 +242,20 @@ class HyperModelTest(tf.test.TestCase, parameterized.TestCase):
         with self.assertRaisesRegex(ValueError, r"fit needs an array x .*got _TensorSliceDataset"):
             self.mlp.fit(hp, model, data)
         self.assertIsInstance(H.make_hypermodel("mlp", INPUT, 3), H.MLPHyperModel)
+
+
+class NamesTest(tf.test.TestCase):
+    def test_tables_are_keyed_by_the_light_names(self):
+        # The --help choices (tuning.names, no TensorFlow) are exactly the tables' keys.
+        self.assertEqual(tuple(H.MODELS), MODEL_NAMES)
+        self.assertEqual(tuple(tuners.TUNERS), TUNER_NAMES)
+
+    def test_search_choices_are_the_owners_names(self):
+        self.assertEqual(H.BATCH_NORMS, specs.BATCH_NORM_CHOICES)
+        self.assertEqual(H.DROPOUT_KINDS, specs.DROPOUT_KINDS)
+        self.assertEqual(H.POOLINGS, ("max", "avg"))
+        self.assertContainsSubset(H.POOLINGS, specs.POOLING_CHOICES)
+        self.assertContainsSubset(H.CNN_ACTIVATIONS + H.MLP_ACTIVATIONS, names.ACTIVATION_NAMES)
+        self.assertContainsSubset(set(H.INITIALIZERS) - {"auto"}, names.INITIALIZER_NAMES)
+        self.assertContainsSubset(H.OPTIMIZERS, names.OPTIMIZER_NAMES)
+        self.assertContainsSubset(H.SCHEDULES, names.SCHEDULE_NAMES)

@@ -1,6 +1,7 @@
 """Tests of python -m tuning.search: each tuner end to end, the outputs, and bad input."""
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -15,16 +16,13 @@ import tensorflow as tf
 from absl.testing import parameterized
 from PIL import Image
 
+from recipes.runs import write_json
 from tuning import search
-from tuning.data import load_data
+from tuning.config import CONFIG_FILE, SearchConfig
+from tuning.data import TuningData, load_data
+from tuning.final import evaluate
 from tuning.hypermodels import make_hypermodel
-from tuning.results import (
-    _one_vs_rest_auc,
-    per_class_auc,
-    plot_hyperparameters,
-    plot_objective,
-    trials_table,
-)
+from tuning.results import plot_hyperparameters, plot_objective, trials_table
 from tuning.tuners import RECORD_NAME
 
 
@@ -91,6 +89,11 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         self.assertIn("trial 1/2 start", out.getvalue())
         results = json.loads(open(os.path.join(project, "results.json")).read())
         self.assertAllClose(results["best_objective"], table["best_objective"].max())
+        saved = json.loads(open(os.path.join(project, CONFIG_FILE)).read())
+        self.assertEqual(saved, results["config"])
+        # The saved config is the command line's (resumable: the project exists now).
+        self.assertEqual(dataclasses.replace(SearchConfig(**saved), resume=True),
+                         search.parse_args([*argv, "--resume"]))
         best_row = table.loc[table["best_objective"].idxmax()]
         self.assertEqual(str(results["best_trial"]), str(best_row["trial_id"]))
         for name in names:  # the best hyperparameters are the best row's
@@ -164,21 +167,32 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         running_best = fig.axes[0].lines[0].get_ydata()
         self.assertAllClose(running_best, [0.8, 0.9, 0.9])
 
-    def test_one_vs_rest_auc_closed_form(self):
-        # Pairs (pos, neg): (0.35 > 0.1), (0.35 < 0.4), (0.8 > both): 3 of 4 -> 0.75.
-        self.assertAllClose(
-            _one_vs_rest_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])), 0.75)
-        self.assertAllClose(_one_vs_rest_auc(np.array([0, 1]), np.array([0.5, 0.5])), 0.5)
-        self.assertTrue(np.isnan(_one_vs_rest_auc(np.array([1, 1]), np.array([0.2, 0.3]))))
-        y = np.array([0, 1, 2, 2])
-        proba = np.eye(3)[y] * 0.8 + 0.1
-        self.assertAllClose(per_class_auc(y, proba), [1.0, 1.0, 1.0])
-        self.assertTrue(np.isnan(per_class_auc(np.array([0, 0, 1]), np.eye(3)[[0, 0, 1]])[2]))
-        # recipes.metrics (when present) and the fallback agree, ties included.
-        rng = np.random.default_rng(0)
-        y, proba = rng.integers(0, 4, 60), np.round(rng.random((60, 4)), 1)
-        self.assertAllClose(per_class_auc(y, proba),
-                            [_one_vs_rest_auc(y == c, proba[:, c]) for c in range(4)])
+    def test_evaluate_uses_the_recipes_auc(self):
+        """The test-set AUC is recipes.metrics' Mann-Whitney AUC; NaN for an absent class."""
+
+        def fixed_output_model(k):  # softmax(log p) = p: the model outputs these rows
+            return keras.Sequential([keras.Input((k,)), keras.layers.Softmax()])
+
+        def data(y, proba, names):
+            x = np.log(np.asarray(proba, dtype="float32"))
+            return TuningData(x, y, x, y, x, np.asarray(y), class_names=names)
+
+        # Class 1's pairs (pos, neg): (0.35 > 0.1), (0.35 < 0.4), (0.8 > both): 3 of 4.
+        p1 = np.array([0.1, 0.4, 0.35, 0.8])
+        test = evaluate(fixed_output_model(2), data(np.array([0, 0, 1, 1]),
+                                                    np.stack([1 - p1, p1], axis=1), ["a", "b"]))
+        self.assertAllClose(list(test["per_class_auc"].values()), [0.75, 0.75], atol=1e-6)
+        self.assertAllClose(test["accuracy"], 0.75)
+        self.assertEqual(test["test_size"], 4)
+        # Class "c" is absent from the test labels: its AUC is NaN, the mean skips it.
+        y = np.array([0, 0, 1])
+        test = evaluate(fixed_output_model(3), data(y, np.eye(3)[y] * 0.8 + 0.1,
+                                                    ["a", "b", "c"]))
+        aucs = test["per_class_auc"]
+        self.assertAllClose([aucs["a"], aucs["b"]], [1.0, 1.0])
+        self.assertTrue(np.isnan(aucs["c"]))
+        self.assertAllClose(test["mean_auc"], 1.0)
+        self.assertNotIn("note", test)
 
     def test_defaults_depend_on_data_and_tuner(self):
         a = search.parse_args(["--directory", self.dir])
@@ -191,6 +205,35 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
                          (3, 3, 1200, "mnist_cnn_hyperband_quick"))
         a = search.parse_args(["--data", "fish", "--data-dir", self.dir])
         self.assertEqual((a.imbalance, a.image_size, a.subset), ("class_weight", 64, None))
+        a = search.parse_args(["--no-retrain", "--directory", self.dir])
+        self.assertFalse(a.retrain)
+
+    def test_config_made_in_python_follows_the_same_rules(self):
+        with self.assertRaisesRegex(ValueError, r"^--data fish needs --data-dir DIR"):
+            SearchConfig(data="fish")
+        with self.assertRaisesRegex(ValueError, r"^Unknown tuner 'tpe'\. Valid: random, "
+                                                r"hyperband, bayesian, grid\.$"):
+            SearchConfig(tuner="tpe")
+        with self.assertRaisesRegex(ValueError, r"^patience must be >= 1, got 0\.$"):
+            SearchConfig(patience=0)
+        with self.assertRaisesRegex(ValueError, r"must be HOST:PORT .*got 'h:0'"):
+            SearchConfig(distributed="chief", oracle=("h", 0))
+        config = SearchConfig(model="mlp", quick=True, directory=self.dir)
+        resolved = config.resolved()
+        self.assertEqual(resolved.resolved(), resolved)
+        self.assertEqual(search.parse_args(["--model", "mlp", "--quick", "--directory",
+                                            self.dir]), resolved)
+        self.assertEqual((resolved.max_trials, resolved.max_epochs, resolved.run_eagerly),
+                         (3, 1, True))
+        worker = SearchConfig(distributed="worker", oracle=("127.0.0.1", 8000)).resolved()
+        self.assertEqual(worker.tuner_id, f"worker-{os.getpid()}")
+        chief = search.parse_args(["--distributed", "chief", "--oracle", "127.0.0.1:8000",
+                                   "--tuner-id", "x", "--directory", self.dir])
+        self.assertEqual((chief.tuner_id, chief.oracle), ("chief", ("127.0.0.1", 8000)))
+        # search_config.json holds the config's fields, and reads back into the same config.
+        saved = json.loads(write_json(os.path.join(self.dir, CONFIG_FILE), resolved).read_text())
+        self.assertEqual(list(saved), [f.name for f in dataclasses.fields(SearchConfig)])
+        self.assertEqual(SearchConfig(**saved), resolved)
 
     @parameterized.parameters(
         (["--tuner", "tpe"], r"argument --tuner: invalid choice: 'tpe' \(choose from "
@@ -200,10 +243,12 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         (["--data", "cifar"], r"argument --data: invalid choice: 'cifar' \(choose from "
                               r"'?mnist'?, '?fish'?, '?synthetic'?\)"),
         (["--data", "fish"], r"--data fish needs --data-dir DIR"),
-        (["--max-trials", "0"], r"argument --max-trials: must be an integer >= 1, got '0'"),
-        (["--max-epochs", "x"], r"argument --max-epochs: must be an integer, got 'x'"),
-        (["--resume", "--overwrite"], r"argument --overwrite: not allowed with argument "
-                                      r"--resume"),
+        (["--max-trials", "0"], r"max_trials must be >= 1, got 0\."),
+        (["--max-trials", "1.5"], r"argument --max-trials: invalid int value: '1.5'"),
+        (["--max-epochs", "x"], r"argument --max-epochs: invalid int value: 'x'"),
+        (["--subset", "-1"], r"subset must be >= 0, got -1\."),
+        (["--image-size", "4"], r"image_size must be >= 8, got 4\."),
+        (["--resume", "--overwrite"], r"--resume and --overwrite exclude each other"),
         (["--distributed", "chief"], r"--distributed chief\|worker and --oracle HOST:PORT "
                                      r"go together"),
         (["--distributed", "worker", "--oracle", "localhost"],
@@ -211,6 +256,11 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         (["--distributed", "worker", "--oracle", "h:1", "--tuner-id", "chief2"],
          r"A worker's --tuner-id must not contain 'chief'"),
         (["--data-dir", "/x"], r"--data-dir is only read with --data fish, not --data mnist"),
+        (["--data", "fish", "--data-dir", "/no/such/folder"],
+         r"--data-dir '/no/such/folder' is not a folder"),
+        (["--start-barrier", "/tmp", "2"], r"--start-barrier is for workers"),
+        (["--distributed", "worker", "--oracle", "h:1", "--start-barrier", "/tmp", "x"],
+         r"--start-barrier DIR N: N must be an integer, got 'x'"),
     )
     def test_bad_input_messages(self, argv, message):
         code, err = _parse_error([*argv, "--directory", self.get_temp_dir()])

@@ -1,3 +1,6 @@
-"""Keras Tuner hypermodels and the search CLI."""
+"""Keras Tuner hypermodels and the search CLI (``python -m tuning.search``).
 
-import recipes  # noqa: F401  (imports TensorFlow first, without its start-up chatter)
+`tuning.names` and `tuning.config` (the settings) import no TensorFlow, nor do the two
+command lines' modules (`tuning.search`, `tuning.distributed`) until they run, so
+``--help`` answers at once.
+"""

@@ -21,20 +21,25 @@ import keras
 import keras_tuner as kt
 
 from recipes.callbacks import make_schedule
+from recipes.checks import check_at_least
 from recipes.losses import make_loss
 from recipes.optimizers import make_optimizer
+from recipes.schedules import OneCycle
 from recipes.specs import CNNSpec, MLPSpec
 
 __all__ = [
     "BATCH_SIZES",
     "LEARNING_RATE_RANGE",
     "MOMENTUMS",
+    "MOMENTUM_OPTIMIZERS",
     "OPTIMIZERS",
     "SCHEDULES",
     "RecipesHyperModel",
 ]
 
+# The training search space: subsets of recipes.names' OPTIMIZER_NAMES and SCHEDULE_NAMES.
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "nadam", "adamw")
+MOMENTUM_OPTIMIZERS = ("momentum", "nesterov")  # the SGD ones with a momentum to tune
 MOMENTUMS = (0.9, 0.95, 0.99)
 SCHEDULES = ("constant", "exponential", "1cycle")
 BATCH_SIZES = (32, 64, 128)
@@ -81,8 +86,7 @@ class RecipesHyperModel(kt.HyperModel):
         name: str | None = None,
     ) -> None:
         super().__init__(name=name, tunable=True)
-        if num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2, got {num_classes!r}.")
+        check_at_least("num_classes", num_classes, 2)
         self.input_shape = tuple(int(d) for d in input_shape)
         self.num_classes = int(num_classes)
         self.loss = loss
@@ -138,7 +142,7 @@ class RecipesHyperModel(kt.HyperModel):
             hp: the hyperparameters.
         """
         hp.Choice("optimizer", OPTIMIZERS)
-        with hp.conditional_scope("optimizer", ["momentum", "nesterov"]):
+        with hp.conditional_scope("optimizer", list(MOMENTUM_OPTIMIZERS)):
             hp.Choice("momentum", MOMENTUMS)
         low, high = LEARNING_RATE_RANGE
         hp.Float("learning_rate", low, high, sampling="log", default=1e-3)
@@ -162,14 +166,14 @@ class RecipesHyperModel(kt.HyperModel):
         """
         name = hp.get("schedule")
         total = max(1, int(steps_per_epoch) * max(1, int(epochs)))
-        # exponential: a tenth of the rate at the end; 1cycle needs 3 steps at least.
-        extra = {"exponential": {"s": total}, "1cycle": {"total_steps": max(3, total)}}.get(
-            name, {})
+        # exponential: a tenth of the rate at the end; 1cycle: its shortest cycle at least.
+        extra = {"exponential": {"s": total},
+                 "1cycle": {"total_steps": max(OneCycle.MIN_STEPS, total)}}.get(name, {})
         lr = make_schedule(name, learning_rate=hp.get("learning_rate"),
                            steps_per_epoch=max(1, int(steps_per_epoch)),
                            epochs=max(1, int(epochs)), **extra)
         optimizer_name = hp.get("optimizer")
-        kwargs = {"momentum": hp.get("momentum")} if optimizer_name in ("momentum", "nesterov") \
+        kwargs = {"momentum": hp.get("momentum")} if optimizer_name in MOMENTUM_OPTIMIZERS \
             else {}
         with model.distribute_strategy.scope():
             model.compile(

@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recipes.checks import check_choice
 from recipes.data import load_fish, load_mnist
+from tuning.names import DATASET_NAMES
 
-__all__ = ["DATASETS", "TuningData", "load_data"]
-
-DATASETS = ("mnist", "fish", "synthetic")
+__all__ = ["TuningData", "load_data"]
 
 
 @dataclass
@@ -157,8 +157,7 @@ def load_data(
     Reference: Géron, Hands-On ML (3rd ed.), ch. 10 (a validation set carved from the
     training set).
     """
-    if name not in DATASETS:
-        raise ValueError(f"Unknown data set {name!r}. Valid: {', '.join(DATASETS)}.")
+    check_choice("data set", name, DATASET_NAMES)
     if name == "mnist":
         return _mnist(subset, val_size, test_size)
     if name == "fish":

@@ -8,12 +8,10 @@ worker --tuner-id workerK``, which run the trials). Every other option goes to
 waits for them (``--timeout``), stops everything if a worker fails or time runs out, and
 exits with the chief's status. ``trials.csv`` gets a ``worker`` column.
 
-Example:
+Examples:
 
-```
-python -m tuning.distributed --workers 2 --max-trials 6 --max-epochs 3
-python -m tuning.distributed --workers 2 --data synthetic --quick --overwrite
-```
+    python -m tuning.distributed --workers 2 --max-trials 6 --max-epochs 3
+    python -m tuning.distributed --workers 2 --data synthetic --quick --overwrite
 
 Reference: Keras Tuner, "Distributed hyperparameter tuning"
 (keras.io/guides/keras_tuner/distributed_tuning/).
@@ -21,7 +19,6 @@ Reference: Keras Tuner, "Distributed hyperparameter tuning"
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
@@ -33,10 +30,18 @@ import threading
 import time
 from collections.abc import Sequence
 
-__all__ = ["free_port", "main"]
+from recipes.cli import parse_known_config
+from tuning.config import LaunchConfig
+
+__all__ = ["LAUNCHER_SETS", "free_port", "main"]
 
 HOST = "127.0.0.1"
-_RESERVED = ("--distributed", "--oracle", "--tuner-id", "--start-barrier")
+# The search options each process gets from the launcher, never from the user.
+LAUNCHER_SETS = ("distributed", "oracle", "tuner_id", "start_barrier")
+_RESERVED = tuple("--" + name.replace("_", "-") for name in LAUNCHER_SETS)
+_EPILOG = ("Every other option is passed to `python -m tuning.search` (see its --help),\n"
+           "except --distributed, --oracle, --tuner-id and --start-barrier, which the\n"
+           "launcher sets.")
 
 
 def free_port(host: str = HOST) -> int:
@@ -95,26 +100,11 @@ def _stop(procs: Sequence[subprocess.Popen]) -> None:
             proc.wait()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The launcher's own options (the rest go to ``python -m tuning.search``).
-
-    Returns:
-        The parser.
-    """
-    p = argparse.ArgumentParser(
-        prog="python -m tuning.distributed", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        epilog="Every other option is passed to `python -m tuning.search` (see its --help), "
-               "except --distributed, --oracle, --tuner-id and --start-barrier, which the "
-               "launcher sets.")
-    p.add_argument("--workers", type=int, default=2, help="worker processes (>= 1)")
-    p.add_argument("--port", type=int, default=0,
-                   help="oracle port on 127.0.0.1; 0 picks a free one")
-    p.add_argument("--timeout", type=float, default=3600.0,
-                   help="seconds for the whole search; then every process is stopped")
-    p.add_argument("--startup-timeout", type=float, default=300.0,
-                   help="seconds for the chief to start serving")
-    return p
+def _refuse_reserved(config: LaunchConfig, rest: list[str]) -> tuple[LaunchConfig, list[str]]:
+    reserved = [a for a in rest if a.split("=")[0] in _RESERVED]
+    if reserved:
+        raise ValueError(f"{', '.join(reserved)}: the launcher sets these itself.")
+    return config, rest
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,25 +118,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     from tuning.search import parse_args
 
-    parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
-    if args.workers < 1:
-        parser.error(f"--workers must be >= 1, got {args.workers}.")
-    if not 0 <= args.port < 65536:
-        parser.error(f"--port must be in [0, 65535], got {args.port}.")
-    reserved = [a for a in rest if a.split("=")[0] in _RESERVED]
-    if reserved:
-        parser.error(f"{', '.join(reserved)}: the launcher sets these itself.")
-    port = args.port or free_port()
+    launch, rest = parse_known_config(LaunchConfig, argv, prog="python -m tuning.distributed",
+                                    description=__doc__, epilog=_EPILOG,
+                                    finish=_refuse_reserved)
+    port = launch.port or free_port()
     oracle = ["--oracle", f"{HOST}:{port}"]
     parse_args([*rest, "--distributed", "chief", *oracle])  # bad input fails here, once
     barrier = tempfile.mkdtemp(prefix="tuning-barrier-")
     procs: list[subprocess.Popen] = []
-    deadline = time.monotonic() + args.timeout
+    deadline = time.monotonic() + launch.timeout
     try:
         chief = _start("chief", [*rest, "--distributed", "chief", *oracle])
         procs.append(chief)
-        start_by = time.monotonic() + args.startup_timeout
+        start_by = time.monotonic() + launch.startup_timeout
         while not _listening(port):
             if chief.poll() is not None:
                 print(f"launcher: the chief exited ({chief.returncode}) before serving.",
@@ -154,16 +138,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return chief.returncode or 1
             if time.monotonic() > min(start_by, deadline):
                 print(f"launcher: the chief did not serve on {HOST}:{port} within "
-                      f"{args.startup_timeout:.0f} s.", flush=True)
+                      f"{launch.startup_timeout:.0f} s.", flush=True)
                 return 124
             time.sleep(0.2)
         workers = [
             _start(f"worker{i}", [*rest, "--distributed", "worker", *oracle, "--tuner-id",
-                                  f"worker{i}", "--start-barrier", barrier, str(args.workers)])
-            for i in range(args.workers)
+                                  f"worker{i}", "--start-barrier", barrier, str(launch.workers)])
+            for i in range(launch.workers)
         ]
         procs.extend(workers)
-        print(f"launcher: chief on {HOST}:{port}, {args.workers} worker(s)", flush=True)
+        print(f"launcher: chief on {HOST}:{port}, {launch.workers} worker(s)", flush=True)
         while any(p.poll() is None for p in procs):
             failed = [f"worker{i} ({w.returncode})" for i, w in enumerate(workers)
                       if w.returncode not in (None, 0)]
@@ -176,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       flush=True)
                 return chief.returncode
             if time.monotonic() > deadline:
-                print(f"launcher: timeout after {args.timeout:.0f} s; stopping.", flush=True)
+                print(f"launcher: timeout after {launch.timeout:.0f} s; stopping.", flush=True)
                 return 124
             time.sleep(0.2)
         failed = [f"worker{i} ({w.returncode})" for i, w in enumerate(workers)

@@ -12,7 +12,6 @@ training set"), ch. 2 (evaluate once on the test set).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import time
 from pathlib import Path
@@ -22,11 +21,12 @@ import keras
 import numpy as np
 import pandas as pd
 
+from recipes.metrics import roc_auc_per_class
 from recipes.runs import library_versions, save_figure, write_json, write_report
+from tuning.config import SearchConfig
 from tuning.data import TuningData
 from tuning.results import (
     hyperparameter_columns,
-    per_class_auc,
     plot_hyperparameters,
     plot_objective,
     trials_table,
@@ -78,25 +78,34 @@ def retrain_best(tuner: Any, hypermodel: Any, data: TuningData, *,
 
 
 def evaluate(model: keras.Model, data: TuningData) -> dict[str, Any]:
-    """Test-set accuracy and one-vs-rest AUC per class.
+    """Test-set accuracy and one-vs-rest AUC per class (`recipes.metrics.roc_auc_per_class`).
 
     Args:
         model: a trained classifier with softmax outputs.
         data: the data (its test split is used).
 
     Returns:
-        ``{"accuracy", "per_class_auc": {class: auc}, "mean_auc", "test_size"}``.
+        ``{"accuracy", "per_class_auc": {class: auc}, "mean_auc", "test_size"}``; the AUC
+        of a class absent from the test set is NaN, and so is every AUC when the model's
+        outputs are not finite (a retraining that diverged), with a ``note`` saying so.
 
     Reference: Géron, Hands-On ML (3rd ed.), ch. 3 (accuracy, ROC AUC).
     """
     proba = model.predict(data.x_test, batch_size=256, verbose=0)
     accuracy = float(np.mean(proba.argmax(axis=1) == data.y_test))
-    aucs = per_class_auc(data.y_test, proba)
+    test: dict[str, Any] = {}
+    if np.isfinite(proba).all():
+        aucs = roc_auc_per_class(data.y_test, proba)["auc"].to_numpy(dtype=float)
+    else:
+        aucs = np.full(proba.shape[1], np.nan)
+        test["note"] = (f"{int(np.sum(~np.isfinite(proba)))} model outputs are not finite "
+                        "(the retraining diverged): AUC undefined.")
     return {
         "accuracy": accuracy,
         "per_class_auc": {name: float(a) for name, a in zip(data.class_names, aucs)},
         "mean_auc": float(np.nanmean(aucs)) if np.isfinite(aucs).any() else float("nan"),
         "test_size": int(len(data.y_test)),
+        **test,
     }
 
 
@@ -108,7 +117,7 @@ def _top(table: pd.DataFrame, k: int, direction: str) -> pd.DataFrame:
     return ranked[[c for c in keep if c in ranked.columns]].head(k)
 
 
-def finish_search(tuner: Any, hypermodel: Any, data: TuningData, args: argparse.Namespace,
+def finish_search(tuner: Any, hypermodel: Any, data: TuningData, config: SearchConfig,
                   *, fit_extra: dict[str, Any], strategy: Any, started: float) -> dict[str, Any]:
     """Write every output of a finished search into the project folder.
 
@@ -116,7 +125,7 @@ def finish_search(tuner: Any, hypermodel: Any, data: TuningData, args: argparse.
         tuner: the tuner (local, or the chief's).
         hypermodel: its hypermodel.
         data: the data.
-        args: the search's arguments.
+        config: the search's (resolved) settings.
         fit_extra: more `fit` arguments for the retraining.
         strategy: the `tf.distribute` strategy, or `None`.
         started: `time.perf_counter()` at the start.
@@ -131,7 +140,7 @@ def finish_search(tuner: Any, hypermodel: Any, data: TuningData, args: argparse.
     direction = tuner.oracle.objective.direction
     table = trials_table(tuner.oracle, project)
     table.to_csv(project / "trials.csv", index=False)
-    top = _top(table, args.top_k, direction)
+    top = _top(table, config.top_k, direction)
     with pd.option_context("display.width", 200, "display.max_columns", 40):
         print(f"\n{len(table)} trial(s); top {len(top)} by {objective}:\n"
               + top.to_string(index=False), flush=True)
@@ -142,10 +151,10 @@ def finish_search(tuner: Any, hypermodel: Any, data: TuningData, args: argparse.
     summary: dict[str, Any] = {"project_dir": project, "table": table}
     test: dict[str, Any] = {}
     sections = []
-    if not args.no_retrain:
+    if config.retrain:
         t0 = time.perf_counter()
         model, best, epochs = retrain_best(tuner, hypermodel, data, fit_extra=fit_extra,
-                                           strategy=strategy, verbose=2 if args.verbose else 0)
+                                           strategy=strategy, verbose=2 if config.verbose else 0)
         model.save(project / "best_model.keras")
         test = {**evaluate(model, data), "retrain_epochs": epochs,
                 "retrain_seconds": round(time.perf_counter() - t0, 1)}
@@ -171,7 +180,7 @@ def finish_search(tuner: Any, hypermodel: Any, data: TuningData, args: argparse.
     summary["test"] = test
     wall = time.perf_counter() - started
     write_json(project / "results.json", {
-        "config": vars(args), "seed": args.seed, "objective": objective,
+        "config": config, "seed": config.seed, "objective": objective,
         "direction": direction, "trials": len(table),
         "completed": int((table["status"] == "COMPLETED").sum()),
         "best_trial": summary.get("best_trial"),
@@ -181,13 +190,13 @@ def finish_search(tuner: Any, hypermodel: Any, data: TuningData, args: argparse.
     })
     workers = sorted(w for w in table["worker"].unique() if w)
     notes = [f"{data.description}.",
-             f"{len(table)} trial(s) by the {args.tuner} tuner; workers: "
+             f"{len(table)} trial(s) by the {config.tuner} tuner; workers: "
              f"{', '.join(workers) or 'unknown'}; each trial stops early after "
-             f"{args.patience} epoch(s) without progress of {objective}.",
+             f"{config.patience} epoch(s) without progress of {objective}.",
              f"Wall time {wall:.0f} s."]
-    if args.quick:
+    if config.quick:
         notes.append("--quick: a small slice and one epoch, a smoke run, not a result.")
-    write_report(project, f"Hyperparameter search: {args.model} on {args.data}", top,
+    write_report(project, f"Hyperparameter search: {config.model} on {config.data}", top,
                  intro=f"Top {len(top)} of {len(table)} trials by `{objective}` "
                        f"({direction}); every trial is in `trials.csv`.",
                  figures=figures, notes=notes, sections=sections)

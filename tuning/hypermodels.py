@@ -35,7 +35,8 @@ import keras
 import keras_tuner as kt
 
 from recipes.builders import build_cnn, build_mlp
-from recipes.specs import CNNSpec, MLPSpec
+from recipes.checks import check_choice
+from recipes.specs import BATCH_NORM_CHOICES, DROPOUT_KINDS, POOLING_CHOICES, CNNSpec, MLPSpec
 from tuning.base import (
     BATCH_SIZES,
     LEARNING_RATE_RANGE,
@@ -65,15 +66,16 @@ __all__ = [
     "make_hypermodel",
 ]
 
-# The search space, one tuple per choice (the first value is the default).
+# The search space, one tuple per choice (the first value is the default). Names are the
+# specs' (recipes.specs) and the factories' (recipes.names): every placement of batch norm
+# and every dropout kind, pooling without "none", a few activations and initializers.
 KERNEL_SIZES = (3, 5, 7)
-POOLINGS = ("max", "avg")
+POOLINGS = tuple(p for p in POOLING_CHOICES if p != "none")
 FILTERS = (16, 32, 64)
 CNN_ACTIVATIONS = ("relu", "elu", "leaky_relu", "gelu")
 MLP_ACTIVATIONS = ("relu", "elu", "selu", "leaky_relu", "gelu", "swish")
 INITIALIZERS = ("auto", "he", "glorot")
-BATCH_NORMS = ("none", "before", "after")
-DROPOUT_KINDS = ("standard", "alpha", "mc")
+BATCH_NORMS = BATCH_NORM_CHOICES
 CNN_DROPOUTS = (0.0, 0.25, 0.5)
 MLP_DROPOUTS = (0.0, 0.1, 0.2, 0.3, 0.5)
 L2S = (0.0, 1e-5, 1e-4, 1e-3)
@@ -187,7 +189,7 @@ class MLPHyperModel(RecipesHyperModel):
         return build_mlp(spec, self.input_shape, self.num_classes)
 
 
-MODELS = {"cnn": CNNHyperModel, "mlp": MLPHyperModel}
+MODELS = {"cnn": CNNHyperModel, "mlp": MLPHyperModel}  # keyed by tuning.names.MODEL_NAMES
 
 
 def make_hypermodel(name: str, input_shape: tuple[int, ...], num_classes: int,
@@ -209,6 +211,5 @@ def make_hypermodel(name: str, input_shape: tuple[int, ...], num_classes: int,
     Reference: Géron, Hands-On ML (3rd ed.), ch. 10, "Fine-Tuning Neural Network
     Hyperparameters".
     """
-    if name not in MODELS:
-        raise ValueError(f"Unknown model {name!r}. Valid: {', '.join(MODELS)}.")
+    check_choice("model", name, MODELS)
     return MODELS[name](input_shape, num_classes, **kwargs)

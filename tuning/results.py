@@ -1,4 +1,4 @@
-"""What a search found: the trials table, its plots, and per-class AUC on the test set.
+"""What a search found: the trials table and its plots.
 
 `trials_table` reads Keras Tuner's oracle (every trial's status, hyperparameters, score and
 best step) and this package's trial records (worker, epochs run, seconds) into one pandas
@@ -14,8 +14,9 @@ table.to_csv("trials.csv", index=False)
 save_figure(plot_objective(table, "val_accuracy"), "objective_per_trial.png")
 ```
 
-Reference: Géron, Hands-On ML (3rd ed.), ch. 10 (comparing hyperparameter searches);
-ch. 3 (ROC AUC, one-vs-rest for several classes).
+The best model's test-set AUC is `recipes.metrics.roc_auc_per_class` (`tuning.final`).
+
+Reference: Géron, Hands-On ML (3rd ed.), ch. 10 (comparing hyperparameter searches).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from tuning.tuners import read_record
 __all__ = [
     "TABLE_FIXED_COLUMNS",
     "hyperparameter_columns",
-    "per_class_auc",
     "plot_hyperparameters",
     "plot_objective",
     "trials_table",
@@ -217,41 +217,3 @@ def plot_hyperparameters(table: pd.DataFrame, objective: str,
     fig.suptitle(f"Hyperparameters vs {objective}")
     fig.tight_layout()
     return fig
-
-
-def _one_vs_rest_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC of one class (Mann-Whitney U with average ranks for ties)."""
-    positive = np.asarray(y_true, dtype=bool)
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    average_rank = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based, ties averaged
-    ranks = average_rank[inverse]
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
-
-
-def per_class_auc(y_true: Any, proba: Any) -> np.ndarray:
-    """One-vs-rest ROC AUC of each class.
-
-    Uses `recipes.metrics.roc_auc_per_class` when that module is there, else the same
-    Mann-Whitney computation in NumPy here (ties count one half).
-
-    Args:
-        y_true: integer labels, shape `(N,)`.
-        proba: class probabilities, shape `(N, k)`.
-
-    Returns:
-        `k` AUCs; NaN for a class absent from `y_true` (or present alone).
-
-    Reference: Géron, Hands-On ML (3rd ed.), ch. 3, "The ROC Curve".
-    """
-    y = np.asarray(y_true).reshape(-1).astype(int)
-    p = np.asarray(proba, dtype=float)
-    try:  # the project's metrics module
-        from recipes.metrics import roc_auc_per_class
-    except ImportError:
-        roc_auc_per_class = None
-    if roc_auc_per_class is not None:
-        return roc_auc_per_class(y, p)["auc"].to_numpy(dtype=float)
-    return np.array([_one_vs_rest_auc(y == c, p[:, c]) for c in range(p.shape[1])])

@@ -11,13 +11,11 @@ retrained on train + validation), ``results.json`` and ``report.md``.
 
 Examples:
 
-```
-python -m tuning.search                                   # MNIST, CNN, random search
-python -m tuning.search --tuner hyperband --max-epochs 9
-python -m tuning.search --data fish --data-dir ../shared/data/fish-val --imbalance focal
-python -m tuning.search --resume                          # continue a killed search
-python -m tuning.distributed --workers 2                  # a chief and 2 workers
-```
+    python -m tuning.search                          # MNIST, CNN, random search
+    python -m tuning.search --tuner hyperband --max-epochs 9
+    python -m tuning.search --data fish --data-dir ../shared/data/fish-val --imbalance focal
+    python -m tuning.search --resume                 # continue a killed search
+    python -m tuning.distributed --workers 2         # a chief and 2 workers
 
 Reference: Géron, Hands-On ML (3rd ed.), ch. 10, "Fine-Tuning Neural Network
 Hyperparameters" (Keras Tuner); ch. 11 for the knobs.
@@ -25,25 +23,47 @@ Hyperparameters" (Keras Tuner); ch. 11 for the knobs.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from tuning.options import CONFIG_FILE, OBJECTIVES, build_parser, parse_args, project_trials
+from recipes.cli import parse_config
+from tuning.config import CONFIG_FILE, SearchConfig, check_project, project_trials
 
-__all__ = ["OBJECTIVES", "build_parser", "main", "parse_args", "run"]
+__all__ = ["EPILOG", "PROG", "main", "parse_args", "run"]
+
+PROG = "python -m tuning.search"
+EPILOG = ("Outputs go to DIRECTORY/PROJECT_NAME/: trials.csv, report.md, best_model.keras,\n"
+          "results.json and two PNG plots, beside Keras Tuner's own oracle.json and trial_*/\n"
+          "folders; the options go to search_config.json.")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the search the arguments describe (and, unless a worker, write the results).
+def parse_args(argv: Sequence[str] | None = None) -> SearchConfig:
+    """Parse and check the command line, filling the defaults that depend on others.
 
     Args:
-        args: `parse_args` output.
+        argv: the arguments (default `sys.argv[1:]`).
+
+    Returns:
+        The resolved `SearchConfig` (`SearchConfig.resolved`), checked against the disk
+        (`tuning.config.check_project`).
+
+    Raises:
+        SystemExit: on bad input, with a message saying what to change (code 2), or after
+            ``--help`` (code 0).
+    """
+    return parse_config(SearchConfig, argv, prog=PROG, description=__doc__, epilog=EPILOG,
+                        finish=lambda config: check_project(config.resolved()))
+
+
+def run(config: SearchConfig) -> dict[str, Any]:
+    """Run the search the config describes (and, unless a worker, write the results).
+
+    Args:
+        config: the search's settings (resolved here if they are not yet).
 
     Returns:
         A summary: ``role``, and for the chief or a local search ``project_dir``,
@@ -67,65 +87,66 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from tuning.tuners import make_tuner
 
     started = time.perf_counter()
-    role = args.distributed or "local"
-    if args.distributed:
+    config = config.resolved()
+    role = config.distributed or "local"
+    if config.distributed:
         quiet_condition_protos()
-    set_seed(args.seed)
-    data = load_data(args.data, data_dir=args.data_dir, subset=args.subset,
-                     val_size=args.val_size, test_size=500 if args.quick else None,
-                     image_size=args.image_size, seed=args.seed)
-    print(f"[{args.tuner_id}] {data.description}", flush=True)
+    set_seed(config.seed)
+    data = load_data(config.data, data_dir=config.data_dir, subset=config.subset,
+                     val_size=config.val_size, test_size=500 if config.quick else None,
+                     image_size=config.image_size, seed=config.seed)
+    print(f"[{config.tuner_id}] {data.description}", flush=True)
     fit_extra: dict[str, Any] = {}
     loss: Any = "crossentropy"
-    if args.imbalance == "class_weight":
+    if config.imbalance == "class_weight":
         fit_extra["class_weight"] = class_weights(data.y_train, data.num_classes)
-    elif args.imbalance == "focal":
+    elif config.imbalance == "focal":
         loss = make_loss("focal", alpha=class_weights(data.y_train, data.num_classes))
     strategy = None
-    if args.strategy == "mirrored":
+    if config.strategy == "mirrored":
         import tensorflow as tf
 
         strategy = tf.distribute.MirroredStrategy()
-        print(f"[{args.tuner_id}] MirroredStrategy with {strategy.num_replicas_in_sync} "
+        print(f"[{config.tuner_id}] MirroredStrategy with {strategy.num_replicas_in_sync} "
               "replica(s)", flush=True)
-    hypermodel = make_hypermodel(args.model, data.input_shape, data.num_classes, loss=loss,
-                                 seed=args.seed, train_size=len(data.x_train),
-                                 max_epochs=args.max_epochs, run_eagerly=args.run_eagerly)
-    project_dir = Path(args.directory) / args.project_name
-    if args.resume and role != "worker" and project_trials(project_dir) is None:
-        print(f"[{args.tuner_id}] nothing to resume in {project_dir}: starting a new search",
+    hypermodel = make_hypermodel(config.model, data.input_shape, data.num_classes, loss=loss,
+                                 seed=config.seed, train_size=len(data.x_train),
+                                 max_epochs=config.max_epochs, run_eagerly=config.run_eagerly)
+    project_dir = config.project_dir
+    if config.resume and role != "worker" and project_trials(project_dir) is None:
+        print(f"[{config.tuner_id}] nothing to resume in {project_dir}: starting a new search",
               flush=True)
-    with distributed_env(args.distributed, args.tuner_id, args.oracle):
+    with distributed_env(config.distributed, config.tuner_id, config.oracle):
         tuner = make_tuner(
-            args.tuner, hypermodel, objective=args.objective, max_trials=args.max_trials,
-            max_epochs=args.max_epochs, directory=args.directory,
-            project_name=args.project_name, seed=args.seed,
-            executions_per_trial=args.executions_per_trial,
-            overwrite=args.overwrite and role != "worker", distribution_strategy=strategy)
+            config.tuner, hypermodel, objective=config.objective, max_trials=config.max_trials,
+            max_epochs=config.max_epochs, directory=config.directory,
+            project_name=config.project_name, seed=config.seed,
+            executions_per_trial=config.executions_per_trial,
+            overwrite=config.overwrite and role != "worker", distribution_strategy=strategy)
         if role != "worker":
-            write_json(Path(tuner.project_dir) / CONFIG_FILE, vars(args))  # creates it
-        mode = "min" if "loss" in args.objective else "max"
+            write_json(project_dir / CONFIG_FILE, config)  # creates the folder's file
+        mode = "min" if "loss" in config.objective else "max"
         fit_kwargs = dict(
-            validation_data=(data.x_val, data.y_val), epochs=args.max_epochs,
-            callbacks=[keras.callbacks.EarlyStopping(monitor=args.objective, mode=mode,
-                                                     patience=args.patience)],
-            verbose=2 if args.verbose else 0, **fit_extra)
-        print(f"[{args.tuner_id}] {args.tuner} search of the {args.model} space in "
-              f"{project_dir}: {args.max_trials or 'hyperband schedule'} trials, up to "
-              f"{args.max_epochs} epoch(s) each, objective {args.objective}", flush=True)
+            validation_data=(data.x_val, data.y_val), epochs=config.max_epochs,
+            callbacks=[keras.callbacks.EarlyStopping(monitor=config.objective, mode=mode,
+                                                     patience=config.patience)],
+            verbose=2 if config.verbose else 0, **fit_extra)
+        print(f"[{config.tuner_id}] {config.tuner} search of the {config.model} space in "
+              f"{project_dir}: {config.max_trials or 'hyperband schedule'} trials, up to "
+              f"{config.max_epochs} epoch(s) each, objective {config.objective}", flush=True)
         if role == "chief":
             tuner.oracle.verbose = 0
-            host, port = args.oracle
+            host, port = config.oracle
             serve_oracle(tuner, f"{host}:{port}")
         else:
-            if args.start_barrier:
-                wait_at_barrier(args.start_barrier[0], int(args.start_barrier[1]),
-                                args.tuner_id)
+            if config.start_barrier:
+                wait_at_barrier(config.start_barrier[0], int(config.start_barrier[1]),
+                                config.tuner_id)
             tuner.search(data.x_train, data.y_train, **fit_kwargs)
     if role == "worker":
-        print(f"[{args.tuner_id}] no more trials: done", flush=True)
+        print(f"[{config.tuner_id}] no more trials: done", flush=True)
         return {"role": role}
-    summary = finish_search(tuner, hypermodel, data, args, fit_extra=fit_extra,
+    summary = finish_search(tuner, hypermodel, data, config, fit_extra=fit_extra,
                             strategy=strategy, started=started)
     return {"role": role, **summary}
 
@@ -146,13 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit status: 0 on success, 1 when the search failed, 2 on bad input.
     """
-    args = parse_args(argv)
+    config = parse_args(argv)
     logging.getLogger("tensorflow").addFilter(_NoRetracingWarning())
     # Hyperband's continued trials load a checkpoint with its optimizer variables into a
     # model whose optimizer fit() replaces anyway: Keras warns that it skips them.
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
     try:
-        run(args)
+        run(config)
     except (RuntimeError, FileNotFoundError, TimeoutError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 1

@@ -30,6 +30,7 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
+from recipes.checks import check_choice
 from recipes.runs import write_json
 
 __all__ = [
@@ -124,7 +125,7 @@ class GridTuner(_TrialRecorder, kt.GridSearch):
 
 
 TUNERS = {"random": RandomTuner, "hyperband": HyperbandTuner, "bayesian": BayesianTuner,
-          "grid": GridTuner}
+          "grid": GridTuner}  # keyed by tuning.names.TUNER_NAMES
 
 
 def make_tuner(
@@ -166,8 +167,7 @@ def make_tuner(
     Reference: Géron, Hands-On ML (3rd ed.), ch. 10, "Fine-Tuning Neural Network
     Hyperparameters".
     """
-    if kind not in TUNERS:
-        raise ValueError(f"Unknown tuner {kind!r}. Valid: {', '.join(TUNERS)}.")
+    check_choice("tuner", kind, TUNERS)
     common = dict(hypermodel=hypermodel, objective=objective, seed=seed,
                   directory=str(directory), project_name=project_name, overwrite=overwrite,
                   executions_per_trial=executions_per_trial,

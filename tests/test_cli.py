@@ -1,0 +1,119 @@
+"""Tests of recipes.cli's option metadata: help sections, parsers, exact counts, hidden options."""
+
+import contextlib
+import io
+from dataclasses import dataclass
+
+import pytest
+import tensorflow as tf
+
+from recipes.checks import check_at_least
+from recipes.cli import build_parser, option, parse_config, parse_known_config
+
+
+def _pair(text):
+    left, sep, right = text.partition(":")
+    if not sep or not right.isdigit():
+        raise ValueError(f"must be NAME:NUMBER, got {text!r}")
+    return left, int(right)
+
+
+@dataclass(frozen=True)
+class _Grouped:
+    seed: int = option(1, "seed")
+    name: str = option("a", "the name", ("a", "b"), group="first")
+    size: int | None = option(None, "the size", group="second", default_text="10; 2 with --quick")
+    quick: bool = option(False, "smoke run", group="first")
+    pair: tuple[str, int] | None = option(None, "a pair", parse=_pair, metavar="NAME:N",
+                                          group="second")
+    barrier: tuple[str, ...] | None = option(None, "a folder and a count", nargs=2,
+                                             metavar=("DIR", "N"))
+    secret: str | None = option(None, "set by a parent process", hidden=True)
+    sizes: tuple[int, ...] = option((1, 2), "several sizes")
+
+    def __post_init__(self):
+        if self.size is not None:
+            check_at_least("size", self.size, 1)
+
+
+def _parse(argv, **kwargs):
+    out, err = io.StringIO(), io.StringIO()
+    code = None
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            result = parse_config(_Grouped, argv, prog="python -m grouped", **kwargs)
+        except SystemExit as e:
+            code, result = e.code, None
+    return result, code, out.getvalue(), err.getvalue()
+
+
+class OptionMetadataTest(tf.test.TestCase):
+    def test_groups_are_help_sections_in_first_field_order(self):
+        text = build_parser(_Grouped, prog="python -m grouped").format_help()
+        self.assertLess(text.index("\nfirst:"), text.index("\nsecond:"))
+        first = text[text.index("\nfirst:"):text.index("\nsecond:")]
+        self.assertIn("--name {a,b}", first)
+        self.assertIn("--quick, --no-quick", first)
+        self.assertNotIn("--size", first)
+        options = text[text.index("\noptions:"):text.index("\nfirst:")]
+        for flag in ("--seed", "--barrier", "--sizes"):  # ungrouped: the general section
+            self.assertIn(flag, options)
+
+    def test_default_text_and_hidden(self):
+        text = " ".join(build_parser(_Grouped, prog="python -m grouped").format_help().split())
+        self.assertIn("the size (default: 10; 2 with --quick)", text)
+        self.assertIn("several sizes (default: 1 2)", text)
+        self.assertNotIn("--secret", text)
+        self.assertNotIn("parent process", text)
+        config, code, _, _ = _parse(["--secret", "s3"])
+        self.assertEqual((config.secret, code), ("s3", None))
+
+    def test_parse_and_nargs(self):
+        config, code, _, _ = _parse(["--pair", "x:3", "--barrier", "/tmp", "2", "--sizes",
+                                     "4", "5", "6"])
+        self.assertIsNone(code)
+        self.assertEqual(config.pair, ("x", 3))
+        self.assertEqual(config.barrier, ("/tmp", "2"))
+        self.assertEqual(config.sizes, (4, 5, 6))
+        self.assertEqual(config, _Grouped(pair=("x", 3), barrier=("/tmp", "2"), sizes=(4, 5, 6)))
+        _, code, _, err = _parse(["--pair", "x"])
+        self.assertEqual(code, 2)
+        self.assertIn("python -m grouped: error: argument --pair: must be NAME:NUMBER, got 'x'",
+                      err)
+        _, code, _, err = _parse(["--barrier", "/tmp"])
+        self.assertEqual(code, 2)
+        self.assertIn("argument --barrier: expected 2 arguments", err)
+
+    def test_finish_returns_a_config_and_its_errors_exit_2(self):
+        def finish(config):
+            if config.quick and config.size is None:
+                raise ValueError("--quick needs --size here.")
+            return config
+
+        config, code, _, _ = _parse(["--size", "3", "--quick"], finish=finish)
+        self.assertEqual((config.size, config.quick, code), (3, True, None))
+        _, code, _, err = _parse(["--quick"], finish=finish)
+        self.assertEqual(code, 2)
+        self.assertIn("python -m grouped: error: --quick needs --size here.", err)
+        _, code, _, err = _parse(["--size", "0"], finish=finish)  # the config's own check first
+        self.assertEqual(code, 2)
+        self.assertIn("error: size must be >= 1, got 0.", err)
+
+    def test_parse_known_config_passes_the_rest_on(self):
+        config, rest = parse_known_config(_Grouped, ["--seed", "7", "--other", "x", "--quick"],
+                                          prog="python -m grouped")
+        self.assertEqual((config.seed, config.quick, rest), (7, True, ["--other", "x"]))
+
+        def refuse(config, rest):
+            if "--other" in rest:
+                raise ValueError("--other: not here.")
+            return config, rest
+
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as info:
+            parse_known_config(_Grouped, ["--other", "x"], prog="python -m grouped",
+                               finish=refuse)
+        self.assertEqual(info.value.code, 2)
+        self.assertIn("python -m grouped: error: --other: not here.", err.getvalue())
+        self.assertEqual(parse_known_config(_Grouped, ["--y"], prog="p", finish=refuse)[1],
+                         ["--y"])
