@@ -1,12 +1,12 @@
-"""ch11.fish: the fish-photo workflow on generated image folders (and on fish-val if present)."""
+"""ch11.fish: the fish classifier on generated photo folders (and on the real photos if present)."""
 
 import contextlib
 import dataclasses
 import io
 import json
 import os
+import zipfile
 from pathlib import Path
-from unittest import mock
 
 import keras
 import numpy as np
@@ -15,15 +15,19 @@ import tensorflow as tf
 from absl.testing import parameterized
 from PIL import Image
 
-from ch11 import fish, fish_predict
+from ch11 import _fish, fish
+from ch11.fish import predict
 from recipes.builders import build_cnn
+from recipes.data.fish import load_fish_splits
 from recipes.regularization import MCDropout
+from recipes.transfer import build_transfer
 
 COLOURS = {"blue": (20, 40, 230), "green": (30, 200, 40), "red": (220, 30, 30)}
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _make_folder(root: Path, sizes: dict, size: int = 24, seed: int = 0) -> Path:
-    """One folder per class: noisy solid colours, a bright square in the rare class."""
+    """One folder per class of noisy solid colours (every photo's bytes differ)."""
     rng = np.random.default_rng(seed)
     for name, n in sizes.items():
         (root / name).mkdir(parents=True, exist_ok=True)
@@ -40,136 +44,227 @@ def _run_main(argv):
     return code, out.getvalue(), err.getvalue()
 
 
-def _fish_val_dir() -> Path:
-    return Path(os.environ.get("FISH_VAL_DIR") or
-                Path(__file__).resolve().parents[2] / "shared/data/fish-val")
-
-
-class FishUnitTest(tf.test.TestCase, parameterized.TestCase):
+class FishConfigTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
-        keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
         self.tmp = Path(self.get_temp_dir())
 
-    def test_help_lists_every_option_and_bad_values_fail(self):
+    def test_help_lists_every_option_and_defaults_are_the_course_splits(self):
         out = io.StringIO()
         with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stdout(out):
             fish.main(["--help"])
         self.assertEqual(ctx.exception.code, 0)
         for f in dataclasses.fields(fish.Config):
             self.assertIn("--" + f.name.replace("_", "-"), out.getvalue())
-        with self.assertRaisesRegex(ValueError, "image_size must be >= 1, got 0"):
-            fish.Config(image_size=0)
-        err = io.StringIO()
-        with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stderr(err):
-            fish.main(["--backbone", "resnet"])
-        self.assertEqual(ctx.exception.code, 2)
-        self.assertIn("invalid choice: 'resnet'", err.getvalue())
+        config = fish.Config()
+        self.assertTrue(config.train_dir.endswith("shared/data/fish-train"))
+        self.assertTrue(config.val_dir.endswith("shared/data/fish-val"))
+        self.assertIsNone(config.test_dir)
+        self.assertEqual(config.folders(), (config.train_dir, config.val_dir, None))
+        self.assertEqual(fish.Config(data_dir="d", test_dir="t").folders(), ("d", None, "t"))
 
     @parameterized.named_parameters(
-        ("single_class", {"red": 5}, None,
-         r"^error: Classification needs at least 2 classes, found 1: 'red'"),
-        ("too_small", {"red": 6, "blue": 1}, None,
-         r"^error: Class 'blue' has only 1 image\(s\), too few .* Use a smaller split .*"
-         r"merge the class"),
-        ("undecodable", {"red": 5, "blue": 5}, "red/broken.jpg",
-         r"^error: Unreadable image '.*broken.jpg'"),
+        ("backbone", ["--backbone", "resnet"], "invalid choice: 'resnet'"),
+        ("nan_rate", ["--learning-rate", "nan"], "learning_rate must be a finite number > 0"),
+        ("inf_rate", ["--learning-rate", "inf"], "learning_rate must be a finite number > 0"),
+        ("size", ["--image-size", "4"], "image_size must be >= 8, got 4"),
+        ("split", ["--test-split", "1"], r"test_split must be in [0, 1), got 1.0"),
+        ("source", ["--test-from", "test"], "invalid choice: 'test'"),
+        ("seed", ["--seed", "-1"], "seed must be >= 0, got -1"),
     )
-    def test_bad_folders_give_one_error_line_and_exit_2(self, sizes, broken, pattern):
-        root = _make_folder(self.tmp / "photos", sizes, size=8)
-        if broken:
-            (root / broken).write_bytes(b"\xff\xd8 not a jpeg")
+    def test_bad_options_exit_2_before_anything_runs(self, argv, message):
+        err = io.StringIO()
+        with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stderr(err):
+            fish.main(argv + ["--out-dir", str(self.tmp / "runs")])
+        self.assertEqual(ctx.exception.code, 2)
+        self.assertIn(message, err.getvalue())
+        self.assertFalse((self.tmp / "runs").exists())
+
+    @parameterized.named_parameters(
+        ("single_class", {"red": 5}, [],
+         r"^error: Classification needs at least 2 classes, found 1: 'red'"),
+        ("too_small", {"red": 6, "blue": 1}, [],
+         r"^error: Class 'blue' has only 1 image\(s\) in the training folder, too few .* "
+         r"Use a smaller split"),
+        ("missing_test_class", {"red": 6, "blue": 6}, ["--test-dir", "TEST"],
+         r"^error: '.*TEST' has missing class folder\(s\) \['red'\]"),
+        ("missing_folder", None, [], r"^error: The train folder '.*nope' does not exist"),
+        ("missing_val_folder", {"red": 6, "blue": 6}, ["--val-dir", "NOPE"],
+         r"^error: The validation folder '.*NOPE' does not exist"),
+    )
+    def test_bad_folders_give_one_error_line_and_exit_2(self, sizes, extra, pattern):
+        root = _make_folder(self.tmp / "photos", sizes, size=8) if sizes else self.tmp / "nope"
+        _make_folder(self.tmp / "TEST", {"blue": 2}, size=8)
+        extra = [str(self.tmp / e) if e in ("TEST", "NOPE") else e for e in extra]
         out_dir = self.tmp / "runs"
-        code, _, err = _run_main(["--data-dir", str(root), "--quick", "--out-dir", str(out_dir)])
-        self.assertEqual(code, 2)
+        argv = ["--train-dir", str(root), "--val-dir", "none", "--quick", "--out-dir",
+                str(out_dir), *extra]
+        if "--val-dir" in extra:
+            argv = argv[:2] + argv[4:]
+        code, _, err = _run_main(argv)
+        self.assertEqual(code, 2, err)
         self.assertRegex(err, pattern)
         self.assertLen(err.strip().splitlines(), 1)
         self.assertNotIn("Traceback", err)
         self.assertFalse(out_dir.exists())  # nothing trained, no run folder
 
-    def test_missing_folder_and_weights_file(self):
-        code, _, err = _run_main(["--data-dir", str(self.tmp / "nope"), "--quick"])
-        self.assertEqual((code, err.strip()),
-                         (2, f"error: Fish photo folder '{self.tmp / 'nope'}' does not exist."))
-        config = fish.Config(weights=str(self.tmp / "w.h5"), image_size=32)
-        with self.assertRaisesRegex(fish_predict.InputError,
-                                    r"Weights file '.*w.h5' does not exist \(use --weights"):
-            fish.build_transfer(config, 3)
+    def test_a_missing_weights_file_fails_before_training(self):
+        root = _make_folder(self.tmp / "photos", {"red": 10, "blue": 10}, size=8)
+        code, out, err = _run_main(["--data-dir", str(root), "--quick", "--backbone",
+                                    "mobilenetv2", "--weights", str(self.tmp / "w.h5"),
+                                    "--out-dir", str(self.tmp / "runs")])
+        self.assertEqual(code, 2)
+        self.assertRegex(err, r"^error: Weights file '.*w.h5' does not exist \(use imagenet")
+        self.assertNotIn("CNN from scratch", out)
+        self.assertFalse((self.tmp / "runs").exists())
 
-    def test_imagenet_weights_unavailable_says_how_to_proceed(self):
-        with mock.patch("keras.src.utils.file_utils.get_file",
-                        side_effect=OSError("URL fetch failure")):
-            with self.assertRaisesRegex(fish_predict.InputError,
-                                        r"Cannot get the ImageNet weights of mobilenetv2 "
-                                        r"\(URL fetch failure\).*--weights none"):
-                fish.build_transfer(fish.Config(image_size=96), 3)
 
-    def test_augmentation_only_in_training_and_rescale_inside(self):
-        x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
-        cnn = keras.Model(*(lambda m: (m.input, m.get_layer("aug_contrast").output))(
-            build_cnn(fish.cnn_spec(True), (32, 32, 3), 3)))
-        transfer = fish.build_transfer(fish.Config(weights="none", image_size=32), 3)
-        transfer_aug = keras.Model(transfer.input, transfer.get_layer("aug_contrast").output)
-        for aug in (cnn, transfer_aug):
-            self.assertAllClose(aug(x, training=False), x)
-            self.assertGreater(float(np.abs(aug(x, training=True) - x).mean()), 1.0)
-        model = build_cnn(fish.cnn_spec(True), (32, 32, 3), 3)
+class FishModelTest(tf.test.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.utils.set_random_seed(0)
+        keras.backend.clear_session()
+        self.tmp = Path(self.get_temp_dir())
+
+    def test_recipe_is_the_chapters_cnn(self):
+        spec = _fish.recipe_spec()
+        model = build_cnn(spec, (96, 96, 3), 11)
+        self.assertEqual(spec.first_stride, 2)
+        self.assertEqual(model.get_layer("conv_0_0").strides, (2, 2))
+        self.assertIsInstance(model.get_layer("conv_0_0").kernel_initializer,
+                              keras.initializers.HeNormal)
+        self.assertFalse(model.get_layer("conv_0_0").use_bias)  # BN before the activation
+        bns = [la for la in model.layers if isinstance(la, keras.layers.BatchNormalization)]
+        self.assertLen(bns, 4)
+        self.assertEqual({b.momentum for b in bns}, {0.9})
         self.assertAllClose(model.get_layer("input_rescale").scale, 1 / 255)
+        self.assertEqual(model.output_shape, (None, 11))
+        # augmentation only in training; inference is deterministic on raw uint8 photos
+        x = np.random.default_rng(0).integers(0, 256, (4, 96, 96, 3), dtype=np.uint8)
+        aug = keras.Model(model.input, model.get_layer("aug_rotation").output)
+        self.assertAllClose(aug(x.astype("float32"), training=False), x.astype("float32"))
+        self.assertGreater(float(np.abs(aug(x.astype("float32"), training=True) - x).mean()), 1)
+        self.assertAllClose(model.predict(x, verbose=0), model.predict(x, verbose=0))
+
+    def test_oversampling_repeats_small_classes_to_half_the_median(self):
+        y = np.array([0] * 100 + [1] * 80 + [2] * 6)
+        idx = _fish.oversample_indices(y, seed=0)
+        counts = np.bincount(y[idx])
+        self.assertEqual(counts.tolist(), [100, 80, 40])  # half the median class (80)
+        self.assertEqual(set(idx[:len(y)].tolist()), set(range(len(y))))
+
+    def test_confusion_pairs_most_frequent_first(self):
+        import pandas as pd
+
+        matrix = pd.DataFrame([[9, 3, 0], [1, 5, 0], [0, 4, 7]], index=list("abc"),
+                              columns=list("abc"))
+        self.assertEqual(_fish.confusion_pairs(matrix, top=2), [("c", "b", 4), ("a", "b", 3)])
+
+    def test_backbone_without_weights_settles_its_batch_norm(self):
+        model = build_transfer("mobilenetv2", (32, 32, 3), 3, weights=None)
+        bns = [la for la in model.get_layer("backbone").layers
+               if isinstance(la, keras.layers.BatchNormalization)]
+        self.assertEqual({b.momentum for b in bns}, {0.9})
         self.assertEqual([la.name for la in model.layers[1:5]],
                          ["aug_flip", "aug_rotation", "aug_zoom", "aug_contrast"])
-        self.assertAllClose(model.predict(x, verbose=0), model(x, training=False))
-        # weights none: the backbone's BN momentum lowered so it settles in a few epochs
-        bns = [la for la in transfer.get_layer("backbone").layers
-               if isinstance(la, keras.layers.BatchNormalization)]
-        self.assertEqual({b.momentum for b in bns}, {fish.BN_MOMENTUM_FROM_SCRATCH})
 
-    def test_tiny_cnn_learns_colours_and_saved_model_predicts_raw_photos(self):
+
+class FishTrainPredictTest(tf.test.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.utils.set_random_seed(0)
+        keras.backend.clear_session()
+        self.tmp = Path(self.get_temp_dir())
+
+    def test_tiny_cnn_learns_colours_and_predict_reads_photos_and_folders(self):
         root = _make_folder(self.tmp / "photos", {"red": 30, "green": 30, "blue": 30}, size=16)
-        config = fish.Config(data_dir=str(root), image_size=16, cnn_epochs=10, batch_size=8,
-                             learning_rate=3e-3, imbalance="none")
-        data, arrays = fish.load(config)
+        data = load_fish_splits(root, image_size=16, validation_split=0.2, test_split=0.5,
+                                cache_dir=self.tmp / "cache")
+        spec = _fish.recipe_spec(quick=True, augmentation=())
         with contextlib.redirect_stdout(io.StringIO()):
-            trained = fish.train_cnn(config, arrays, 3, "none", "")
-        acc = np.mean(trained.model.predict(arrays["x_test"], verbose=0).argmax(1)
-                      == arrays["y_test"])
-        self.assertGreaterEqual(acc, 0.9)
-        self.assertEqual({la.momentum for la in trained.model.layers
-                          if isinstance(la, keras.layers.BatchNormalization)}, {0.9})
-        path = fish_predict.save_model_with_classes(trained.model, self.tmp / "m.keras",
-                                                    data.class_names)
-        self.assertEqual(json.loads(fish_predict.classes_path(path).read_text()),
+            trained = _fish.train_cnn(spec, data, epochs=8, batch_size=8, max_lr=3e-3,
+                                      patience=8, verbose=0)
+        _fish.evaluate(trained, data)
+        self.assertGreaterEqual(trained.accuracy["test"], 0.9)
+        self.assertEqual(trained.report["class"].tolist(), ["blue", "green", "red"])
+        self.assertGreater(trained.first_step_s, 0)
+        self.assertBetween(trained.best_epoch, 1, 8)
+        path = predict.save_model_with_classes(trained.model, self.tmp / "m.keras",
+                                               data.class_names)
+        self.assertEqual(json.loads(predict.classes_path(path).read_text()),
                          {"class_names": ["blue", "green", "red"], "image_size": [16, 16]})
         # a 40x30 grayscale photo and a 50x50 RGB one: resized / converted, not an error
         Image.new("L", (40, 30), 90).save(self.tmp / "gray.png")
-        Image.new("RGB", (50, 50), COLOURS["red"]).save(self.tmp / "red.jpg")
-        code, out, err = _run_main(["predict", "--model", str(path), str(self.tmp / "red.jpg"),
+        Image.new("RGB", (50, 50), COLOURS["red"]).save(self.tmp / "red.webp")
+        code, out, err = _run_main(["predict", "--model", str(path), str(self.tmp / "red.webp"),
                                     str(self.tmp / "gray.png"), "--mc-samples", "5"])
         self.assertEqual((code, err), (0, ""))
         lines = out.splitlines()
         self.assertLen(lines, 8)  # (path + 3 classes) x 2
         self.assertStartsWith(lines[1].strip(), "red ")
-        reloaded, names = fish_predict.load_model_with_classes(path)
-        images = fish_predict.read_images([self.tmp / "red.jpg", self.tmp / "gray.png"], (16, 16))
-        self.assertEqual(images.shape, (2, 16, 16, 3))
-        self.assertAllClose(images[1, ..., 0], images[1, ..., 2])  # gray -> 3 equal channels
-        self.assertAllClose(reloaded.predict(arrays["x_test"], verbose=0),
-                            trained.model.predict(arrays["x_test"], verbose=0), atol=1e-5)
-        mc = fish_predict.mc_model(reloaded)
-        self.assertTrue(any(isinstance(la, MCDropout) for la in mc.layers))
-        top = fish_predict.predict_images(reloaded, names, images, mc_samples=5)
+        reloaded, names = predict.load_model_with_classes(path)
+        images = predict.read_images([self.tmp / "red.webp", self.tmp / "gray.png"], (16, 16))
+        self.assertEqual((images.shape, images.dtype), ((2, 16, 16, 3), np.uint8))
+        self.assertAllEqual(images[1, ..., 0], images[1, ..., 2])  # gray -> 3 equal channels
+        self.assertAllClose(reloaded.predict(data.x["test"], verbose=0),
+                            trained.model.predict(data.x["test"], verbose=0), atol=1e-5)
+        self.assertTrue(any(isinstance(la, MCDropout) for la in predict.mc_model(reloaded).layers))
+        top = predict.predict_images(reloaded, names, images, mc_samples=5)
         self.assertEqual(top[0][0]["class"], "red")
         probs = [r["probability"] for r in top[1]]
         self.assertEqual(probs, sorted(probs, reverse=True))
         self.assertTrue(all(r["std"] >= 0 for r in top[1]))
-        # an undecodable photo and a missing model: one error line, exit 2
+        # a folder of photos: every photo classified, a CSV written
+        csv_path = self.tmp / "out.csv"
+        code, out, err = _run_main(["predict", "--model", str(path), str(root / "green"),
+                                    "--csv", str(csv_path)])
+        self.assertEqual((code, err), (0, ""))
+        rows = csv_path.read_text().splitlines()
+        self.assertEqual(rows[0], "photo,class_1,probability_1,class_2,probability_2,class_3,"
+                                  "probability_3")
+        self.assertLen(rows, 31)
+        self.assertGreaterEqual(sum(r.split(",")[1] == "green" for r in rows[1:]), 27)
+        self.assertIn("30 photo(s) classified", out)
+        self._bad_predict_inputs(path)
+
+    def _bad_predict_inputs(self, path: Path):
+        def error(argv):
+            code, _, err = _run_main(["predict", *argv])
+            self.assertEqual(code, 2, err)
+            self.assertLen(err.strip().splitlines(), 1, err)
+            return err
+
         (self.tmp / "bad.jpg").write_bytes(b"garbage")
-        code, _, err = _run_main(["predict", "--model", str(path), str(self.tmp / "bad.jpg")])
-        self.assertEqual(code, 2)
-        self.assertRegex(err, r"^error: Image '.*bad.jpg' cannot be decoded")
-        code, _, err = _run_main(["predict", "--model", str(self.tmp / "x.keras"), "a.jpg"])
-        self.assertEqual((code, err.strip()),
-                         (2, f"error: Model file '{self.tmp / 'x.keras'}' does not exist."))
+        self.assertRegex(error(["--model", str(path), str(self.tmp / "bad.jpg")]),
+                         r"^error: Image '.*bad.jpg' cannot be decoded")
+        self.assertEqual(error(["--model", str(self.tmp / "x.keras"), "a.jpg"]).strip(),
+                         "error: Image 'a.jpg' does not exist.")
+        photo = str(self.tmp / "gray.png")
+        self.assertEqual(error(["--model", str(self.tmp / "x.keras"), photo]).strip(),
+                         f"error: Model file '{self.tmp / 'x.keras'}' does not exist.")
+        # a malformed classes.json, a truncated .keras, a zip that is not a model
+        broken = self.tmp / "broken"
+        broken.mkdir()
+        for name, data in (("json", path.read_bytes()), ("cut", path.read_bytes()[:3000])):
+            (broken / f"{name}.keras").write_bytes(data)
+            (broken / f"{name}.classes.json").write_text(
+                "{not json" if name == "json" else predict.classes_path(path).read_text())
+        self.assertRegex(error(["--model", str(broken / "json.keras"), photo]),
+                         r"^error: '.*json.classes.json' is not a class-name file")
+        self.assertRegex(error(["--model", str(broken / "cut.keras"), photo]),
+                         r"^error: '.*cut.keras' cannot be loaded as a Keras model")
+        with zipfile.ZipFile(broken / "zip.keras", "w") as z:
+            z.writestr("hello.txt", "not a model")
+        (broken / "zip.classes.json").write_text(predict.classes_path(path).read_text())
+        self.assertRegex(error(["--model", str(broken / "zip.keras"), photo]),
+                         r"^error: '.*zip.keras' cannot be loaded as a Keras model")
+        # a model whose input is not a photo
+        flat = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3)])
+        flat.save(broken / "flat.keras")
+        (broken / "flat.classes.json").write_text(predict.classes_path(path).read_text())
+        self.assertRegex(error(["--model", str(broken / "flat.keras"), photo]),
+                         r"^error: The model in '.*flat.keras' takes inputs of shape \(5,\), "
+                         r"not photos")
 
 
 @pytest.mark.slow
@@ -180,7 +275,16 @@ class FishPipelineTest(tf.test.TestCase):
         keras.backend.clear_session()
         self.tmp = Path(self.get_temp_dir())
 
-    def _check_run(self, results, config):
+    def test_quick_run_with_a_test_folder_a_backbone_and_the_remedies(self):
+        root = self.tmp / "split"
+        _make_folder(root / "train", {"blue": 16, "green": 16, "red": 6})
+        _make_folder(root / "val", {"blue": 4, "green": 4, "red": 2}, seed=1)
+        _make_folder(root / "test", {"blue": 4, "green": 4, "red": 2}, seed=2)
+        config = fish.Config(data_dir=str(root), quick=True, backbone="mobilenetv2",
+                             weights="none", compare_imbalance=True,
+                             out_dir=str(self.tmp / "runs"))
+        with contextlib.redirect_stdout(io.StringIO()):
+            results = fish.run(config)
         run_dir = results.run_dir
         for name in ("config.json", "results.json", "report.md", "cnn_curves.png",
                      "transfer_curves.png", "confusion.png", "roc.png", "saliency_1.png",
@@ -192,54 +296,43 @@ class FishPipelineTest(tf.test.TestCase):
         for col in ("train_acc", "val_acc", "test_acc", "macro_auc", "min_class_recall"):
             self.assertTrue(np.all((table[col] >= 0) & (table[col] <= 1)), col)
         report = (run_dir / "report.md").read_text()
-        for text in ("## Class counts per split", "## Per-class test metrics: cnn",
-                     "## Per-class test metrics: transfer", "## Diagnostics: cnn",
-                     "## Imbalance comparison", "NO pretrained weights", "![ROC curves]"):
+        for text in ("## Data", f"test: folder '{root / 'test'}'", "## Input speed",
+                     "## Per-class test metrics: cnn", "## Per-class test metrics: transfer",
+                     "## The training doctor: cnn", "## Most frequent mistakes: cnn",
+                     "## Imbalance comparison", "NO pretrained weights", "![ROC curves"):
             self.assertIn(text, report)
-        # the saved best model reloads and reproduces the reported test accuracy on raw pixels
-        _, arrays = fish.load(dataclasses.replace(config, image_size=32))
-        model, names = fish_predict.load_model_with_classes(run_dir / "best.keras")
+        for remedy in ("none", "focal", "oversample"):
+            self.assertIn(f"| {remedy} | red | 4 | 2 |", report)
+        saved = json.loads((run_dir / "results.json").read_text())["metrics"]
+        self.assertGreater(saved["first_step_s"], 0)
+        self.assertGreater(saved["train_photos_per_s"], 0)
+        self.assertIn("cpu", saved["machine"])
+        # the saved best model reloads and reproduces the reported test accuracy
+        data = load_fish_splits(root, image_size=32)
+        model, names = predict.load_model_with_classes(run_dir / "best.keras")
         best = results.metrics["best_model"]
-        acc = np.mean(model.predict(arrays["x_test"], verbose=0).argmax(1) == arrays["y_test"])
+        acc = np.mean(model.predict(data.x["test"], verbose=0).argmax(1) == data.y["test"])
         self.assertAllClose(acc, results.metrics[f"{best}_test_acc"])
-        return report
 
-    def test_quick_pipeline_class_weights_reach_fit(self):
-        root = _make_folder(self.tmp / "photos", {"blue": 16, "green": 16, "red": 6})
-        config = fish.Config(data_dir=str(root), quick=True, weights="none",
-                             compare_imbalance=True, out_dir=str(self.tmp / "runs"))
-        calls = []
-        real_fit = keras.Model.fit
+    def test_imagenet_weights_unreachable_fail_before_training(self):
+        if os.environ.get("RECIPES_ONLINE"):
+            self.skipTest("this machine can download the weights")
+        root = _make_folder(self.tmp / "photos", {"red": 10, "blue": 10}, size=8)
+        code, out, err = _run_main(["--data-dir", str(root), "--quick", "--backbone",
+                                    "mobilenetv2", "--weights", "imagenet",
+                                    "--out-dir", str(self.tmp / "runs")])
+        self.assertEqual(code, 2)
+        self.assertRegex(err, r"^error: Cannot get the ImageNet weights of mobilenetv2 .*"
+                              r"train the backbone from scratch")
+        self.assertNotIn("CNN from scratch", out)
 
-        def spy(model, *args, **kwargs):
-            calls.append((model.name, kwargs.get("class_weight"), kwargs.get("epochs")))
-            return real_fit(model, *args, **kwargs)
-
-        with mock.patch.object(keras.Model, "fit", spy), \
-                contextlib.redirect_stdout(io.StringIO()):
-            results = fish.run(config)
-        # train: 16 -> 11 (3 val, 2 test), 6 -> 4 (1, 1): balanced weights n / (k * n_c)
-        weights = {0: 26 / 33, 1: 26 / 33, 2: 26 / 12}
-        self.assertLen(calls, 5)  # cnn, transfer x 2 phases (0 + 2 epochs), none, focal
-        self.assertEqual([c[0] for c in calls], ["cnn", "transfer_mobilenetv2",
-                                                 "transfer_mobilenetv2", "cnn", "cnn"])
-        for _, cw, _ in calls[:3]:
-            self.assertAllClose([cw[i] for i in range(3)], [weights[i] for i in range(3)])
-        self.assertEqual([c[2] for c in calls[1:3]], [0, 2])  # weights none: one phase
-        self.assertEqual([c[1] for c in calls[3:]], [None, None])
-        report = self._check_run(results, config)
-        self.assertIn("| class_weight | red | 4 | 1 |", report)
-
-    def test_fish_val_quick(self):
-        root = _fish_val_dir()
-        if not root.is_dir():
-            self.skipTest(f"{root} not found (set FISH_VAL_DIR)")
-        config = fish.Config(data_dir=str(root), quick=True, weights="none",
-                             out_dir=str(self.tmp / "runs"))
+    def test_real_photos_quick(self):
+        if not (SHARED / "fish-train").is_dir():
+            self.skipTest(f"{SHARED / 'fish-train'} not found")
+        config = fish.Config(quick=True, out_dir=str(self.tmp / "runs"))
         with contextlib.redirect_stdout(io.StringIO()):
             results = fish.run(config)
-        self.assertEqual(results.table["epochs"].tolist(), [1, 2])
-        self.assertIn("animal fish bass (train 7:", " ".join(results.notes))
-        self.assertTrue((results.run_dir / "best.classes.json").is_file())
-        names = json.loads((results.run_dir / "best.classes.json").read_text())["class_names"]
-        self.assertLen(names, 11)
+        self.assertEqual(results.metrics["cnn_test_acc"] >= 0, True)
+        counts = json.loads((results.run_dir / "results.json").read_text())
+        self.assertIn("animal_fish_bass_auc", counts["metrics"])
+        self.assertIn("animal fish bass (train 30, test 5:", " ".join(results.notes))

@@ -52,13 +52,16 @@ class MissingFolderError(InputError, FileNotFoundError):
     """A photo folder that does not exist (a `ValueError` and a `FileNotFoundError`)."""
 
 
-def _split_counts(name: str, n: int, val: float, test: float) -> tuple[int, int]:
+def _split_counts(name: str, n: int, val: float, test: float,
+                  where: str = "") -> tuple[int, int]:
     need = 1 + (val > 0) + (test > 0)
     if n < need:
+        asked = " and ".join(f"{k}={v:g}" for k, v in (("validation_split", val),
+                                                       ("test_split", test)) if v > 0)
         raise InputError(
-            f"Class '{name}' has only {n} image(s), too few for validation_split={val:g} and "
-            f"test_split={test:g} (needs at least {need}: one per split). Use a smaller split "
-            "(e.g. test_split=0), merge the class with another, or add images."
+            f"Class '{name}' has only {n} image(s){where}, too few for {asked} (needs at least "
+            f"{need}: one per split). Use a smaller split (e.g. test_split=0), merge the class "
+            "with another, or add images."
         )
     n_val = max(int(np.floor(n * val + 0.5)), int(val > 0))
     n_test = max(int(np.floor(n * test + 0.5)), int(test > 0))
@@ -77,11 +80,11 @@ def _permuted(name: str, paths: list[Path], seed: int) -> list[Path]:
 
 
 def _stratified(classes: dict[str, list[Path]], val: float, test: float,
-                seed: int) -> dict[str, dict[str, list[Path]]]:
+                seed: int, where: str = "") -> dict[str, dict[str, list[Path]]]:
     """Per class: shuffle (seeded), then cut ``validation | test | train``."""
     out: dict[str, dict[str, list[Path]]] = {s: {} for s in SPLITS}
     for name, paths in classes.items():
-        n_val, n_test = _split_counts(name, len(paths), val, test)
+        n_val, n_test = _split_counts(name, len(paths), val, test, where)
         order = _permuted(name, paths, seed)
         out["validation"][name] = order[:n_val]
         out["test"][name] = order[n_val:n_val + n_test]
@@ -288,7 +291,8 @@ def load_fish_splits(
         split_files["validation"] = dict(scanned["validation"])
         sources["validation"] = f"folder '{folders['validation']}'"
     else:
-        cut = _stratified(split_files["train"], validation_split, 0.0, seed)
+        cut = _stratified(split_files["train"], validation_split, 0.0, seed,
+                          " in the training folder")
         split_files["train"], split_files["validation"] = cut["train"], cut["validation"]
         sources["validation"] = (f"{validation_split:.0%} of each class of the training folder, "
                                  f"held out (seed {seed})")
@@ -297,7 +301,8 @@ def load_fish_splits(
         sources["test"] = f"folder '{folders['test']}'"
     elif test_split > 0:
         source = "train" if test_from == "train" else "validation"
-        cut = _stratified(split_files[source], 0.0, test_split, seed + 1)
+        cut = _stratified(split_files[source], 0.0, test_split, seed + 1,
+                          f" in the {'training' if source == 'train' else 'validation'} split")
         split_files[source], split_files["test"] = cut["train"], cut["test"]
         sources["test"] = (f"{test_split:.0%} of each class of the "
                            f"{'training' if source == 'train' else 'validation'} split, held "
