@@ -23,7 +23,6 @@ import json
 import math
 import os
 import platform
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,6 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "EpochTimer",
     "library_versions",
     "make_run_dir",
     "set_seed",
@@ -243,25 +241,3 @@ def write_report(
     path = Path(run_dir) / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Record each epoch's wall time (seconds) in the logs as ``epoch_time``.
-
-    Example:
-
-    ```python
-    history = model.fit(x, y, epochs=3, callbacks=[EpochTimer()])
-    history.history["epoch_time"]
-    ```
-    """
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:  # noqa: D102
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:  # noqa: D102
-        if logs is not None:
-            logs["epoch_time"] = time.perf_counter() - self._start
-
-    def get_config(self) -> dict:  # noqa: D102
-        return {}
