@@ -16,8 +16,13 @@ model = build_mlp(MLPSpec(batch_norm="before"), input_shape=(28, 28), num_classe
 
 Layout: `recipes.data` (MNIST, fish photos, input pipelines), `recipes.diagnosis`
 (measures, probes, saliency, findings, the doctor and its plots), and one module per
-technique (`activations`, `initializers`, `optimizers`, `schedules`, `losses`,
-`regularization`, `transfer`, ...). `recipes.names` lists every name a factory accepts.
+technique (`activations`, `initializers`, `optimizers`, `schedules` with `make_schedule`,
+`losses`, `regularization`, `transfer`, ...). `recipes.callbacks` holds every callback
+and `make_callbacks`; `recipes.plots` every figure (`learning_curves`, `layer_profile`,
+`schedule_curves`, `lr_finder_plot`, `gradient_flow`, `activation_histograms`,
+`weight_histograms`, `saliency_grid`, `confusion_heatmap`, `roc_plot`: ``from recipes.plots
+import learning_curves``); `recipes.runs` the run folders and their files.
+`recipes.names` lists every name a factory accepts.
 """
 
 from recipes._startup import install_import_hooks, lazy_exports

@@ -34,7 +34,6 @@ import pandas as pd
 import tensorflow as tf
 
 from recipes.checks import check_at_least
-from recipes.diagnosis.measures import activation_stats, gradient_norms
 from recipes.names import SCHEDULE_NAMES
 
 __all__ = ["EpochTimer", "GradientMonitor", "make_callbacks"]
@@ -109,6 +108,10 @@ class GradientMonitor(keras.callbacks.Callback):
         Returns:
             ``{"grad_norm/<layer>": ..., "dead/<layer>": ...}``.
         """
+        # Imported here: this module is imported as soon as keras is (to register this
+        # class), possibly while recipes.diagnosis.measures is still being imported.
+        from recipes.diagnosis.measures import activation_stats, gradient_norms
+
         grads = gradient_norms(self.model, self.x, self.y, self.loss)
         values = {f"grad_norm/{r.layer}": r.grad_norm for r in grads.itertuples()}
         if self.dead_units:

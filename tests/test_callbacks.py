@@ -1,5 +1,8 @@
 """Tests for recipes.callbacks: EpochTimer, GradientMonitor and make_callbacks."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -46,6 +49,21 @@ def linear_model(learning_rate=0.1):
         1, use_bias=False, kernel_initializer="zeros")])
     model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="mse")
     return model
+
+
+class ImportOrderTest(tf.test.TestCase):
+    def test_a_diagnosis_module_may_be_the_first_to_import_keras(self):
+        # Importing keras imports recipes.callbacks (to register GradientMonitor); that
+        # must work while the module that imported keras is still half-initialised.
+        root = Path(__file__).resolve().parents[1]
+        for module in ("recipes.diagnosis.probing", "recipes.diagnosis.measures"):
+            proc = subprocess.run(
+                [sys.executable, "-c", f"import {module}, keras; "
+                 "print(keras.saving.get_registered_object('recipes>GradientMonitor'))"],
+                capture_output=True, text=True, timeout=120, cwd=root,
+                env={**os.environ, "PYTHONPATH": str(root)})
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn("recipes.callbacks.GradientMonitor", proc.stdout)
 
 
 class EpochTimerTest(tf.test.TestCase):
