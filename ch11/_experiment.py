@@ -36,11 +36,11 @@ from ch11._config import (
     option,
     out_dir_option,
 )
+from recipes.callbacks import EpochTimer
 from recipes.data import load_mnist
 from recipes.losses import LOSS_NAMES, make_loss
 from recipes.optimizers import make_optimizer
 from recipes.runs import (
-    EpochTimer,
     library_versions,
     make_run_dir,
     set_seed,

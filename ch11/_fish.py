@@ -29,7 +29,7 @@ import pandas as pd
 
 from ch11._fish_config import FishDataConfig
 from recipes.builders import build_cnn, count_params
-from recipes.callbacks import make_schedule
+from recipes.callbacks import EpochTimer
 from recipes.checks import InputError
 from recipes.data.fish import FishSplits, load_fish_splits
 from recipes.data.pipeline import make_dataset
@@ -38,7 +38,8 @@ from recipes.losses import class_weights, make_loss
 from recipes.lr_finder import find_learning_rate
 from recipes.metrics import class_report, confusion_matrix
 from recipes.optimizers import make_optimizer
-from recipes.runs import EpochTimer, set_seed
+from recipes.runs import set_seed
+from recipes.schedules import make_schedule
 from recipes.specs import CNNSpec
 
 __all__ = ["REMEDIES", "Trained", "confusion_pairs", "evaluate", "load_splits",

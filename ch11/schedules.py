@@ -22,10 +22,12 @@ import pandas as pd
 from ch11 import _experiment as ex
 from ch11 import _schedules_report as report
 from recipes.builders import build_cnn, build_mlp, count_params
-from recipes.callbacks import SCHEDULE_NAMES, make_callbacks, make_schedule
+from recipes.callbacks import make_callbacks
 from recipes.lr_finder import LRFinderResult, find_learning_rate
+from recipes.names import SCHEDULE_NAMES
 from recipes.optimizers import make_optimizer
 from recipes.runs import set_seed
+from recipes.schedules import make_schedule
 from recipes.specs import CNNSpec, MLPSpec
 
 __all__ = ["Config", "main", "run", "schedule_for"]
@@ -89,7 +91,7 @@ def schedule_for(name: str, learning_rate: float, steps_per_epoch: int,
     2-epoch half cycle.
 
     Args:
-        name: one of `recipes.callbacks.SCHEDULE_NAMES`.
+        name: one of `recipes.names.SCHEDULE_NAMES`.
         learning_rate: initial rate (the peak for 1cycle and cyclical).
         steps_per_epoch: optimizer steps per epoch.
         epochs: epochs of the run.

@@ -27,8 +27,9 @@ from ch11 import _experiment as ex
 from ch11 import _transfer_report as report
 from ch11._transfer_report import VARIANTS
 from recipes.builders import build_mlp, count_params
+from recipes.callbacks import EpochTimer
 from recipes.optimizers import make_optimizer
-from recipes.runs import EpochTimer, set_seed
+from recipes.runs import set_seed
 from recipes.specs import MLPSpec
 from recipes.transfer import fine_tune, reuse_layers
 

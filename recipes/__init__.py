@@ -16,8 +16,13 @@ model = build_mlp(MLPSpec(batch_norm="before"), input_shape=(28, 28), num_classe
 
 Layout: `recipes.data` (MNIST, fish photos, input pipelines), `recipes.diagnosis`
 (measures, probes, saliency, findings, the doctor and its plots), and one module per
-technique (`activations`, `initializers`, `optimizers`, `schedules`, `losses`,
-`regularization`, `transfer`, ...). `recipes.names` lists every name a factory accepts.
+technique (`activations`, `initializers`, `optimizers`, `schedules` with `make_schedule`,
+`losses`, `regularization`, `transfer`, ...). `recipes.callbacks` holds every callback
+and `make_callbacks`; `recipes.plots` every figure (`learning_curves`, `layer_profile`,
+`schedule_curves`, `lr_finder_plot`, `gradient_flow`, `activation_histograms`,
+`weight_histograms`, `saliency_grid`, `confusion_heatmap`, `roc_plot`: ``from recipes.plots
+import learning_curves``); `recipes.runs` the run folders and their files.
+`recipes.names` lists every name a factory accepts.
 """
 
 from recipes._startup import install_import_hooks, lazy_exports
@@ -34,14 +39,15 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("RReLU", "make_activation"), "recipes.activations"),
     **dict.fromkeys(("make_initializer", "recommended_initializer"), "recipes.initializers"),
     "make_optimizer": "recipes.optimizers",
-    **dict.fromkeys(("CyclicalLR", "OneCycle", "PowerSchedule"), "recipes.schedules"),
-    **dict.fromkeys(("make_callbacks", "make_schedule"), "recipes.callbacks"),
+    **dict.fromkeys(("CyclicalLR", "OneCycle", "PowerSchedule", "make_schedule"),
+                    "recipes.schedules"),
+    # callbacks
+    **dict.fromkeys(("EpochTimer", "GradientMonitor", "make_callbacks"), "recipes.callbacks"),
     **dict.fromkeys(("AnyLabelCrossentropy", "FocalLoss", "SoftmaxMeanSquaredError",
                      "class_weights", "make_loss"), "recipes.losses"),
     **dict.fromkeys(("MCDropout", "make_regularizer", "mc_predict"), "recipes.regularization"),
     **dict.fromkeys(("fine_tune", "freeze", "reuse_layers", "unfreeze"), "recipes.transfer"),
     **dict.fromkeys(("LRFinderResult", "find_learning_rate"), "recipes.lr_finder"),
-    "EpochTimer": "recipes.runs",
     # metrics
     **dict.fromkeys(("class_report", "confusion_matrix", "precision_recall_f1",
                      "roc_auc_per_class", "roc_curves"), "recipes.metrics"),
@@ -50,8 +56,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("FishData", "load_fish"), "recipes.data.fish"),
     "make_dataset": "recipes.data.pipeline",
     # diagnosis
-    **dict.fromkeys(("GradientMonitor", "activation_stats", "gradient_norms", "layer_outputs",
-                     "weight_stats"), "recipes.diagnosis.measures"),
+    **dict.fromkeys(("activation_stats", "gradient_norms", "layer_outputs", "weight_stats"),
+                    "recipes.diagnosis.measures"),
     "saliency_map": "recipes.diagnosis.saliency",
     "probe_learning_rate": "recipes.diagnosis.lr_probe",
     **dict.fromkeys(("Finding", "Thresholds", "diagnose", "examine"), "recipes.diagnosis.doctor"),

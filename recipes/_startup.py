@@ -40,7 +40,7 @@ __all__ = ["REGISTERING_MODULES", "import_tensorflow_quietly", "install_import_h
 # Every module that defines a `register_keras_serializable` object.
 REGISTERING_MODULES = (
     "recipes.activations",
-    "recipes.diagnosis.measures",
+    "recipes.callbacks",
     "recipes.losses",
     "recipes.regularization",
     "recipes.schedules",

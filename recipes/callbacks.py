@@ -1,11 +1,12 @@
-"""Choosing a learning-rate schedule by name: the optimizer's rate and the callbacks.
+"""Callbacks, all in one module: timing, gradient monitoring, scheduling, early stopping, logs.
 
-`make_schedule(name, learning_rate=..., steps_per_epoch=..., epochs=...)` returns what
-goes into an optimizer's `learning_rate` (a `LearningRateSchedule`, or a float for
-constant and performance scheduling); `make_callbacks(name)` returns the callbacks that
-schedule needs (`ReduceLROnPlateau` for performance scheduling, else none). A schedule
-object and `ReduceLROnPlateau` are never combined: Keras raises `TypeError` when the
-callback tries to set a scheduled rate.
+- `EpochTimer`: each epoch's wall time in the logs, as ``epoch_time``.
+- `GradientMonitor`: per-layer gradient norms and dead-unit fractions in the logs (and
+  in TensorBoard) at the end of each epoch.
+- `make_callbacks(...)`: the callbacks one training run needs, by option: the schedule's
+  (`ReduceLROnPlateau` for performance scheduling, none for the other schedules, which
+  live in the optimizer: `recipes.schedules.make_schedule`), Keras's `EarlyStopping`
+  with the best weights restored, Keras's `TensorBoard`, and the two callbacks above.
 
 Example:
 
@@ -13,169 +14,198 @@ Example:
 name = "performance"
 lr = make_schedule(name, learning_rate=1e-2, steps_per_epoch=1719, epochs=25)
 model.compile(optimizer=make_optimizer("nesterov", learning_rate=lr), loss="mse")
-model.fit(x, y, validation_data=(xv, yv), epochs=25, callbacks=make_callbacks(name))
+callbacks = make_callbacks(name, early_stopping=10, tensorboard=run_dir / "tensorboard")
+model.fit(x, y, validation_data=(xv, yv), epochs=25, callbacks=callbacks)
 ```
 
-Reference: Géron, Hands-On ML (3rd ed.), chapter 11, "Learning Rate Scheduling".
+Reference: Géron, Hands-On ML (3rd ed.), chapter 11, "Learning Rate Scheduling" and
+"Performance scheduling"; chapter 10, "Using Callbacks" and "Using TensorBoard for
+Visualization".
 """
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 import keras
+import pandas as pd
+import tensorflow as tf
 
+from recipes.checks import check_at_least
 from recipes.names import SCHEDULE_NAMES
-from recipes.schedules import CyclicalLR, OneCycle, PowerSchedule, _positive, _positive_int
 
-__all__ = ["SCHEDULE_NAMES", "make_callbacks", "make_schedule"]
+__all__ = ["EpochTimer", "GradientMonitor", "make_callbacks"]
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 
 
-def _total_steps(name: str, steps_per_epoch: int | None, epochs: int | None, kw: dict) -> int:
-    if "total_steps" in kw:
-        return _positive_int("total_steps", kw.pop("total_steps"))
-    if steps_per_epoch is None or epochs is None:
-        raise ValueError(f"Schedule {name!r} needs steps_per_epoch and epochs (or total_steps).")
-    return _positive_int("steps_per_epoch", steps_per_epoch) * _positive_int("epochs", epochs)
+class EpochTimer(keras.callbacks.Callback):
+    """Record each epoch's wall time (seconds) in the logs as ``epoch_time``.
+
+    Example:
+
+    ```python
+    history = model.fit(x, y, epochs=3, callbacks=[EpochTimer()])
+    history.history["epoch_time"]
+    ```
+    """
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:  # noqa: D102
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:  # noqa: D102
+        if logs is not None:
+            logs["epoch_time"] = time.perf_counter() - self._start
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {}
 
 
-def _epochs_of_steps(name: str, what: str, epochs: int, steps_per_epoch: int | None) -> int:
-    if steps_per_epoch is None:
-        raise ValueError(f"Schedule {name!r} needs steps_per_epoch (or {what}=<steps>).")
-    return epochs * _positive_int("steps_per_epoch", steps_per_epoch)
+@keras.saving.register_keras_serializable(package="recipes")
+class GradientMonitor(keras.callbacks.Callback):
+    """Record per-layer gradient norms and dead-unit fractions at the end of each epoch.
 
+    On a fixed batch, after each epoch, it adds ``grad_norm/<layer>`` (`gradient_norms`,
+    one per kernel) and ``dead/<layer>`` (`activation_stats`' dead fraction, one per
+    activation layer) to the epoch's logs, so they reach ``History`` and the history CSVs
+    (put it before other callbacks that read the logs). With a `log_dir` it also writes
+    them to TensorBoard as ``gradient_norm/<layer>`` and ``dead_fraction/<layer>``.
 
-def make_schedule(
-    name: str | _Schedule,
-    *,
-    learning_rate: float | None = None,
-    steps_per_epoch: int | None = None,
-    epochs: int | None = None,
-    **kwargs: Any,
-) -> _Schedule | float:
-    """Return the `learning_rate` argument of an optimizer for a schedule name.
+    Example:
 
-    Defaults are the book's unless said:
-
-    - `constant`, `performance`: `float(learning_rate)`; performance scheduling is the
-      callback from `make_callbacks("performance")`.
-    - `power`: `PowerSchedule(learning_rate, s=10_000, c=1)`, the book's `decay=1e-4`.
-    - `exponential`: `ExponentialDecay(learning_rate, s, 0.1)`, i.e. `lr0 * 0.1**(t/s)`
-      exactly, with `s` = 20 epochs of steps.
-    - `piecewise`: `PiecewiseConstantDecay`, `learning_rate` for epochs 0-4, half of it
-      for epochs 5-14, a tenth after (the book's 0.01, 0.005, 0.001).
-    - `1cycle`, `onecycle`: `OneCycle(epochs * steps_per_epoch, max_lr=learning_rate)`.
-    - `cyclical`: `CyclicalLR(learning_rate / 4, learning_rate, step_size=2 epochs of
-      steps)`, Smith's advice (base a third or quarter of max, step 2-10 epochs).
-    - `cosine`: `CosineDecay` rising linearly from 0 to `learning_rate` over the first
-      10% of the steps, then cosine decay to 0.
-
-    Keyword overrides: `power`: `s`, `c`; `exponential`: `s` (steps); `piecewise`:
-    `boundaries` (steps) and `values`; `1cycle`: `total_steps` and `OneCycle`'s
-    arguments; `cyclical`: `base_lr`, `step_size` (steps), `mode`, `gamma`; `cosine`:
-    `total_steps`, `warmup_steps`, `initial_learning_rate`, `alpha`.
+    ```python
+    monitor = GradientMonitor(x_train[:256], y_train[:256], log_dir=run_dir / "tb")
+    history = model.fit(x_train, y_train, epochs=10, callbacks=[monitor])
+    history.history["grad_norm/hidden_0"]
+    ```
 
     Args:
-        name: one of `SCHEDULE_NAMES`, or a `LearningRateSchedule`, returned unchanged
-            (no other argument may then be given).
-        learning_rate: the initial rate (the peak rate for `1cycle`, `cyclical`, `cosine`).
-        steps_per_epoch: optimizer steps in one epoch; needed by the epoch-based defaults.
-        epochs: number of epochs; needed by `1cycle` and `cosine` (or `total_steps=`).
-        **kwargs: the overrides above.
+        x: the fixed batch of inputs.
+        y: its labels.
+        loss: the loss to differentiate. Defaults to the compiled loss.
+        log_dir: a TensorBoard folder. Defaults to `None` (logs only).
+        dead_units: also record dead-unit fractions. Defaults to `True`.
 
-    Returns:
-        A `LearningRateSchedule`, or a float for `constant` and `performance`.
-
-    Raises:
-        ValueError: unknown name, a missing or bad argument, or an unknown keyword.
-
-    Reference: Géron, Hands-On ML (3rd ed.), chapter 11, "Learning Rate Scheduling".
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "The Vanishing/Exploding Gradients
+    Problems" and "Dying ReLUs"; ch. 10, "Using TensorBoard for Visualization".
     """
-    if isinstance(name, _Schedule):
-        given = {"learning_rate": learning_rate, "steps_per_epoch": steps_per_epoch,
-                 "epochs": epochs, **kwargs}
-        if any(v is not None for v in given.values()):
-            raise ValueError("make_schedule got a schedule object and also arguments: "
-                             "configure the object itself or pass a name instead.")
-        return name
-    if not isinstance(name, str) or name.lower() not in SCHEDULE_NAMES:
-        raise ValueError(f"Unknown schedule {name!r}. Valid: {', '.join(SCHEDULE_NAMES)}.")
-    key = name.lower()
-    if learning_rate is None:
-        raise ValueError(f"Schedule {key!r} needs learning_rate.")
-    lr = _positive("learning_rate", learning_rate)
-    kw = dict(kwargs)
-    allowed = {
-        "constant": set(), "performance": set(), "power": {"s", "c"}, "exponential": {"s"},
-        "piecewise": {"boundaries", "values"},
-        "1cycle": {"total_steps", "start_lr", "last_lr", "last_fraction", "shape"},
-        "cyclical": {"base_lr", "step_size", "mode", "gamma"},
-        "cosine": {"total_steps", "warmup_steps", "initial_learning_rate", "alpha"},
-    }[key.replace("onecycle", "1cycle")]
-    unknown = sorted(set(kw) - allowed)
-    if unknown:
-        hint = " Its callback takes them: make_callbacks('performance', ...)." \
-            if key == "performance" else ""
-        raise ValueError(f"Unknown argument(s) {unknown} for schedule {key!r}. "
-                         f"Valid: {', '.join(sorted(allowed)) or 'none'}.{hint}")
-    if key in ("constant", "performance"):
-        return lr
-    if key == "power":
-        return PowerSchedule(lr, s=kw.get("s", 10_000), c=kw.get("c", 1.0))
-    if key == "exponential":
-        s = kw["s"] if "s" in kw else _epochs_of_steps(key, "s", 20, steps_per_epoch)
-        return keras.optimizers.schedules.ExponentialDecay(lr, _positive("s", s), 0.1)
-    if key == "piecewise":
-        if "boundaries" in kw:
-            boundaries = list(kw["boundaries"])
-        else:  # last step of epoch 4 and of epoch 14 (PiecewiseConstantDecay uses step <= b)
-            spe = _epochs_of_steps(key, "boundaries", 1, steps_per_epoch)
-            boundaries = [5 * spe - 1, 15 * spe - 1]
-        values = list(kw.get("values", [lr, lr / 2, lr / 10]))
-        if len(values) != len(boundaries) + 1:
-            raise ValueError(f"piecewise needs len(values) == len(boundaries) + 1, got "
-                             f"{len(values)} values for {len(boundaries)} boundaries.")
-        return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-    if key in ("1cycle", "onecycle"):
-        total = _total_steps(key, steps_per_epoch, epochs, kw)
-        return OneCycle(total, max_lr=lr, **kw)
-    if key == "cyclical":
-        step_size = kw.pop("step_size", None)
-        if step_size is None:
-            step_size = _epochs_of_steps(key, "step_size", 2, steps_per_epoch)
-        return CyclicalLR(kw.pop("base_lr", lr / 4), lr, step_size, **kw)
-    total = _total_steps(key, steps_per_epoch, epochs, kw)
-    warmup = kw.get("warmup_steps", round(0.1 * total))
-    if not 0 <= warmup < total:
-        raise ValueError(f"warmup_steps must be in [0, total_steps={total}), got {warmup!r}.")
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=kw.get("initial_learning_rate", 0.0),
-        decay_steps=total - warmup,
-        alpha=kw.get("alpha", 0.0),
-        warmup_target=lr,
-        warmup_steps=warmup,
-    )
+
+    def __init__(self, x: Any, y: Any, loss: Any = None, log_dir: str | None = None,
+                 dead_units: bool = True) -> None:
+        super().__init__()
+        self.x = x
+        self.y = y
+        self.loss = loss
+        self.log_dir = None if log_dir is None else str(log_dir)
+        self.dead_units = dead_units
+        self._writer = None
+
+    def measure(self) -> dict[str, float]:
+        """The values this callback records, for the current weights.
+
+        Returns:
+            ``{"grad_norm/<layer>": ..., "dead/<layer>": ...}``.
+        """
+        # Imported here: this module is imported as soon as keras is (to register this
+        # class), possibly while recipes.diagnosis.measures is still being imported.
+        from recipes.diagnosis.measures import activation_stats, gradient_norms
+
+        grads = gradient_norms(self.model, self.x, self.y, self.loss)
+        values = {f"grad_norm/{r.layer}": r.grad_norm for r in grads.itertuples()}
+        if self.dead_units:
+            try:
+                stats = activation_stats(self.model, self.x)
+            except ValueError:  # no activation layer: nothing to record
+                stats = pd.DataFrame(columns=["layer", "dead_fraction"])
+            values |= {f"dead/{r.layer}": r.dead_fraction for r in stats.itertuples()}
+        return values
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:  # noqa: D102
+        values = self.measure()
+        if logs is not None:
+            logs.update(values)
+        if self.log_dir is not None:
+            if self._writer is None:
+                self._writer = tf.summary.create_file_writer(self.log_dir)
+            with self._writer.as_default():
+                for key, value in values.items():
+                    kind, layer = key.split("/", 1)
+                    tag = {"grad_norm": "gradient_norm", "dead": "dead_fraction"}[kind]
+                    tf.summary.scalar(f"{tag}/{layer}", value, step=epoch)
+            self._writer.flush()
+
+    def on_train_end(self, logs: dict | None = None) -> None:  # noqa: D102
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {"x": self.x, "y": self.y, "loss": self.loss, "log_dir": self.log_dir,
+                "dead_units": self.dead_units}
+
+    @classmethod
+    def from_config(cls, config: dict) -> GradientMonitor:  # noqa: D102
+        config = dict(config)
+        for key in ("x", "y", "loss"):  # nested objects of serialize_keras_object
+            if isinstance(config.get(key), dict):
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
 
 
-def make_callbacks(schedule_name: str | _Schedule, **kwargs: Any) -> list[keras.callbacks.Callback]:
-    """Return the callbacks a schedule needs: `ReduceLROnPlateau` for performance scheduling.
+def make_callbacks(
+    schedule_name: str | _Schedule = "constant",
+    *,
+    early_stopping: int | None = None,
+    monitor: str = "val_loss",
+    tensorboard: str | os.PathLike | None = None,
+    epoch_timer: bool = False,
+    gradient_batch: tuple[Any, Any] | None = None,
+    **kwargs: Any,
+) -> list[keras.callbacks.Callback]:
+    """Return the callbacks of one training run: the schedule's, and the ones asked for.
+
+    In this order, so that each callback reads the logs the earlier ones wrote:
+    `EpochTimer` (`epoch_timer=True`), `GradientMonitor` (`gradient_batch=(x, y)`),
+    `ReduceLROnPlateau` (performance scheduling), `EarlyStopping` (`early_stopping=N`),
+    `TensorBoard` (`tensorboard=LOG_DIR`, last, so it logs every value above).
+
+    Example:
+
+    ```python
+    callbacks = make_callbacks("1cycle", early_stopping=5, tensorboard=run_dir / "tb")
+    ```
 
     Args:
         schedule_name: one of `SCHEDULE_NAMES`, or a `LearningRateSchedule` (which needs
-            no callback).
+            no callback). Defaults to `"constant"`.
+        early_stopping: the patience of Keras's `EarlyStopping(monitor=monitor,
+            patience=early_stopping, restore_best_weights=True)`: training stops after
+            that many epochs without improvement, and the weights of the best epoch are
+            restored at the end of training. Defaults to `None` (no early stopping).
+        monitor: the quantity watched by early stopping and performance scheduling.
+            Defaults to `"val_loss"`.
+        tensorboard: a folder for Keras's `TensorBoard` callback (event files under
+            ``train/`` and ``validation/``). Defaults to `None` (no TensorBoard).
+        epoch_timer: add an `EpochTimer` (``epoch_time`` in the logs). Defaults to `False`.
+        gradient_batch: ``(x, y)``, a fixed batch for a `GradientMonitor` (without its own
+            ``log_dir``: Keras's `TensorBoard` logs its values). Defaults to `None`.
         **kwargs: for `"performance"` only, `ReduceLROnPlateau` arguments overriding the
-            book's `factor=0.5, patience=5` (e.g. `monitor="val_accuracy"`).
+            book's `factor=0.5, patience=5` (e.g. `min_delta=1e-3`).
 
     Returns:
+        The list of callbacks: for a schedule alone,
         `[keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=5, **kwargs)]` for
         `"performance"`, else `[]`.
 
     Raises:
-        ValueError: unknown name, or keyword arguments for a schedule that takes none.
+        ValueError: unknown name, keyword arguments for a schedule that takes none, or a
+            bad patience.
 
-    Reference: Géron, Hands-On ML (3rd ed.), chapter 11, "Performance scheduling".
+    Reference: Géron, Hands-On ML (3rd ed.), chapter 11, "Performance scheduling";
+    chapter 10, "Using Callbacks" (early stopping) and "Using TensorBoard for
+    Visualization".
     """
     if isinstance(schedule_name, _Schedule):
         key = "schedule object"
@@ -185,11 +215,24 @@ def make_callbacks(schedule_name: str | _Schedule, **kwargs: Any) -> list[keras.
         raise ValueError(
             f"Unknown schedule {schedule_name!r}. Valid: {', '.join(SCHEDULE_NAMES)}."
         )
-    if key == "performance":
-        return [keras.callbacks.ReduceLROnPlateau(**{"factor": 0.5, "patience": 5, **kwargs})]
-    if kwargs:
+    if kwargs and key != "performance":
         raise ValueError(
             f"Schedule {key!r} needs no callback, so it takes no arguments; got "
             f"{', '.join(sorted(kwargs))}."
         )
-    return []
+    callbacks: list[keras.callbacks.Callback] = []
+    if epoch_timer:
+        callbacks.append(EpochTimer())
+    if gradient_batch is not None:
+        x, y = gradient_batch
+        callbacks.append(GradientMonitor(x, y))
+    if key == "performance":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            **{"monitor": monitor, "factor": 0.5, "patience": 5, **kwargs}))
+    if early_stopping is not None:
+        patience = check_at_least("early_stopping", early_stopping, 0)
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=patience, restore_best_weights=True))
+    if tensorboard is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=os.fspath(tensorboard)))
+    return callbacks

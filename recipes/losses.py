@@ -29,6 +29,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from recipes.checks import check_at_least, check_fraction
 from recipes.names import LOSS_NAMES
 
 __all__ = [
@@ -111,11 +112,6 @@ def _as_one_hot(y_true: Any, y_pred: Any) -> Any:
     return ops.one_hot(ops.cast(y_true, "int32"), num_classes, dtype=y_pred.dtype)
 
 
-def _check_label_smoothing(label_smoothing: float) -> None:
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}.")
-
-
 class _AnyLabelLoss(keras.losses.Loss):
     """Shared constructor and config for the losses that accept either label kind."""
 
@@ -127,7 +123,7 @@ class _AnyLabelLoss(keras.losses.Loss):
         name: str | None = None,
     ) -> None:
         super().__init__(name=name, reduction=reduction)
-        _check_label_smoothing(label_smoothing)
+        check_fraction("label_smoothing", label_smoothing, include_high=True)
         self.from_logits = bool(from_logits)
         self.label_smoothing = float(label_smoothing)
 
@@ -211,8 +207,7 @@ class FocalLoss(_AnyLabelLoss):
         name: str | None = "focal_loss",
     ) -> None:
         super().__init__(from_logits, label_smoothing, reduction, name)
-        if gamma < 0:
-            raise ValueError(f"gamma must be >= 0, got {gamma!r}.")
+        check_at_least("gamma", gamma, 0, integer=False)
         if isinstance(alpha, Mapping):  # e.g. the dict of `class_weights`
             alpha = [alpha[c] for c in range(len(alpha))]
         if alpha is not None and not np.isscalar(alpha):
@@ -327,7 +322,7 @@ def make_loss(
         raise ValueError(f"Unknown loss {name!r}. Valid: {', '.join(LOSS_NAMES)}.")
     if alpha is not None and key not in ("focal", "binary_focal"):
         raise ValueError(f"alpha only applies to the focal losses, not to {key!r}.")
-    _check_label_smoothing(label_smoothing)
+    check_fraction("label_smoothing", label_smoothing, include_high=True)
     common = {"from_logits": from_logits, "label_smoothing": label_smoothing}
     if key == "crossentropy":
         return AnyLabelCrossentropy(**common)

@@ -33,6 +33,14 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from recipes.checks import (
+    check_at_least,
+    check_finite,
+    check_fraction,
+    check_positive,
+    check_positive_int,
+)
+
 __all__ = ["LRFinderResult", "find_learning_rate"]
 
 
@@ -120,15 +128,13 @@ def _check_args(model: keras.Model, min_lr, max_lr, steps, batch_size, smoothing
             "find_learning_rate needs an optimizer with a float learning rate, not a "
             "LearningRateSchedule: compile with e.g. SGD(learning_rate=1e-3) for the test."
         )
-    if not 0 < min_lr < max_lr:
+    if not check_positive("min_lr", min_lr) < check_positive("max_lr", max_lr):
         raise ValueError(f"Need 0 < min_lr < max_lr, got min_lr={min_lr!r}, max_lr={max_lr!r}.")
-    if steps is not None and (int(steps) != steps or steps < 2):
-        raise ValueError(f"steps must be an integer >= 2 or None, got {steps!r}.")
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
-    if not 0.0 <= smoothing < 1.0:
-        raise ValueError(f"smoothing must be in [0, 1), got {smoothing!r}.")
-    if not stop_factor > 1.0:
+    if steps is not None:
+        check_at_least("steps", steps, 2)
+    check_positive_int("batch_size", batch_size)
+    check_fraction("smoothing", smoothing)
+    if not check_finite("stop_factor", stop_factor) > 1.0:
         raise ValueError(f"stop_factor must be > 1, got {stop_factor!r}.")
 
 

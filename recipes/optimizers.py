@@ -23,6 +23,7 @@ from typing import Any
 
 import keras
 
+from recipes.checks import check_positive
 from recipes.names import DEFAULT_LEARNING_RATES, OPTIMIZER_NAMES
 
 __all__ = ["DEFAULT_LEARNING_RATES", "OPTIMIZER_NAMES", "make_optimizer"]
@@ -41,11 +42,6 @@ _SPECS: dict[str, tuple[type, dict[str, Any]]] = {
     "lion": (keras.optimizers.Lion, {"beta_1": 0.9, "beta_2": 0.99}),
 }
 
-
-
-def _check_clip(name: str, value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"{name} must be > 0 or None, got {value!r}.")
 
 
 def make_optimizer(
@@ -121,12 +117,11 @@ def make_optimizer(
                 "learning_rate must be a float or a LearningRateSchedule, "
                 f"got {learning_rate!r}."
             ) from None
-        if not learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}.")
-    _check_clip("clipnorm", clipnorm)
-    _check_clip("clipvalue", clipvalue)
-    _check_clip("global_clipnorm", global_clipnorm)
+        check_positive("learning_rate", learning_rate)
     clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+    for clip, value in clips.items():
+        if value is not None:
+            check_positive(clip, value)
     set_clips = [k for k, v in clips.items() if v is not None]
     if len(set_clips) > 1:
         raise ValueError(

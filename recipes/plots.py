@@ -1,8 +1,11 @@
-"""Plots: each function returns a matplotlib ``Figure``; nothing is shown or saved here.
+"""Plots: every figure a student needs, each function returning a matplotlib ``Figure``.
 
-Training plots live here; the diagnostic plots (`gradient_flow`, `activation_histograms`,
-`weight_histograms`, `saliency_grid`, `confusion_heatmap`, `roc_plot`) live in
-`recipes.diagnosis.plots` and are re-exported.
+Nothing is shown or saved here. The training plots live here (`learning_curves`,
+`layer_profile`, `schedule_curves`, `lr_finder_plot`); the diagnostic plots
+(`gradient_flow`, `activation_histograms`, `weight_histograms`, `saliency_grid`,
+`confusion_heatmap`, `roc_plot`) live in `recipes.diagnosis.plots` and are re-exported,
+so ``from recipes.plots import ...`` reaches all ten. The README's "Plots for your own
+code" has one example per function.
 
 Experiments save the figures with `recipes.runs.save_figure`. The Agg backend is used
 when no backend was chosen, so nothing ever opens a window.
@@ -37,6 +40,7 @@ from recipes.diagnosis.plots import (  # noqa: E402
     saliency_grid,
     weight_histograms,
 )
+from recipes.runs import read_history  # noqa: E402
 
 __all__ = [
     "activation_histograms",
@@ -52,10 +56,6 @@ __all__ = [
 ]
 
 
-def _history_dict(history: Any) -> Mapping[str, Sequence[float]]:
-    return history.history if hasattr(history, "history") else history
-
-
 def learning_curves(
     histories: Mapping[str, Any],
     metrics: Sequence[str] = ("loss", "accuracy"),
@@ -65,8 +65,20 @@ def learning_curves(
 ) -> Figure:
     """Training (dashed) and validation (solid) curves of several variants.
 
+    Epochs are numbered from 1, as Keras prints them. A ``History`` keeps its own epoch
+    numbers: a ``fit(..., initial_epoch=4)`` (phase 2 of `recipes.transfer.fine_tune`) is
+    drawn from epoch 5 on, after phase 1, not on top of it.
+
+    Example:
+
+    ```python
+    phases = fine_tune(model, (x, y), (xv, yv), base_layers=2)
+    fig = learning_curves({"frozen": phases["phase1"], "fine-tuned": phases["phase2"]})
+    ```
+
     Args:
-        histories: variant name -> Keras ``History`` or dict of per-epoch lists.
+        histories: variant name -> anything `recipes.runs.read_history` reads (a Keras
+            ``History``, a dict of per-epoch lists, a history CSV as a DataFrame).
         metrics: one panel per metric; ``val_<metric>`` is drawn too when present.
         x: ``"epoch"`` or ``"time"`` (cumulative seconds from ``epoch_time``).
         title: the figure's title.
@@ -77,7 +89,7 @@ def learning_curves(
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (name, history) in enumerate(histories.items()):
-        data = _history_dict(history)
+        data = read_history(history)
         color = colors[i % len(colors)]
         for ax, metric in zip(axes[0], metrics):
             for key, style in ((metric, "--"), (f"val_{metric}", "-")):
@@ -86,6 +98,8 @@ def learning_curves(
                 values = np.asarray(data[key], dtype=float)
                 if x == "time" and "epoch_time" in data:
                     xs = np.cumsum(data["epoch_time"])
+                elif len(data.get("epoch", ())) == len(values):
+                    xs = np.asarray(data["epoch"])
                 else:
                     xs = np.arange(1, len(values) + 1)
                 label = f"{name} ({'val' if key.startswith('val_') else 'train'})"

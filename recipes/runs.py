@@ -3,7 +3,10 @@
 Every experiment writes the same files: ``config.json``, ``results.json`` (with the seed
 and the library versions), ``history_<variant>.csv``, PNG figures and a ``report.md`` that
 shows the results table and embeds the figures. These writers are the one place that
-knows the layout; experiments, the tuner and the benchmarks call them.
+knows the layout; experiments, the tuner and the benchmarks call them. `read_history` is
+the one reader of per-epoch values (a ``History``, a dict, a history CSV read back), for
+the writers, the plots and the doctor's checks. Importing this module imports neither
+Keras nor TensorFlow.
 
 Example:
 
@@ -23,20 +26,21 @@ import json
 import math
 import os
 import platform
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    import keras
+
 __all__ = [
-    "EpochTimer",
     "library_versions",
     "markdown_table",
     "make_run_dir",
+    "read_history",
     "set_seed",
     "save_figure",
     "to_jsonable",
@@ -52,6 +56,8 @@ def set_seed(seed: int) -> None:
     Args:
         seed: the seed; part of every config and of ``results.json``.
     """
+    import keras
+
     keras.utils.set_random_seed(int(seed))
 
 
@@ -82,6 +88,7 @@ def library_versions() -> dict[str, str]:
     Returns:
         A dict name -> version string.
     """
+    import keras
     import matplotlib
     import tensorflow as tf
 
@@ -148,6 +155,42 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return path
 
 
+def read_history(history: Any) -> dict[str, list[float]]:
+    """The per-epoch values of a training run, whatever holds them.
+
+    Example:
+
+    ```python
+    read_history(model.fit(x, y, epochs=2, initial_epoch=1))
+    # {"epoch": [2], "loss": [0.31]}
+    ```
+
+    Args:
+        history: a Keras ``History``, a dict of per-epoch lists, a DataFrame (e.g. a
+            ``history_<variant>.csv`` read back), or ``None``.
+
+    Returns:
+        Name -> list of floats, one per epoch (empty for ``None``). The ``epoch`` key holds
+        the 1-based epoch numbers when the source has them: a ``History``'s ``epoch``
+        list (so the second ``fit`` of `recipes.transfer.fine_tune`, which starts at
+        ``initial_epoch``, is numbered after the first) or an ``epoch`` column or key.
+    """
+    if history is None:
+        return {}
+    epochs = None
+    if hasattr(history, "history"):  # a keras.callbacks.History
+        epochs = getattr(history, "epoch", None)
+        history = history.history
+    if isinstance(history, pd.DataFrame):
+        history = history.to_dict(orient="list")
+    data = {str(k): [float(v) for v in values] for k, values in dict(history).items()}
+    if "epoch" in data:
+        data["epoch"] = [int(e) for e in data["epoch"]]
+    elif epochs is not None:
+        data = {"epoch": [int(e) + 1 for e in epochs], **data}
+    return data
+
+
 def write_history(
     run_dir: str | os.PathLike, variant: str, history: keras.callbacks.History | Mapping
 ) -> Path:
@@ -156,14 +199,17 @@ def write_history(
     Args:
         run_dir: the run folder.
         variant: the variant's name (used in the file name).
-        history: a Keras ``History`` or a dict of per-epoch lists.
+        history: a Keras ``History`` or a dict of per-epoch lists (see `read_history`).
 
     Returns:
-        The CSV path.
+        The CSV path; its first column is the 1-based ``epoch``.
     """
-    data = history.history if isinstance(history, keras.callbacks.History) else history
-    frame = pd.DataFrame({k: list(v) for k, v in data.items()})
-    frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    data = read_history(history)
+    epochs = data.pop("epoch", None)
+    frame = pd.DataFrame(data)
+    if epochs is None or len(epochs) != len(frame):
+        epochs = np.arange(1, len(frame) + 1)
+    frame.insert(0, "epoch", epochs)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in variant)
     path = Path(run_dir) / f"history_{safe}.csv"
     frame.to_csv(path, index=False)
@@ -253,25 +299,3 @@ def write_report(
     path = Path(run_dir) / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Record each epoch's wall time (seconds) in the logs as ``epoch_time``.
-
-    Example:
-
-    ```python
-    history = model.fit(x, y, epochs=3, callbacks=[EpochTimer()])
-    history.history["epoch_time"]
-    ```
-    """
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:  # noqa: D102
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:  # noqa: D102
-        if logs is not None:
-            logs["epoch_time"] = time.perf_counter() - self._start
-
-    def get_config(self) -> dict:  # noqa: D102
-        return {}

@@ -1,4 +1,4 @@
-"""Learning-rate schedules the chapter uses and Keras lacks: power, 1cycle and cyclical.
+"""Learning-rate schedules: the ones Keras lacks, and `make_schedule` to choose one by name.
 
 Per-step schedules are `keras.optimizers.schedules.LearningRateSchedule` subclasses
 computed with `keras.ops`, so they run inside the traced train step and are saved with
@@ -6,9 +6,11 @@ the optimizer in a `.keras` file: `PowerSchedule` (the book's power scheduling w
 exponent `c`), `OneCycle` (1cycle, linear as in the book's notebook or cosine as in
 fastai) and `CyclicalLR` (Leslie Smith's triangular, triangular2 and exp_range).
 Exponential, piecewise-constant and cosine-with-warm-up scheduling use Keras's own
-`ExponentialDecay`, `PiecewiseConstantDecay` and `CosineDecay` through
-`recipes.callbacks.make_schedule`; performance scheduling is Keras's `ReduceLROnPlateau`
-callback (`recipes.callbacks.make_callbacks`).
+`ExponentialDecay`, `PiecewiseConstantDecay` and `CosineDecay`. `make_schedule(name, ...)`
+returns any of them by name (the names are `recipes.names.SCHEDULE_NAMES`); performance
+scheduling is Keras's `ReduceLROnPlateau` callback (`recipes.callbacks.make_callbacks`).
+A schedule object and `ReduceLROnPlateau` are never combined: Keras raises `TypeError`
+when the callback tries to set a scheduled rate.
 
 Momentum cycling (the book's 0.95 -> 0.85 -> 0.95 alongside 1cycle) is deliberately left
 out: in Keras 3.15, `SGD.momentum` is a Python float that the traced train step captures
@@ -21,6 +23,7 @@ Example:
 ```python
 schedule = OneCycle(total_steps=25 * 1719, max_lr=0.1)
 model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule), loss="mse")
+lr = make_schedule("1cycle", learning_rate=0.1, steps_per_epoch=1719, epochs=25)  # the same
 ```
 
 Reference: Géron, Hands-On ML (3rd ed.), chapter 11, "Learning Rate Scheduling".
@@ -29,30 +32,26 @@ Reference: Géron, Hands-On ML (3rd ed.), chapter 11, "Learning Rate Scheduling"
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import keras
 from keras import ops
 
-__all__ = ["CYCLICAL_MODES", "ONECYCLE_SHAPES", "CyclicalLR", "OneCycle", "PowerSchedule"]
+from recipes.checks import (
+    check_at_least,
+    check_choice,
+    check_fraction,
+    check_positive,
+    check_positive_int,
+)
+from recipes.names import SCHEDULE_NAMES
+
+__all__ = ["CYCLICAL_MODES", "ONECYCLE_SHAPES", "CyclicalLR", "OneCycle", "PowerSchedule",
+           "make_schedule"]
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 ONECYCLE_SHAPES = ("linear", "cosine")
 CYCLICAL_MODES = ("triangular", "triangular2", "exp_range")
-
-
-def _positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, got {value!r}.")
-    return float(value)
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0 \
-            or int(value) != value:
-        raise ValueError(f"{name} must be an integer > 0, got {value!r}.")
-    return int(value)
 
 
 def _step(step) -> keras.KerasTensor:
@@ -78,9 +77,9 @@ class PowerSchedule(_Schedule):
     """
 
     def __init__(self, lr0: float, s: float, c: float = 1.0) -> None:
-        self.lr0 = _positive("lr0", lr0)
-        self.s = _positive("s", s)
-        self.c = _positive("c", c)
+        self.lr0 = check_positive("lr0", lr0)
+        self.s = check_positive("s", s)
+        self.c = check_positive("c", c)
 
     def __call__(self, step):
         t = _step(step)
@@ -137,12 +136,12 @@ class OneCycle(_Schedule):
         last_fraction: float = 0.1,
         shape: str = "linear",
     ) -> None:
-        self.total_steps = _positive_int("total_steps", total_steps)
-        if self.total_steps < self.MIN_STEPS:
-            raise ValueError(f"total_steps must be >= {self.MIN_STEPS}, got {total_steps!r}.")
-        self.max_lr = _positive("max_lr", max_lr)
-        self.start_lr = _positive("start_lr", self.max_lr / 10 if start_lr is None else start_lr)
-        self.last_lr = _positive(
+        self.total_steps = check_at_least("total_steps", total_steps, self.MIN_STEPS)
+        self.max_lr = check_positive("max_lr", max_lr)
+        self.start_lr = check_positive(
+            "start_lr", self.max_lr / 10 if start_lr is None else start_lr
+        )
+        self.last_lr = check_positive(
             "last_lr", self.start_lr / 1000 if last_lr is None else last_lr
         )
         if not self.start_lr < self.max_lr:
@@ -155,12 +154,8 @@ class OneCycle(_Schedule):
                 f"last_lr must be <= start_lr, got last_lr={self.last_lr!r}, "
                 f"start_lr={self.start_lr!r}."
             )
-        if not 0.0 <= last_fraction < 1.0:
-            raise ValueError(f"last_fraction must be in [0, 1), got {last_fraction!r}.")
-        self.last_fraction = float(last_fraction)
-        if shape not in ONECYCLE_SHAPES:
-            raise ValueError(f"Unknown shape {shape!r}. Valid: {', '.join(ONECYCLE_SHAPES)}.")
-        self.shape = shape
+        self.last_fraction = check_fraction("last_fraction", last_fraction)
+        self.shape = check_choice("shape", shape, ONECYCLE_SHAPES)
 
     @property
     def half_steps(self) -> int:
@@ -226,20 +221,16 @@ class CyclicalLR(_Schedule):
         mode: str = "triangular",
         gamma: float = 1.0,
     ) -> None:
-        self.base_lr = _positive("base_lr", base_lr)
-        self.max_lr = _positive("max_lr", max_lr)
+        self.base_lr = check_positive("base_lr", base_lr)
+        self.max_lr = check_positive("max_lr", max_lr)
         if not self.max_lr > self.base_lr:
             raise ValueError(
                 f"max_lr must be > base_lr, got max_lr={self.max_lr!r}, "
                 f"base_lr={self.base_lr!r}."
             )
-        self.step_size = _positive("step_size", step_size)
-        if mode not in CYCLICAL_MODES:
-            raise ValueError(f"Unknown mode {mode!r}. Valid: {', '.join(CYCLICAL_MODES)}.")
-        self.mode = mode
-        if not 0.0 < gamma <= 1.0:
-            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}.")
-        self.gamma = float(gamma)
+        self.step_size = check_positive("step_size", step_size)
+        self.mode = check_choice("mode", mode, CYCLICAL_MODES)
+        self.gamma = check_fraction("gamma", gamma, include_low=False, include_high=True)
 
     def __call__(self, step):
         t = _step(step)
@@ -263,3 +254,129 @@ class CyclicalLR(_Schedule):
             "gamma": self.gamma,
         }
 
+
+def _total_steps(name: str, steps_per_epoch: int | None, epochs: int | None, kw: dict) -> int:
+    if "total_steps" in kw:
+        return check_positive_int("total_steps", kw.pop("total_steps"))
+    if steps_per_epoch is None or epochs is None:
+        raise ValueError(f"Schedule {name!r} needs steps_per_epoch and epochs (or total_steps).")
+    return (check_positive_int("steps_per_epoch", steps_per_epoch)
+            * check_positive_int("epochs", epochs))
+
+
+def _epochs_of_steps(name: str, what: str, epochs: int, steps_per_epoch: int | None) -> int:
+    if steps_per_epoch is None:
+        raise ValueError(f"Schedule {name!r} needs steps_per_epoch (or {what}=<steps>).")
+    return epochs * check_positive_int("steps_per_epoch", steps_per_epoch)
+
+
+def make_schedule(
+    name: str | _Schedule,
+    *,
+    learning_rate: float | None = None,
+    steps_per_epoch: int | None = None,
+    epochs: int | None = None,
+    **kwargs: Any,
+) -> _Schedule | float:
+    """Return the `learning_rate` argument of an optimizer for a schedule name.
+
+    Defaults are the book's unless said:
+
+    - `constant`, `performance`: `float(learning_rate)`; performance scheduling is the
+      callback from `make_callbacks("performance")`.
+    - `power`: `PowerSchedule(learning_rate, s=10_000, c=1)`, the book's `decay=1e-4`.
+    - `exponential`: `ExponentialDecay(learning_rate, s, 0.1)`, i.e. `lr0 * 0.1**(t/s)`
+      exactly, with `s` = 20 epochs of steps.
+    - `piecewise`: `PiecewiseConstantDecay`, `learning_rate` for epochs 0-4, half of it
+      for epochs 5-14, a tenth after (the book's 0.01, 0.005, 0.001).
+    - `1cycle`, `onecycle`: `OneCycle(epochs * steps_per_epoch, max_lr=learning_rate)`.
+    - `cyclical`: `CyclicalLR(learning_rate / 4, learning_rate, step_size=2 epochs of
+      steps)`, Smith's advice (base a third or quarter of max, step 2-10 epochs).
+    - `cosine`: `CosineDecay` rising linearly from 0 to `learning_rate` over the first
+      10% of the steps, then cosine decay to 0.
+
+    Keyword overrides: `power`: `s`, `c`; `exponential`: `s` (steps); `piecewise`:
+    `boundaries` (steps) and `values`; `1cycle`: `total_steps` and `OneCycle`'s
+    arguments; `cyclical`: `base_lr`, `step_size` (steps), `mode`, `gamma`; `cosine`:
+    `total_steps`, `warmup_steps`, `initial_learning_rate`, `alpha`.
+
+    Args:
+        name: one of `SCHEDULE_NAMES`, or a `LearningRateSchedule`, returned unchanged
+            (no other argument may then be given).
+        learning_rate: the initial rate (the peak rate for `1cycle`, `cyclical`, `cosine`).
+        steps_per_epoch: optimizer steps in one epoch; needed by the epoch-based defaults.
+        epochs: number of epochs; needed by `1cycle` and `cosine` (or `total_steps=`).
+        **kwargs: the overrides above.
+
+    Returns:
+        A `LearningRateSchedule`, or a float for `constant` and `performance`.
+
+    Raises:
+        ValueError: unknown name, a missing or bad argument, or an unknown keyword.
+
+    Reference: Géron, Hands-On ML (3rd ed.), chapter 11, "Learning Rate Scheduling".
+    """
+    if isinstance(name, _Schedule):
+        given = {"learning_rate": learning_rate, "steps_per_epoch": steps_per_epoch,
+                 "epochs": epochs, **kwargs}
+        if any(v is not None for v in given.values()):
+            raise ValueError("make_schedule got a schedule object and also arguments: "
+                             "configure the object itself or pass a name instead.")
+        return name
+    if not isinstance(name, str) or name.lower() not in SCHEDULE_NAMES:
+        raise ValueError(f"Unknown schedule {name!r}. Valid: {', '.join(SCHEDULE_NAMES)}.")
+    key = name.lower()
+    if learning_rate is None:
+        raise ValueError(f"Schedule {key!r} needs learning_rate.")
+    lr = check_positive("learning_rate", learning_rate)
+    kw = dict(kwargs)
+    allowed = {
+        "constant": set(), "performance": set(), "power": {"s", "c"}, "exponential": {"s"},
+        "piecewise": {"boundaries", "values"},
+        "1cycle": {"total_steps", "start_lr", "last_lr", "last_fraction", "shape"},
+        "cyclical": {"base_lr", "step_size", "mode", "gamma"},
+        "cosine": {"total_steps", "warmup_steps", "initial_learning_rate", "alpha"},
+    }[key.replace("onecycle", "1cycle")]
+    unknown = sorted(set(kw) - allowed)
+    if unknown:
+        hint = " Its callback takes them: make_callbacks('performance', ...)." \
+            if key == "performance" else ""
+        raise ValueError(f"Unknown argument(s) {unknown} for schedule {key!r}. "
+                         f"Valid: {', '.join(sorted(allowed)) or 'none'}.{hint}")
+    if key in ("constant", "performance"):
+        return lr
+    if key == "power":
+        return PowerSchedule(lr, s=kw.get("s", 10_000), c=kw.get("c", 1.0))
+    if key == "exponential":
+        s = kw["s"] if "s" in kw else _epochs_of_steps(key, "s", 20, steps_per_epoch)
+        return keras.optimizers.schedules.ExponentialDecay(lr, check_positive("s", s), 0.1)
+    if key == "piecewise":
+        if "boundaries" in kw:
+            boundaries = list(kw["boundaries"])
+        else:  # last step of epoch 4 and of epoch 14 (PiecewiseConstantDecay uses step <= b)
+            spe = _epochs_of_steps(key, "boundaries", 1, steps_per_epoch)
+            boundaries = [5 * spe - 1, 15 * spe - 1]
+        values = list(kw.get("values", [lr, lr / 2, lr / 10]))
+        if len(values) != len(boundaries) + 1:
+            raise ValueError(f"piecewise needs len(values) == len(boundaries) + 1, got "
+                             f"{len(values)} values for {len(boundaries)} boundaries.")
+        return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    if key in ("1cycle", "onecycle"):
+        total = _total_steps(key, steps_per_epoch, epochs, kw)
+        return OneCycle(total, max_lr=lr, **kw)
+    if key == "cyclical":
+        step_size = kw.pop("step_size", None)
+        if step_size is None:
+            step_size = _epochs_of_steps(key, "step_size", 2, steps_per_epoch)
+        return CyclicalLR(kw.pop("base_lr", lr / 4), lr, step_size, **kw)
+    total = _total_steps(key, steps_per_epoch, epochs, kw)
+    warmup = check_at_least("warmup_steps", kw.get("warmup_steps", round(0.1 * total)), 0)
+    if warmup >= total:
+        raise ValueError(f"warmup_steps must be in [0, total_steps={total}), got {warmup!r}.")
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=kw.get("initial_learning_rate", 0.0),
+        decay_steps=total - warmup,
+        alpha=kw.get("alpha", 0.0),
+        warmup_target=lr,
+        warmup_steps=warmup,
+    )

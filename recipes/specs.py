@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from recipes.checks import check_at_least, check_choice, check_fraction
+
 BATCH_NORM_CHOICES = ("none", "before", "after")
 DROPOUT_KINDS = ("standard", "alpha", "mc")
 INPUT_NORM_CHOICES = ("none", "batch_norm", "normalization", "rescale")
@@ -32,21 +34,14 @@ AUGMENTATIONS = ("flip", "rotation", "zoom", "contrast", "translation")
 S = TypeVar("S", bound="_SpecBase")
 
 
-def _choice(value: str, valid: tuple[str, ...], what: str) -> None:
-    if value not in valid:
-        raise ValueError(f"Unknown {what} {value!r}. Valid: {', '.join(valid)}.")
-
-
 class _SpecBase:
     """Shared validation and dict round trip."""
 
     def _validate_common(self) -> None:
-        _choice(self.batch_norm, BATCH_NORM_CHOICES, "batch_norm")
-        _choice(self.dropout_kind, DROPOUT_KINDS, "dropout_kind")
-        _choice(self.input_norm, INPUT_NORM_CHOICES, "input_norm")
-        if not 0.0 < self.batch_norm_momentum < 1.0:
-            raise ValueError("batch_norm_momentum must be in (0, 1), got "
-                             f"{self.batch_norm_momentum!r}.")
+        check_choice("batch_norm", self.batch_norm, BATCH_NORM_CHOICES)
+        check_choice("dropout_kind", self.dropout_kind, DROPOUT_KINDS)
+        check_choice("input_norm", self.input_norm, INPUT_NORM_CHOICES)
+        check_fraction("batch_norm_momentum", self.batch_norm_momentum, include_low=False)
         if not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate!r}.")
         if self.l1 < 0 or self.l2 < 0:
@@ -198,10 +193,9 @@ class CNNSpec(_SpecBase):
             raise ValueError(f"kernel_size must be >= 1, got {self.kernel_size!r}.")
         if self.convs_per_block < 1:
             raise ValueError(f"convs_per_block must be >= 1, got {self.convs_per_block!r}.")
-        if self.first_stride < 1:
-            raise ValueError(f"first_stride must be >= 1, got {self.first_stride!r}.")
-        _choice(self.pooling, POOLING_CHOICES, "pooling")
-        _choice(self.padding, PADDING_CHOICES, "padding")
+        check_at_least("first_stride", self.first_stride, 1)
+        check_choice("pooling", self.pooling, POOLING_CHOICES)
+        check_choice("padding", self.padding, PADDING_CHOICES)
         for aug in self.augmentation:
-            _choice(aug, AUGMENTATIONS, "augmentation")
+            check_choice("augmentation", aug, AUGMENTATIONS)
         self._validate_common()

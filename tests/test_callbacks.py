@@ -1,142 +1,143 @@
-"""Tests for recipes.callbacks: make_schedule / make_callbacks by name."""
+"""Tests for recipes.callbacks: EpochTimer, GradientMonitor and make_callbacks."""
 
-import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 from absl.testing import parameterized
+from tensorflow.core.util import event_pb2
 
-from recipes.callbacks import SCHEDULE_NAMES, make_callbacks, make_schedule
-from recipes.schedules import CyclicalLR, OneCycle, PowerSchedule
+from recipes.callbacks import EpochTimer, GradientMonitor, make_callbacks
+from recipes.diagnosis.measures import gradient_norms
+from recipes.names import SCHEDULE_NAMES
+from recipes.runs import write_history
+from recipes.schedules import PowerSchedule, make_schedule
 
 VALID = "constant, power, exponential, piecewise, performance, 1cycle, onecycle, cyclical, cosine"
 
 
-def values(schedule, steps):
-    return np.array([float(schedule(t)) for t in steps])
+def event_tags(log_dir):
+    """Tag -> steps of every scalar in the event files under `log_dir`."""
+    tags = {}
+    for path in sorted(Path(log_dir).rglob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = event_pb2.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append(event.step)
+    return tags
 
 
-class CallbacksTest(tf.test.TestCase, parameterized.TestCase):
+def dead_relu_model(dead=6, units=10):
+    """A ReLU layer whose first `dead` units have a bias of -100 (inputs in [0, 1))."""
+    model = keras.Sequential([keras.Input((5,)),
+                              keras.layers.Dense(units, activation="relu", name="hidden_0"),
+                              keras.layers.Dense(3, activation="softmax", name="output")])
+    kernel, bias = model.get_layer("hidden_0").get_weights()
+    bias[:dead] = -100.0
+    model.get_layer("hidden_0").set_weights([kernel, bias])
+    return model
+
+
+def linear_model(learning_rate=0.1):
+    """y = w x, w = 0, full-batch SGD on x = [-1, 1] (mean x^2 = 1): w_k = 1 - 0.8^k."""
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(
+        1, use_bias=False, kernel_initializer="zeros")])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="mse")
+    return model
+
+
+class ImportOrderTest(tf.test.TestCase):
+    def test_a_diagnosis_module_may_be_the_first_to_import_keras(self):
+        # Importing keras imports recipes.callbacks (to register GradientMonitor); that
+        # must work while the module that imported keras is still half-initialised.
+        root = Path(__file__).resolve().parents[1]
+        for module in ("recipes.diagnosis.probing", "recipes.diagnosis.measures"):
+            proc = subprocess.run(
+                [sys.executable, "-c", f"import {module}, keras; "
+                 "print(keras.saving.get_registered_object('recipes>GradientMonitor'))"],
+                capture_output=True, text=True, timeout=120, cwd=root,
+                env={**os.environ, "PYTHONPATH": str(root)})
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn("recipes.callbacks.GradientMonitor", proc.stdout)
+
+
+class EpochTimerTest(tf.test.TestCase):
+    def test_epoch_time_in_the_history(self):
+        keras.utils.set_random_seed(0)
+        model = linear_model()
+        x = np.array([[-1.0], [1.0]], "float32")
+        history = model.fit(x, x, epochs=2, batch_size=2, verbose=0, callbacks=[EpochTimer()])
+        self.assertLen(history.history["epoch_time"], 2)
+        self.assertTrue(all(t > 0 for t in history.history["epoch_time"]))
+        self.assertEqual(EpochTimer().get_config(), {})
+
+
+class GradientMonitorTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
         keras.backend.clear_session()
 
-    def test_names(self):
-        self.assertEqual(", ".join(SCHEDULE_NAMES), VALID)
+    def test_records_reach_history_csv_and_tensorboard(self):
+        model = dead_relu_model(dead=3)
+        model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+        x = np.random.default_rng(0).random((64, 5)).astype("float32")
+        y = np.arange(64) % 3
+        log_dir = Path(self.get_temp_dir()) / "tb"
+        monitor = GradientMonitor(x[:32], y[:32], log_dir=str(log_dir))
+        history = model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[monitor])
+        h = history.history
+        for key in ("grad_norm/hidden_0", "grad_norm/output", "dead/hidden_0", "dead/output"):
+            self.assertLen(h[key], 2)
+        self.assertAllClose(h["dead/hidden_0"], [0.3, 0.3])  # biases of -100 stay dead
+        # The last epoch's values are the measurements on the final weights.
+        now = gradient_norms(model, x[:32], y[:32]).set_index("layer")["grad_norm"]
+        self.assertAllClose(h["grad_norm/hidden_0"][-1], now["hidden_0"], rtol=1e-5)
+        self.assertAllClose(h["grad_norm/output"][-1], now["output"], rtol=1e-5)
+        csv = pd.read_csv(write_history(self.get_temp_dir(), "monitored", history))
+        self.assertIn("grad_norm/hidden_0", csv.columns)
+        self.assertAllClose(csv["dead/hidden_0"], [0.3, 0.3])
+        tags = event_tags(log_dir)
+        self.assertEqual(tags["gradient_norm/hidden_0"], [0, 1])
+        self.assertEqual(tags["dead_fraction/hidden_0"], [0, 1])
 
-    @parameterized.parameters(("constant",), ("performance",), ("Constant",))
-    def test_constant_and_performance_are_floats(self, name):
-        lr = make_schedule(name, learning_rate=3e-3, steps_per_epoch=10, epochs=2)
-        self.assertIsInstance(lr, float)
-        self.assertEqual(lr, 3e-3)
+    def test_config_round_trip(self):
+        x, y = np.ones((2, 5), "float32"), np.array([0, 1])
+        monitor = GradientMonitor(x, y, loss="mse", log_dir="tb", dead_units=False)
+        config = monitor.get_config()
+        self.assertEqual(set(config), {"x", "y", "loss", "log_dir", "dead_units"})
+        again = GradientMonitor.from_config(config)
+        self.assertAllClose(again.x, x)
+        self.assertEqual((again.loss, again.log_dir, again.dead_units), ("mse", "tb", False))
+        restored = keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(monitor))
+        self.assertIsInstance(restored, GradientMonitor)
+        self.assertAllClose(restored.x, x)
+        self.assertAllEqual(restored.y, y)
 
-    def test_power_book_defaults(self):
-        sched = make_schedule("power", learning_rate=0.01)
-        self.assertIsInstance(sched, PowerSchedule)
-        steps = [0, 1000, 10_000, 30_000]
-        self.assertAllClose(values(sched, steps), [0.01 / (1 + t / 10_000) for t in steps])
-        sched = make_schedule("power", learning_rate=0.01, s=50, c=2.0)
-        self.assertAllClose(float(sched(100)), 0.01 / 9)
+    def test_without_dead_units(self):
+        model = dead_relu_model()
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        x, y = np.random.rand(8, 5).astype("float32"), np.arange(8) % 3
+        monitor = GradientMonitor(x, y, dead_units=False)
+        monitor.set_model(model)
+        self.assertEqual(sorted(monitor.measure()), ["grad_norm/hidden_0", "grad_norm/output"])
 
-    def test_exponential_is_lr0_times_point1_to_t_over_s(self):
-        spe = 30
-        sched = make_schedule("exponential", learning_rate=0.01, steps_per_epoch=spe)
-        self.assertIsInstance(sched, keras.optimizers.schedules.ExponentialDecay)
-        s = 20 * spe
-        steps = [0, 7, s, 2 * s + 3, 5 * s]
-        self.assertAllClose(values(sched, steps), [0.01 * 0.1 ** (t / s) for t in steps],
-                            rtol=1e-6)
-        sched = make_schedule("exponential", learning_rate=0.01, s=100)
-        self.assertAllClose(float(sched(50)), 0.01 * 0.1**0.5, rtol=1e-6)
 
-    def test_piecewise_matches_the_books_epoch_function(self):
-        def book(epoch):
-            return 0.01 if epoch < 5 else 0.005 if epoch < 15 else 0.001
-
-        spe = 10
-        sched = make_schedule("piecewise", learning_rate=0.01, steps_per_epoch=spe)
-        steps = [0, 49, 50, 149, 150, 151, 1000]
-        self.assertAllClose(values(sched, steps), [book(t // spe) for t in steps])
-        sched = make_schedule("piecewise", learning_rate=1.0, boundaries=[3], values=[1.0, 0.2])
-        self.assertAllClose(values(sched, [3, 4]), [1.0, 0.2])
-
-    @parameterized.parameters(("1cycle",), ("onecycle",))
-    def test_one_cycle(self, name):
-        sched = make_schedule(name, learning_rate=0.1, steps_per_epoch=10, epochs=5)
-        self.assertIsInstance(sched, OneCycle)
-        self.assertEqual((sched.total_steps, sched.max_lr, sched.start_lr), (50, 0.1, 0.01))
-        self.assertAllClose(float(sched(sched.half_steps)), 0.1)
-        sched = make_schedule(name, learning_rate=0.1, total_steps=20, shape="cosine",
-                              start_lr=0.05)
-        self.assertEqual((sched.total_steps, sched.shape, sched.start_lr), (20, "cosine", 0.05))
-
-    def test_cyclical_defaults(self):
-        sched = make_schedule("cyclical", learning_rate=0.008, steps_per_epoch=25)
-        self.assertIsInstance(sched, CyclicalLR)
-        self.assertEqual(sched.get_config(), {"base_lr": 0.002, "max_lr": 0.008,
-                                              "step_size": 50.0, "mode": "triangular",
-                                              "gamma": 1.0})
-        self.assertAllClose(values(sched, [0, 25, 50, 100]), [0.002, 0.005, 0.008, 0.002])
-
-    def test_cosine_with_warmup(self):
-        spe, epochs, lr = 10, 5, 0.02
-        sched = make_schedule("cosine", learning_rate=lr, steps_per_epoch=spe, epochs=epochs)
-        self.assertIsInstance(sched, keras.optimizers.schedules.CosineDecay)
-        total, warmup = spe * epochs, 5
-        decay = total - warmup
-
-        def ref(t):
-            if t < warmup:
-                return lr * t / warmup
-            return lr * 0.5 * (1 + math.cos(math.pi * min(t - warmup, decay) / decay))
-
-        steps = [0, 2, 5, 10, 27, 49, 50, 60]
-        self.assertAllClose(values(sched, steps), [ref(t) for t in steps], atol=1e-7)
-        self.assertAllClose(float(sched(warmup)), lr)
-        sched = make_schedule("cosine", learning_rate=lr, total_steps=10, warmup_steps=0)
-        self.assertAllClose(float(sched(0)), lr)
-
-    def test_schedule_object_passes_through(self):
-        sched = PowerSchedule(0.1, 10)
-        self.assertIs(make_schedule(sched), sched)
-        with self.assertRaisesRegex(ValueError, "schedule object and also arguments"):
-            make_schedule(sched, learning_rate=0.1)
+class MakeCallbacksTest(tf.test.TestCase, parameterized.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.utils.set_random_seed(0)
+        keras.backend.clear_session()
 
     def test_unknown_schedule_lists_valid_names(self):
         with self.assertRaisesRegex(ValueError, f"^Unknown schedule 'step'\\. Valid: {VALID}\\.$"):
-            make_schedule("step", learning_rate=0.1)
-        with self.assertRaisesRegex(ValueError, f"^Unknown schedule 'step'\\. Valid: {VALID}\\.$"):
             make_callbacks("step")
-
-    @parameterized.parameters(
-        ("power", {}, r"Schedule 'power' needs learning_rate\."),
-        ("exponential", {"learning_rate": 0.1},
-         r"Schedule 'exponential' needs steps_per_epoch \(or s=<steps>\)\."),
-        ("piecewise", {"learning_rate": 0.1},
-         r"Schedule 'piecewise' needs steps_per_epoch \(or boundaries=<steps>\)\."),
-        ("1cycle", {"learning_rate": 0.1, "steps_per_epoch": 10},
-         r"Schedule '1cycle' needs steps_per_epoch and epochs \(or total_steps\)\."),
-        ("cosine", {"learning_rate": 0.1, "epochs": 3},
-         r"Schedule 'cosine' needs steps_per_epoch and epochs \(or total_steps\)\."),
-        ("1cycle", {"learning_rate": 0.1, "steps_per_epoch": 0, "epochs": 3},
-         r"steps_per_epoch must be an integer > 0, got 0\."),
-        ("constant", {"learning_rate": -0.1}, r"learning_rate must be a number > 0, got -0\.1\."),
-        ("power", {"learning_rate": 0.1, "decay": 1e-4},
-         r"Unknown argument\(s\) \['decay'\] for schedule 'power'\. Valid: c, s\."),
-        ("performance", {"learning_rate": 0.1, "patience": 3},
-         r"Valid: none\. Its callback takes them: make_callbacks\('performance', \.\.\.\)\."),
-        ("piecewise", {"learning_rate": 0.1, "boundaries": [5, 10], "values": [1.0, 0.5]},
-         r"len\(values\) == len\(boundaries\) \+ 1, got 2 values for 2 boundaries\."),
-        ("cosine", {"learning_rate": 0.1, "total_steps": 10, "warmup_steps": 10},
-         r"warmup_steps must be in \[0, total_steps=10\), got 10\."),
-        ("1cycle", {"learning_rate": 0.1, "total_steps": 100, "start_lr": 0.5},
-         r"max_lr must be > start_lr"),
-    )
-    def test_bad_arguments(self, name, kwargs, message):
-        with self.assertRaisesRegex(ValueError, message):
-            make_schedule(name, **kwargs)
 
     def test_make_callbacks(self):
         (callback,) = make_callbacks("performance")
@@ -152,6 +153,64 @@ class CallbacksTest(tf.test.TestCase, parameterized.TestCase):
         with self.assertRaisesRegex(ValueError, r"Schedule '1cycle' needs no callback, so it "
                                                 r"takes no arguments; got patience\."):
             make_callbacks("1cycle", patience=3)
+
+    def test_options_in_order(self):
+        x, y = np.ones((2, 5), "float32"), np.array([0, 1])
+        callbacks = make_callbacks("performance", early_stopping=3, monitor="val_accuracy",
+                                   tensorboard=Path(self.get_temp_dir()) / "tb",
+                                   epoch_timer=True, gradient_batch=(x, y))
+        self.assertEqual([type(c).__name__ for c in callbacks],
+                         ["EpochTimer", "GradientMonitor", "ReduceLROnPlateau", "EarlyStopping",
+                          "TensorBoard"])
+        monitor, plateau, stopper, board = callbacks[1:]
+        self.assertIsNone(monitor.log_dir)  # Keras's TensorBoard logs its values
+        self.assertEqual(plateau.monitor, "val_accuracy")
+        self.assertEqual((stopper.monitor, stopper.patience, stopper.restore_best_weights),
+                         ("val_accuracy", 3, True))
+        self.assertEqual(board.log_dir, str(Path(self.get_temp_dir()) / "tb"))
+        self.assertEqual(make_callbacks(), [])
+        (stopper,) = make_callbacks("1cycle", early_stopping=0)
+        self.assertEqual((stopper.monitor, stopper.patience), ("val_loss", 0))
+
+    @parameterized.parameters(
+        (-1, r"early_stopping must be >= 0, got -1\."),
+        (2.5, r"early_stopping must be an integer >= 0, got 2\.5\."),
+        (float("nan"), r"early_stopping must be an integer >= 0, got nan\."),
+        (True, r"early_stopping must be an integer >= 0, got True\."),
+    )
+    def test_bad_patience(self, patience, message):
+        with self.assertRaisesRegex(ValueError, message):
+            make_callbacks(early_stopping=patience)
+
+    @parameterized.parameters((0.5, 3, 5), (-1.0, 1, 3), (1.0, 10, 10))
+    def test_early_stopping_stops_at_the_right_epoch(self, target, best_epoch, stopped_after):
+        # Full-batch SGD from w = 0 on y = x gives w_k = 1 - 0.8^k after epoch k; the
+        # validation targets y = target * x give val_loss_k = (w_k - target)^2, smallest at
+        # w_3 = 0.488 for target 0.5 (then patience 2 stops after epoch 5), at w_1 for
+        # target -1 (stops after epoch 3), never rising for target 1 (all 10 epochs run).
+        model = linear_model()
+        x = np.array([[-1.0], [1.0]], "float32")
+        history = model.fit(x, x, validation_data=(x, target * x), epochs=10, batch_size=2,
+                            shuffle=False, verbose=0,
+                            callbacks=make_callbacks(early_stopping=2))
+        w = 1 - 0.8 ** np.arange(1, len(history.epoch) + 1)
+        self.assertEqual(history.epoch, list(range(stopped_after)))
+        self.assertAllClose(history.history["val_loss"], (w - target) ** 2, rtol=1e-5)
+        self.assertEqual(int(np.argmin(history.history["val_loss"])) + 1, best_epoch)
+        self.assertAllClose(model.get_weights()[0].ravel(), [1 - 0.8**best_epoch], rtol=1e-5)
+
+    def test_tensorboard_writes_event_files(self):
+        log_dir = Path(self.get_temp_dir()) / "tensorboard"
+        model = linear_model()
+        x = np.array([[-1.0], [1.0]], "float32")
+        callbacks = make_callbacks(tensorboard=log_dir, epoch_timer=True)
+        model.fit(x, x, validation_data=(x, x), epochs=3, batch_size=2, verbose=0,
+                  callbacks=callbacks)
+        self.assertNotEmpty(list((log_dir / "train").glob("events.out.tfevents.*")))
+        self.assertNotEmpty(list((log_dir / "validation").glob("events.out.tfevents.*")))
+        tags = event_tags(log_dir)
+        self.assertEqual(tags["epoch_loss"], [0, 1, 2, 0, 1, 2])  # train, then validation
+        self.assertEqual(tags["epoch_epoch_time"], [0, 1, 2])
 
     def _model(self, learning_rate):
         model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])

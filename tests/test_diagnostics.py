@@ -1,16 +1,11 @@
 """recipes.diagnosis: measures, probing and saliency on tiny hand-built models."""
 
-from pathlib import Path
-
 import keras
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 from absl.testing import parameterized
-from tensorflow.core.util import event_pb2
 
 from recipes.diagnosis.measures import (
-    GradientMonitor,
     activation_stats,
     gradient_norms,
     layer_outputs,
@@ -18,7 +13,6 @@ from recipes.diagnosis.measures import (
     weight_stats,
 )
 from recipes.diagnosis.probing import activation_kind, check_input_shape, kernels, resolve_loss
-from recipes.runs import write_history
 
 
 def deep_sigmoid(depth=30, units=50, stddev=1.0):
@@ -302,60 +296,3 @@ class SaliencyTest(tf.test.TestCase, parameterized.TestCase):
             saliency_map(model, np.zeros((2, 4)), class_index=3)
         with self.assertRaisesRegex(ValueError, "smoothgrad_samples and noise must be >= 0"):
             saliency_map(model, np.zeros((2, 4)), smoothgrad_samples=-1)
-
-
-class GradientMonitorTest(tf.test.TestCase):
-    def setUp(self):
-        super().setUp()
-        keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
-
-    def test_records_reach_history_csv_and_tensorboard(self):
-        model = dead_relu_model(dead=3)
-        model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
-        x = np.random.default_rng(0).random((64, 5)).astype("float32")
-        y = np.arange(64) % 3
-        log_dir = Path(self.get_temp_dir()) / "tb"
-        monitor = GradientMonitor(x[:32], y[:32], log_dir=str(log_dir))
-        history = model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[monitor])
-        h = history.history
-        for key in ("grad_norm/hidden_0", "grad_norm/output", "dead/hidden_0", "dead/output"):
-            self.assertLen(h[key], 2)
-        self.assertAllClose(h["dead/hidden_0"], [0.3, 0.3])  # biases of -100 stay dead
-        # The last epoch's values are the measurements on the final weights.
-        now = gradient_norms(model, x[:32], y[:32]).set_index("layer")["grad_norm"]
-        self.assertAllClose(h["grad_norm/hidden_0"][-1], now["hidden_0"], rtol=1e-5)
-        self.assertAllClose(h["grad_norm/output"][-1], now["output"], rtol=1e-5)
-        csv = pd.read_csv(write_history(self.get_temp_dir(), "monitored", history))
-        self.assertIn("grad_norm/hidden_0", csv.columns)
-        self.assertAllClose(csv["dead/hidden_0"], [0.3, 0.3])
-        tags = {}
-        for path in log_dir.glob("events.out.tfevents.*"):
-            for record in tf.data.TFRecordDataset(str(path)):
-                event = event_pb2.Event.FromString(record.numpy())
-                for value in event.summary.value:
-                    tags.setdefault(value.tag, []).append(event.step)
-        self.assertEqual(tags["gradient_norm/hidden_0"], [0, 1])
-        self.assertEqual(tags["dead_fraction/hidden_0"], [0, 1])
-
-    def test_config_round_trip(self):
-        x, y = np.ones((2, 5), "float32"), np.array([0, 1])
-        monitor = GradientMonitor(x, y, loss="mse", log_dir="tb", dead_units=False)
-        config = monitor.get_config()
-        self.assertEqual(set(config), {"x", "y", "loss", "log_dir", "dead_units"})
-        again = GradientMonitor.from_config(config)
-        self.assertAllClose(again.x, x)
-        self.assertEqual((again.loss, again.log_dir, again.dead_units), ("mse", "tb", False))
-        restored = keras.saving.deserialize_keras_object(
-            keras.saving.serialize_keras_object(monitor))
-        self.assertIsInstance(restored, GradientMonitor)
-        self.assertAllClose(restored.x, x)
-        self.assertAllEqual(restored.y, y)
-
-    def test_without_dead_units(self):
-        model = dead_relu_model()
-        model.compile("sgd", "sparse_categorical_crossentropy")
-        x, y = np.random.rand(8, 5).astype("float32"), np.arange(8) % 3
-        monitor = GradientMonitor(x, y, dead_units=False)
-        monitor.set_model(model)
-        self.assertEqual(sorted(monitor.measure()), ["grad_norm/hidden_0", "grad_norm/output"])

@@ -242,6 +242,9 @@ class LossesTest(tf.test.TestCase, parameterized.TestCase):
         ("alpha_list_binary", "binary_focal", {"alpha": [0.1, 0.9]}, r"single alpha"),
         ("smoothing", "focal", {"label_smoothing": 1.5}, r"label_smoothing must be in \[0, 1\]"),
         ("gamma", "focal", {"gamma": -1.0}, r"gamma must be >= 0, got -1\.0"),
+        ("gamma_nan", "focal", {"gamma": float("nan")}, r"gamma must be a finite number >= 0"),
+        ("smoothing_nan", "focal", {"label_smoothing": float("nan")},
+         r"label_smoothing must be a finite number in \[0, 1\]"),
         ("alpha", "focal", {"alpha": [0.5, -0.1]}, r"alpha must be >= 0"),
     )
     def test_bad_options(self, name, kwargs, message):

@@ -167,12 +167,15 @@ class LRFinderTest(tf.test.TestCase, parameterized.TestCase):
 
     @parameterized.parameters(
         ({"min_lr": 1.0, "max_lr": 0.1}, r"Need 0 < min_lr < max_lr, got min_lr=1\.0, max_lr=0\.1"),
-        ({"min_lr": 0.0}, r"Need 0 < min_lr < max_lr, got min_lr=0\.0"),
-        ({"steps": 0}, r"steps must be an integer >= 2 or None, got 0\."),
-        ({"steps": 1}, r"steps must be an integer >= 2 or None, got 1\."),
-        ({"batch_size": 0}, r"batch_size must be an integer >= 1, got 0\."),
+        ({"min_lr": 0.0}, r"min_lr must be > 0, got 0\.0\."),
+        ({"max_lr": float("inf")}, r"max_lr must be a finite number > 0, got inf\."),
+        ({"steps": 0}, r"steps must be >= 2, got 0\."),
+        ({"steps": 1}, r"steps must be >= 2, got 1\."),
+        ({"steps": 2.5}, r"steps must be an integer >= 2, got 2\.5\."),
+        ({"batch_size": 0}, r"batch_size must be >= 1, got 0\."),
         ({"smoothing": 1.0}, r"smoothing must be in \[0, 1\), got 1\.0\."),
         ({"stop_factor": 1.0}, r"stop_factor must be > 1, got 1\.0\."),
+        ({"stop_factor": float("nan")}, r"stop_factor must be a finite number, got nan\."),
         ({"batch_size": 64}, r"The sweep needs at least 2 steps, the data gives 1\."),
     )
     def test_bad_arguments(self, kwargs, message):

@@ -156,8 +156,10 @@ class OptimizersTest(tf.test.TestCase, parameterized.TestCase):
         ({"learning_rate": 0.0}, r"learning_rate must be > 0, got 0\.0\."),
         ({"learning_rate": -1e-3}, r"learning_rate must be > 0, got -0\.001\."),
         ({"learning_rate": "fast"}, r"learning_rate must be a float or a LearningRateSchedule"),
-        ({"clipnorm": 0.0}, r"clipnorm must be > 0 or None, got 0\.0\."),
-        ({"clipvalue": -1.0}, r"clipvalue must be > 0 or None, got -1\.0\."),
+        ({"learning_rate": float("inf")}, r"learning_rate must be a finite number > 0, got inf"),
+        ({"clipnorm": 0.0}, r"clipnorm must be > 0, got 0\.0\."),
+        ({"clipvalue": -1.0}, r"clipvalue must be > 0, got -1\.0\."),
+        ({"global_clipnorm": float("nan")}, r"global_clipnorm must be a finite number > 0"),
         ({"clipnorm": 1.0, "global_clipnorm": 1.0},
          r"Only one of clipnorm, clipvalue and global_clipnorm may be set, got clipnorm, "
          r"global_clipnorm\."),

@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 
 from recipes import plots
 from recipes.metrics import confusion_matrix, roc_auc_per_class, roc_curves
-from recipes.runs import save_figure
+from recipes.runs import save_figure, write_history
+from recipes.transfer import fine_tune
 
 GRADS = pd.DataFrame({"layer": ["hidden_0", "hidden_1", "output"], "depth": [0, 1, 2],
                       "grad_norm": [1e-6, 1e-3, 0.5], "ratio": [1e-7, 1e-4, 0.1]})
@@ -110,3 +111,45 @@ class PlotsTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(flat.axes[0].images[0].get_array().shape, (4, 4))
         with self.assertRaisesRegex(ValueError, r"images \(2, 4\) and maps \(2, 5\) differ"):
             plots.saliency_grid(np.ones((2, 4)), np.ones((2, 5)))
+
+
+def _lines(fig, panel=0):
+    """Label -> (x, y) of every line in one panel."""
+    return {line.get_label(): (list(line.get_xdata()), list(line.get_ydata()))
+            for line in fig.axes[panel].get_lines()}
+
+
+class LearningCurvesTest(tf.test.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.utils.set_random_seed(0)
+        keras.backend.clear_session()
+
+    def test_fine_tune_phase_two_is_drawn_after_phase_one(self):
+        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, name="base"),
+                                  keras.layers.Dense(3, activation="softmax", name="head")])
+        rng = np.random.default_rng(0)
+        x, y = rng.normal(size=(16, 6)).astype("float32"), np.arange(16) % 3
+        phases = fine_tune(model, (x, y), (x, y), base_layers=1, frozen_epochs=2,
+                           fine_tune_epochs=3, verbose=0, batch_size=8)
+        self.assertEqual(phases["phase2"].epoch, [2, 3, 4])  # Keras's own 0-based numbers
+        fig = plots.learning_curves(phases)
+        lines = _lines(fig)
+        self.assertEqual(lines["phase1 (train)"][0], [1, 2])
+        self.assertEqual(lines["phase2 (train)"][0], [3, 4, 5])
+        self.assertEqual(lines["phase2 (val)"][0], [3, 4, 5])
+        self.assertAllClose(lines["phase2 (val)"][1], phases["phase2"].history["val_loss"])
+        accuracy = _lines(fig, panel=1)
+        self.assertAllClose(accuracy["phase1 (train)"][1], phases["phase1"].history["accuracy"])
+        # The history CSV keeps the numbering, and so does the figure drawn from it.
+        csv = pd.read_csv(write_history(self.get_temp_dir(), "phase2", phases["phase2"]))
+        self.assertEqual(list(csv["epoch"]), [3, 4, 5])
+        self.assertEqual(_lines(plots.learning_curves({"csv": csv}))["csv (train)"][0], [3, 4, 5])
+
+    def test_plain_dicts_start_at_epoch_one_and_time_is_cumulative(self):
+        history = {"loss": [1.0, 0.5, 0.25], "epoch_time": [1.0, 2.0, 0.5]}
+        self.assertEqual(_lines(plots.learning_curves({"a": history}))["a (train)"],
+                         ([1, 2, 3], [1.0, 0.5, 0.25]))
+        fig = plots.learning_curves({"a": history}, metrics=("loss",), x="time")
+        self.assertAllClose(_lines(fig)["a (train)"][0], [1.0, 3.0, 3.5])
+        self.assertEqual(fig.axes[0].get_xlabel(), "seconds")

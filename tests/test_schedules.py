@@ -1,4 +1,4 @@
-"""Tests for recipes.schedules: closed forms, training, saving, errors."""
+"""Tests for recipes.schedules: closed forms, training, saving, errors, make_schedule."""
 
 import math
 import os
@@ -8,7 +8,8 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from recipes.schedules import CyclicalLR, OneCycle, PowerSchedule
+from recipes.names import SCHEDULE_NAMES
+from recipes.schedules import CyclicalLR, OneCycle, PowerSchedule, make_schedule
 
 
 def one_cycle_ref(t, total, max_lr, start, last, half):
@@ -214,11 +215,16 @@ class SchedulesTest(tf.test.TestCase, parameterized.TestCase):
     @parameterized.parameters(
         (lambda: OneCycle(100, max_lr=0.01, start_lr=0.1),
          r"max_lr must be > start_lr, got max_lr=0\.01, start_lr=0\.1\."),
-        (lambda: OneCycle(0, max_lr=0.1), r"total_steps must be an integer > 0, got 0\."),
-        (lambda: OneCycle(-5, max_lr=0.1), r"total_steps must be an integer > 0, got -5\."),
+        (lambda: OneCycle(0, max_lr=0.1), r"total_steps must be >= 3, got 0\."),
+        (lambda: OneCycle(-5, max_lr=0.1), r"total_steps must be >= 3, got -5\."),
         (lambda: OneCycle(2, max_lr=0.1), r"total_steps must be >= 3, got 2\."),
-        (lambda: OneCycle(10.5, max_lr=0.1), r"total_steps must be an integer > 0, got 10\.5"),
-        (lambda: OneCycle(100, max_lr=0.0), r"max_lr must be a number > 0, got 0\.0\."),
+        (lambda: OneCycle(10.5, max_lr=0.1),
+         r"total_steps must be an integer >= 3, got 10\.5\."),
+        (lambda: OneCycle(100, max_lr=0.0), r"max_lr must be > 0, got 0\.0\."),
+        (lambda: OneCycle(100, max_lr=float("nan")),
+         r"max_lr must be a finite number > 0, got nan\."),
+        (lambda: OneCycle(100, max_lr=float("inf")),
+         r"max_lr must be a finite number > 0, got inf\."),
         (lambda: OneCycle(100, max_lr=0.1, last_lr=0.5),
          r"last_lr must be <= start_lr, got last_lr=0\.5, start_lr=0\.01\."),
         (lambda: OneCycle(100, max_lr=0.1, last_fraction=1.0),
@@ -226,14 +232,152 @@ class SchedulesTest(tf.test.TestCase, parameterized.TestCase):
         (lambda: OneCycle(100, max_lr=0.1, shape="sine"),
          r"Unknown shape 'sine'\. Valid: linear, cosine\."),
         (lambda: CyclicalLR(0.1, 0.1, 10), r"max_lr must be > base_lr, got max_lr=0\.1"),
-        (lambda: CyclicalLR(0.01, 0.1, 0), r"step_size must be a number > 0, got 0\."),
+        (lambda: CyclicalLR(0.01, 0.1, 0), r"step_size must be > 0, got 0\."),
         (lambda: CyclicalLR(0.01, 0.1, 10, mode="saw"),
          r"Unknown mode 'saw'\. Valid: triangular, triangular2, exp_range\."),
         (lambda: CyclicalLR(0.01, 0.1, 10, mode="exp_range", gamma=1.5),
          r"gamma must be in \(0, 1\], got 1\.5\."),
-        (lambda: PowerSchedule(0.01, s=0), r"s must be a number > 0, got 0\."),
-        (lambda: PowerSchedule(-0.01, s=10), r"lr0 must be a number > 0, got -0\.01\."),
+        (lambda: CyclicalLR(0.01, 0.1, 10, mode="exp_range", gamma=float("nan")),
+         r"gamma must be a finite number in \(0, 1\], got nan\."),
+        (lambda: PowerSchedule(0.01, s=0), r"s must be > 0, got 0\."),
+        (lambda: PowerSchedule(-0.01, s=10), r"lr0 must be > 0, got -0\.01\."),
+        (lambda: PowerSchedule(0.01, s=float("inf")), r"s must be a finite number > 0, got inf\."),
+        (lambda: OneCycle(100, max_lr=0.1, last_fraction=float("nan")),
+         r"last_fraction must be a finite number in \[0, 1\), got nan\."),
     )
     def test_bad_arguments(self, make, message):
         with self.assertRaisesRegex(ValueError, message):
             make()
+
+
+VALID = "constant, power, exponential, piecewise, performance, 1cycle, onecycle, cyclical, cosine"
+
+
+def scalar_values(schedule, steps):
+    return np.array([float(schedule(t)) for t in steps])
+
+
+class MakeScheduleTest(tf.test.TestCase, parameterized.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.utils.set_random_seed(0)
+        keras.backend.clear_session()
+
+    def test_names(self):
+        self.assertEqual(", ".join(SCHEDULE_NAMES), VALID)
+
+    @parameterized.parameters(("constant",), ("performance",), ("Constant",))
+    def test_constant_and_performance_are_floats(self, name):
+        lr = make_schedule(name, learning_rate=3e-3, steps_per_epoch=10, epochs=2)
+        self.assertIsInstance(lr, float)
+        self.assertEqual(lr, 3e-3)
+
+    def test_power_book_defaults(self):
+        sched = make_schedule("power", learning_rate=0.01)
+        self.assertIsInstance(sched, PowerSchedule)
+        steps = [0, 1000, 10_000, 30_000]
+        self.assertAllClose(scalar_values(sched, steps), [0.01 / (1 + t / 10_000) for t in steps])
+        sched = make_schedule("power", learning_rate=0.01, s=50, c=2.0)
+        self.assertAllClose(float(sched(100)), 0.01 / 9)
+
+    def test_exponential_is_lr0_times_point1_to_t_over_s(self):
+        spe = 30
+        sched = make_schedule("exponential", learning_rate=0.01, steps_per_epoch=spe)
+        self.assertIsInstance(sched, keras.optimizers.schedules.ExponentialDecay)
+        s = 20 * spe
+        steps = [0, 7, s, 2 * s + 3, 5 * s]
+        self.assertAllClose(scalar_values(sched, steps), [0.01 * 0.1 ** (t / s) for t in steps],
+                            rtol=1e-6)
+        sched = make_schedule("exponential", learning_rate=0.01, s=100)
+        self.assertAllClose(float(sched(50)), 0.01 * 0.1**0.5, rtol=1e-6)
+
+    def test_piecewise_matches_the_books_epoch_function(self):
+        def book(epoch):
+            return 0.01 if epoch < 5 else 0.005 if epoch < 15 else 0.001
+
+        spe = 10
+        sched = make_schedule("piecewise", learning_rate=0.01, steps_per_epoch=spe)
+        steps = [0, 49, 50, 149, 150, 151, 1000]
+        self.assertAllClose(scalar_values(sched, steps), [book(t // spe) for t in steps])
+        sched = make_schedule("piecewise", learning_rate=1.0, boundaries=[3], values=[1.0, 0.2])
+        self.assertAllClose(scalar_values(sched, [3, 4]), [1.0, 0.2])
+
+    @parameterized.parameters(("1cycle",), ("onecycle",))
+    def test_one_cycle(self, name):
+        sched = make_schedule(name, learning_rate=0.1, steps_per_epoch=10, epochs=5)
+        self.assertIsInstance(sched, OneCycle)
+        self.assertEqual((sched.total_steps, sched.max_lr, sched.start_lr), (50, 0.1, 0.01))
+        self.assertAllClose(float(sched(sched.half_steps)), 0.1)
+        sched = make_schedule(name, learning_rate=0.1, total_steps=20, shape="cosine",
+                              start_lr=0.05)
+        self.assertEqual((sched.total_steps, sched.shape, sched.start_lr), (20, "cosine", 0.05))
+
+    def test_cyclical_defaults(self):
+        sched = make_schedule("cyclical", learning_rate=0.008, steps_per_epoch=25)
+        self.assertIsInstance(sched, CyclicalLR)
+        self.assertEqual(sched.get_config(), {"base_lr": 0.002, "max_lr": 0.008,
+                                              "step_size": 50.0, "mode": "triangular",
+                                              "gamma": 1.0})
+        self.assertAllClose(scalar_values(sched, [0, 25, 50, 100]), [0.002, 0.005, 0.008, 0.002])
+
+    def test_cosine_with_warmup(self):
+        spe, epochs, lr = 10, 5, 0.02
+        sched = make_schedule("cosine", learning_rate=lr, steps_per_epoch=spe, epochs=epochs)
+        self.assertIsInstance(sched, keras.optimizers.schedules.CosineDecay)
+        total, warmup = spe * epochs, 5
+        decay = total - warmup
+
+        def ref(t):
+            if t < warmup:
+                return lr * t / warmup
+            return lr * 0.5 * (1 + math.cos(math.pi * min(t - warmup, decay) / decay))
+
+        steps = [0, 2, 5, 10, 27, 49, 50, 60]
+        self.assertAllClose(scalar_values(sched, steps), [ref(t) for t in steps], atol=1e-7)
+        self.assertAllClose(float(sched(warmup)), lr)
+        sched = make_schedule("cosine", learning_rate=lr, total_steps=10, warmup_steps=0)
+        self.assertAllClose(float(sched(0)), lr)
+
+    def test_schedule_object_passes_through(self):
+        sched = PowerSchedule(0.1, 10)
+        self.assertIs(make_schedule(sched), sched)
+        with self.assertRaisesRegex(ValueError, "schedule object and also arguments"):
+            make_schedule(sched, learning_rate=0.1)
+
+    def test_unknown_schedule_lists_valid_names(self):
+        with self.assertRaisesRegex(ValueError, f"^Unknown schedule 'step'\\. Valid: {VALID}\\.$"):
+            make_schedule("step", learning_rate=0.1)
+
+    @parameterized.parameters(
+        ("power", {}, r"Schedule 'power' needs learning_rate\."),
+        ("exponential", {"learning_rate": 0.1},
+         r"Schedule 'exponential' needs steps_per_epoch \(or s=<steps>\)\."),
+        ("piecewise", {"learning_rate": 0.1},
+         r"Schedule 'piecewise' needs steps_per_epoch \(or boundaries=<steps>\)\."),
+        ("1cycle", {"learning_rate": 0.1, "steps_per_epoch": 10},
+         r"Schedule '1cycle' needs steps_per_epoch and epochs \(or total_steps\)\."),
+        ("cosine", {"learning_rate": 0.1, "epochs": 3},
+         r"Schedule 'cosine' needs steps_per_epoch and epochs \(or total_steps\)\."),
+        ("1cycle", {"learning_rate": 0.1, "steps_per_epoch": 0, "epochs": 3},
+         r"steps_per_epoch must be >= 1, got 0\."),
+        ("cosine", {"learning_rate": 0.1, "steps_per_epoch": 2.5, "epochs": 3},
+         r"steps_per_epoch must be an integer >= 1, got 2\.5\."),
+        ("constant", {"learning_rate": -0.1}, r"learning_rate must be > 0, got -0\.1\."),
+        ("constant", {"learning_rate": float("nan")},
+         r"learning_rate must be a finite number > 0, got nan\."),
+        ("exponential", {"learning_rate": 0.1, "s": float("inf")},
+         r"s must be a finite number > 0, got inf\."),
+        ("power", {"learning_rate": 0.1, "decay": 1e-4},
+         r"Unknown argument\(s\) \['decay'\] for schedule 'power'\. Valid: c, s\."),
+        ("performance", {"learning_rate": 0.1, "patience": 3},
+         r"Valid: none\. Its callback takes them: make_callbacks\('performance', \.\.\.\)\."),
+        ("piecewise", {"learning_rate": 0.1, "boundaries": [5, 10], "values": [1.0, 0.5]},
+         r"len\(values\) == len\(boundaries\) \+ 1, got 2 values for 2 boundaries\."),
+        ("cosine", {"learning_rate": 0.1, "total_steps": 10, "warmup_steps": 10},
+         r"warmup_steps must be in \[0, total_steps=10\), got 10\."),
+        ("1cycle", {"learning_rate": 0.1, "total_steps": 100, "start_lr": 0.5},
+         r"max_lr must be > start_lr"),
+    )
+    def test_bad_arguments(self, name, kwargs, message):
+        with self.assertRaisesRegex(ValueError, message):
+            make_schedule(name, **kwargs)

@@ -20,11 +20,10 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
-from recipes.callbacks import make_schedule
 from recipes.checks import check_at_least
 from recipes.losses import make_loss
 from recipes.optimizers import make_optimizer
-from recipes.schedules import OneCycle
+from recipes.schedules import OneCycle, make_schedule
 from recipes.specs import CNNSpec, MLPSpec
 
 __all__ = [

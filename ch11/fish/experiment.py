@@ -15,9 +15,9 @@ from ch11 import _fish
 from ch11.fish import report
 from ch11.fish.config import NAME, Config
 from ch11.fish.predict import save_model_with_classes
+from recipes.callbacks import EpochTimer
 from recipes.hardware import machine_info
 from recipes.losses import class_weights, make_loss
-from recipes.runs import EpochTimer
 from recipes.transfer import build_transfer, fine_tune
 
 __all__ = ["run", "train_transfer"]

@@ -1,7 +1,7 @@
 """Diagnosis: what a trained (or untrained) network's gradients and activations say.
 
-- `measures`: per-layer gradient norms, activation and weight statistics, layer outputs,
-  and the `GradientMonitor` callback.
+- `measures`: per-layer gradient norms, activation and weight statistics, layer outputs
+  (`recipes.callbacks.GradientMonitor` records them during training).
 - `probing`: the model walking and checks every measure shares.
 - `lr_probe`: short training probes at several learning rates.
 - `saliency`: input-gradient saliency maps.

@@ -17,6 +17,7 @@ import pandas as pd
 
 from recipes.diagnosis.findings import Finding, Thresholds
 from recipes.diagnosis.probing import SATURATING
+from recipes.runs import read_history
 
 __all__ = ["check_activations", "check_classes", "check_gradients",
            "check_non_finite", "check_overfitting", "check_probe"]
@@ -222,16 +223,6 @@ def check_classes(classes: pd.DataFrame | None, counts: Any, t: Thresholds) -> l
     return out
 
 
-def _history_dict(history: Any) -> dict[str, list[float]]:
-    if history is None:
-        return {}
-    if hasattr(history, "history"):
-        history = history.history
-    if isinstance(history, pd.DataFrame):
-        history = history.to_dict(orient="list")
-    return {str(k): [float(v) for v in vals] for k, vals in dict(history).items()}
-
-
 def check_overfitting(history: Any, scores: Mapping[str, float], t: Thresholds) -> list[Finding]:
     """A large train-validation gap (history's last epoch or evaluation) or a rising val loss.
 
@@ -245,7 +236,7 @@ def check_overfitting(history: Any, scores: Mapping[str, float], t: Thresholds) 
 
     Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Avoiding Overfitting Through Regularization".
     """
-    h, evidence, reasons = _history_dict(history), {}, []
+    h, evidence, reasons = read_history(history), {}, []
     acc = next((k for k in h if "acc" in k and not k.startswith("val_") and f"val_{k}" in h), None)
     if acc and h[acc]:
         gap = h[acc][-1] - h[f"val_{acc}"][-1]

@@ -10,8 +10,9 @@ activation inside a Dense/Conv layer or as a separate layer. Layers are reported
   on the whole batch, fraction saturated (sigmoid/tanh near their bounds).
 - `weight_stats`: per variable, mean, std, extremes and non-finite values.
 - `saliency_map` (from ``recipes.diagnosis.saliency``): vanilla gradients and SmoothGrad.
-- `GradientMonitor`: a callback recording per-layer gradient norms and dead-unit fractions
-  every epoch, in the history logs (so they reach history CSVs) and in TensorBoard.
+
+The callback that records gradient norms and dead units every epoch, `GradientMonitor`,
+is in `recipes.callbacks` with the other callbacks.
 
 Example:
 
@@ -48,7 +49,6 @@ from recipes.diagnosis.probing import (
 from recipes.diagnosis.saliency import saliency_map
 
 __all__ = [
-    "GradientMonitor",
     "activation_stats",
     "gradient_norms",
     "layer_outputs",
@@ -248,92 +248,3 @@ def weight_stats(model: keras.Model) -> pd.DataFrame:
              str(tuple(v.shape)), values.size, *map(float, stats),
              int(values.size - finite.size)))))
     return pd.DataFrame(rows)
-
-
-
-
-@keras.saving.register_keras_serializable(package="recipes")
-class GradientMonitor(keras.callbacks.Callback):
-    """Record per-layer gradient norms and dead-unit fractions at the end of each epoch.
-
-    On a fixed batch, after each epoch, it adds ``grad_norm/<layer>`` (`gradient_norms`,
-    one per kernel) and ``dead/<layer>`` (`activation_stats`' dead fraction, one per
-    activation layer) to the epoch's logs, so they reach ``History`` and the history CSVs
-    (put it before other callbacks that read the logs). With a `log_dir` it also writes
-    them to TensorBoard as ``gradient_norm/<layer>`` and ``dead_fraction/<layer>``.
-
-    Example:
-
-    ```python
-    monitor = GradientMonitor(x_train[:256], y_train[:256], log_dir=run_dir / "tb")
-    history = model.fit(x_train, y_train, epochs=10, callbacks=[monitor])
-    history.history["grad_norm/hidden_0"]
-    ```
-
-    Args:
-        x: the fixed batch of inputs.
-        y: its labels.
-        loss: the loss to differentiate. Defaults to the compiled loss.
-        log_dir: a TensorBoard folder. Defaults to `None` (logs only).
-        dead_units: also record dead-unit fractions. Defaults to `True`.
-
-    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "The Vanishing/Exploding Gradients
-    Problems" and "Dying ReLUs"; ch. 10, "Using TensorBoard for Visualization".
-    """
-
-    def __init__(self, x: Any, y: Any, loss: Any = None, log_dir: str | None = None,
-                 dead_units: bool = True) -> None:
-        super().__init__()
-        self.x = x
-        self.y = y
-        self.loss = loss
-        self.log_dir = None if log_dir is None else str(log_dir)
-        self.dead_units = dead_units
-        self._writer = None
-
-    def measure(self) -> dict[str, float]:
-        """The values this callback records, for the current weights.
-
-        Returns:
-            ``{"grad_norm/<layer>": ..., "dead/<layer>": ...}``.
-        """
-        grads = gradient_norms(self.model, self.x, self.y, self.loss)
-        values = {f"grad_norm/{r.layer}": r.grad_norm for r in grads.itertuples()}
-        if self.dead_units:
-            try:
-                stats = activation_stats(self.model, self.x)
-            except ValueError:  # no activation layer: nothing to record
-                stats = pd.DataFrame(columns=["layer", "dead_fraction"])
-            values |= {f"dead/{r.layer}": r.dead_fraction for r in stats.itertuples()}
-        return values
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:  # noqa: D102
-        values = self.measure()
-        if logs is not None:
-            logs.update(values)
-        if self.log_dir is not None:
-            if self._writer is None:
-                self._writer = tf.summary.create_file_writer(self.log_dir)
-            with self._writer.as_default():
-                for key, value in values.items():
-                    kind, layer = key.split("/", 1)
-                    tag = {"grad_norm": "gradient_norm", "dead": "dead_fraction"}[kind]
-                    tf.summary.scalar(f"{tag}/{layer}", value, step=epoch)
-            self._writer.flush()
-
-    def on_train_end(self, logs: dict | None = None) -> None:  # noqa: D102
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-
-    def get_config(self) -> dict:  # noqa: D102
-        return {"x": self.x, "y": self.y, "loss": self.loss, "log_dir": self.log_dir,
-                "dead_units": self.dead_units}
-
-    @classmethod
-    def from_config(cls, config: dict) -> GradientMonitor:  # noqa: D102
-        config = dict(config)
-        for key in ("x", "y", "loss"):  # nested objects of serialize_keras_object
-            if isinstance(config.get(key), dict):
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
