@@ -14,17 +14,18 @@ Nothing here imports TensorFlow: a ``config.py`` imports only this module, `reci
 
 from __future__ import annotations
 
+import numbers
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from recipes.checks import check_at_least, check_positive, check_sizes
+from recipes.checks import check_at_least, check_choice, check_positive, check_sizes
 from recipes.cli import module_prog, option, run_cli
 from recipes.names import OPTIMIZER_NAMES
 
-__all__ = ["INPUT_NORMS", "ExperimentConfig", "experiment_package", "input_norm_option",
-           "optimizer_option", "option", "out_dir_option"]
+__all__ = ["INPUT_NORMS", "ExperimentConfig", "check_digit", "check_names", "experiment_package",
+           "input_norm_option", "optimizer_option", "option", "out_dir_option"]
 
 INPUT_NORMS = ("normalization", "none")
 
@@ -150,3 +151,41 @@ def experiment_package(package: str, config_cls: type) -> tuple[
             raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
 
     return main, __getattr__
+
+
+def check_names(name: str, values: Sequence[str], valid: Sequence[str], item: str) -> None:
+    """A ``Config`` field that lists names: at least one, each one of `valid`.
+
+    Args:
+        name: the field's name, e.g. ``"optimizers"``.
+        values: its value, a tuple of names.
+        valid: the valid names (from their owner: `recipes.names`, `recipes.specs`).
+        item: what one name names, for the message, e.g. ``"optimizer"``.
+
+    Raises:
+        ValueError: ``"<name> must name at least one of a, b, c; got ()."`` or
+            ``"Unknown <item> 'x'. Valid: a, b, c."`` (`recipes.checks.check_choice`).
+    """
+    if isinstance(values, str) or not values:
+        raise ValueError(f"{name} must name at least one of {', '.join(valid)}; got {values!r}.")
+    for value in values:
+        check_choice(item, value, valid)
+
+
+def check_digit(name: str, value: Any) -> int:
+    """An MNIST digit: an integer 0-9 (not a bool, not a float such as 3.0).
+
+    Args:
+        name: the argument's name, for the message.
+        value: the value.
+
+    Returns:
+        The digit.
+
+    Raises:
+        ValueError: ``"<name> must be an MNIST digit 0-9, got <value>."``
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or not 0 <= value <= 9:
+        raise ValueError(f"{name} must be an MNIST digit 0-9, got {value!r}.")
+    return int(value)

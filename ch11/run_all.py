@@ -9,14 +9,17 @@ Run: ``python -m ch11.run_all [--quick] [--only bn selu ...]`` (``make recipes``
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import time
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RECIPES", "main", "write_index"]
+from ch11._config import check_names, option, out_dir_option
+from recipes.cli import module_prog, parse_config
+
+__all__ = ["RECIPES", "Config", "main", "run", "write_index"]
 
 # make target suffix -> module, in the chapter's order
 RECIPES: dict[str, str] = {
@@ -36,6 +39,21 @@ RECIPES: dict[str, str] = {
     "imbalance": "imbalance",
     "residual": "residual",
 }
+
+
+@dataclass(frozen=True)
+class Config:
+    """Which experiments to run, how, and where their run folders go."""
+
+    quick: bool = option(False, "every experiment in quick mode")
+    only: tuple[str, ...] | None = option(
+        None, f"run only these recipes, in this order (choices: {', '.join(RECIPES)}; all "
+              "when omitted)", tuple(RECIPES), metavar="RECIPE")
+    out_dir: str = out_dir_option()
+
+    def __post_init__(self) -> None:
+        if self.only is not None:
+            check_names("only", self.only, tuple(RECIPES), "recipe")
 
 
 def write_index(rows: Sequence[dict], out_dir: Path) -> Path:
@@ -61,18 +79,21 @@ def write_index(rows: Sequence[dict], out_dir: Path) -> Path:
     return path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: run the experiments and write the index; exit 1 if any failed."""
-    parser = argparse.ArgumentParser(prog="python -m ch11.run_all", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="every experiment in quick mode")
-    parser.add_argument("--only", nargs="+", choices=list(RECIPES), metavar="RECIPE",
-                        help=f"run only these (choices: {', '.join(RECIPES)})")
-    parser.add_argument("--out-dir", default="runs", help="runs folder (default: runs)")
-    args = parser.parse_args(argv)
-    out_dir = Path(args.out_dir)
+def run(config: Config) -> list[dict]:
+    """Run the experiments one after another (by package name) and write the index.
+
+    Each runs as ``ch11.<module>.run(ch11.<module>.Config(quick=..., out_dir=...))``; a
+    failing one is printed and listed as failed, and the others still run.
+
+    Args:
+        config: which experiments, how, and where.
+
+    Returns:
+        One row per experiment: target, module, status, headline, wall_s, report.
+    """
+    out_dir = Path(config.out_dir)
     rows = []
-    targets = args.only or list(RECIPES)
+    targets = list(config.only or RECIPES)
     for k, target in enumerate(targets, 1):
         module = RECIPES[target]
         print(f"\n##### recipe {k}/{len(targets)}: {target} (ch11.{module}) #####", flush=True)
@@ -80,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         row = {"target": target, "module": module, "report": None}
         try:
             mod = importlib.import_module(f"ch11.{module}")
-            results = mod.run(mod.Config(quick=args.quick, out_dir=str(out_dir)))
+            results = mod.run(mod.Config(quick=config.quick, out_dir=str(out_dir)))
             row.update(status="ok", report=results.run_dir / "report.md",
                        headline=results.notes[0] if results.notes else "")
         except Exception as e:  # keep going: one broken experiment must not hide the others
@@ -91,6 +112,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     index = write_index(rows, out_dir)
     print(f"\nIndex: {index}")
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI: run the experiments and write the index; exit 1 if any failed.
+
+    The options are parsed (``--help`` answers) before any experiment imports TensorFlow.
+
+    Args:
+        argv: the arguments. Defaults to `None` (``sys.argv[1:]``).
+
+    Returns:
+        0 when every experiment finished, 1 when one failed (2: bad options, from argparse).
+    """
+    config = parse_config(Config, argv, prog=module_prog(__name__), description=__doc__)
+    from recipes._startup import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    rows = run(config)
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 
 

@@ -78,11 +78,14 @@ class CnnHparamsCliTest(tf.test.TestCase):
     def test_bad_values_fail_with_a_message(self):
         with self.assertRaisesRegex(ValueError, "patience must be >= 1, got 0"):
             cnn_hparams.Config(patience=0)
-        with self.assertRaisesRegex(ValueError, r"kernel_sizes must be positive integers, got "
+        with self.assertRaisesRegex(ValueError, r"kernel_sizes must be integers >= 1, got "
                                                 r"\(3, 0\)"):
             cnn_hparams.Config(kernel_sizes=(3, 0))
-        with self.assertRaisesRegex(ValueError, "optimizers must be among sgd, momentum"):
+        with self.assertRaisesRegex(ValueError, "Unknown optimizer 'adamz'. Valid: sgd, momentum"):
             cnn_hparams.Config(optimizers=("adamz",))
+        with self.assertRaisesRegex(ValueError, r"poolings must name at least one of max, avg, "
+                                                r"none; got \(\)"):
+            cnn_hparams.Config(poolings=())
         err = io.StringIO()
         with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stderr(err):
             cnn_hparams.main(["--poolings", "max", "median"])

@@ -15,6 +15,7 @@ import tensorflow as tf
 from PIL import Image
 
 from ch11 import diagnose
+from ch11.diagnose import inputs
 from recipes.builders import build_cnn, build_mlp
 from recipes.specs import CNNSpec, MLPSpec
 
@@ -128,15 +129,54 @@ class DiagnoseCliTest(tf.test.TestCase):
         self.assertIn("does not exist", err)
         self.assertNotIn("Traceback", err)
 
+    def test_a_history_that_is_not_a_history_csv(self):
+        path = self.tmp / "colours.keras"
+        colour_model().save(path)
+        folder = fish_folder(self.tmp / "fish")
+        notes = self.tmp / "notes.txt"
+        notes.write_text("The model trained for 5 epochs and looked fine.\n")
+        no_loss = self.tmp / "metrics.csv"
+        pd.DataFrame({"accuracy": [0.5, 0.6], "val_accuracy": [0.5, 0.55]}).to_csv(no_loss)
+        words = self.tmp / "words.csv"
+        words.write_text("epoch,loss\n1,low\n2,lower\n")
+        header = self.tmp / "header.csv"
+        header.write_text("epoch,loss,val_loss\n")
+        for history, message in (
+            (notes, f"error: '{notes}' is not a history CSV: it has no 'loss' column (columns: "
+                    "The model trained for 5 epochs and looked fine.). Give the CSV of a "
+                    "Keras History"),
+            (no_loss, "it has no 'loss' column (columns: Unnamed: 0, accuracy, val_accuracy)"),
+            (words, f"'{words}' is not a history CSV: column(s) loss hold text, not numbers."),
+            (header, f"History file '{header}' holds no epoch (a header and no rows)."),
+            (self.tmp / "missing.csv",
+             f"History file '{self.tmp / 'missing.csv'}' does not exist."),
+        ):
+            code, out, err = run_main(["--model", str(path), "--data", "fish", "--data-dir",
+                                       str(folder), "--history", str(history), "--out-dir",
+                                       str(self.tmp / "runs")])
+            self.assertEqual(code, 2, history)
+            self.assertIn(message, err)
+            self.assertNotIn("Traceback", err)
+        self.assertFalse((self.tmp / "runs").exists())  # no run folder for bad input
+        # A real history (as Keras's CSVLogger writes it) is read as it is.
+        good = self.tmp / "history.csv"
+        good.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.2,0.4,1.3\n"
+                        "1,0.7,0.8,0.6,nan\n")
+        frame = inputs.load_history(good)
+        self.assertEqual(list(frame.columns), ["epoch", "accuracy", "loss", "val_accuracy",
+                                               "val_loss"])
+        self.assertAllClose(frame["loss"], [1.2, 0.8])
+        self.assertTrue(np.isnan(frame["val_loss"].iloc[1]))
+
     def test_pixel_scale_rule(self):
-        self.assertTrue(diagnose._raw_pixels(colour_model()))
-        self.assertTrue(diagnose._raw_pixels(build_mlp(MLPSpec(input_norm="rescale"), (28, 28),
+        self.assertTrue(inputs._raw_pixels(colour_model()))
+        self.assertTrue(inputs._raw_pixels(build_mlp(MLPSpec(input_norm="rescale"), (28, 28),
                                                        10)))
-        self.assertFalse(diagnose._raw_pixels(build_mlp(MLPSpec(), (28, 28), 10)))
-        self.assertFalse(diagnose._raw_pixels(build_cnn(CNNSpec(), (28, 28), 10)))
+        self.assertFalse(inputs._raw_pixels(build_mlp(MLPSpec(), (28, 28), 10)))
+        self.assertFalse(inputs._raw_pixels(build_cnn(CNNSpec(), (28, 28), 10)))
         late = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2),
                                  keras.layers.Rescaling(2.0)])
-        self.assertFalse(diagnose._raw_pixels(late))
+        self.assertFalse(inputs._raw_pixels(late))
 
     def test_fish_run_finds_dead_units_and_writes_the_report(self):
         path = self.tmp / "dead.keras"

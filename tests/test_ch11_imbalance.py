@@ -163,6 +163,16 @@ class ImbalanceCliTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "Unknown treatment 'smote'. Valid: plain, "
                                                 "class_weights, focal, oversampling."):
             imbalance.Config(treatments=("plain", "smote"))
+        with self.assertRaisesRegex(ValueError, "treatments must name at least one of plain, "):
+            imbalance.Config(treatments=())
+        # focal_gamma is a real number >= 0 (the focal loss's gamma need not be an integer).
+        self.assertAllClose(imbalance.Config(focal_gamma=0.5).focal_gamma, 0.5)
+        with self.assertRaisesRegex(ValueError, "focal_gamma must be a finite number >= 0, got "
+                                                "nan"):
+            imbalance.Config(focal_gamma=float("nan"))
+        with self.assertRaisesRegex(ValueError, r"keep_fraction must be a finite number in "
+                                                r"\(0, 1\], got nan"):
+            imbalance.Config(keep_fraction=float("nan"))
         for argv, message in ((["--digit", "-3"], "digit must be an MNIST digit 0-9, got -3"),
                               (["--keep-fraction", "1.5"],
                                "keep_fraction must be in (0, 1], got 1.5"),

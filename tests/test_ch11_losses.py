@@ -103,8 +103,13 @@ class LossesCliTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError,
                                     "positive_digit must be an MNIST digit 0-9, got 10"):
             losses.Config(positive_digit=10)
-        with self.assertRaisesRegex(ValueError, r"margins must be >= 0, got \(-1.0,\)"):
-            losses.Config(margins=(-1.0,))
+        with self.assertRaisesRegex(ValueError, r"margins must be >= 0, got -1.0"):
+            losses.Config(margins=(0.0, -1.0))
+        with self.assertRaisesRegex(ValueError, r"margins must be a finite number >= 0, got nan"):
+            losses.Config(margins=(float("nan"),))
+        with self.assertRaisesRegex(ValueError, "positive_digit must be an MNIST digit 0-9, got "
+                                                "3.0"):
+            losses.Config(positive_digit=3.0)
         err = io.StringIO()
         with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stderr(err):
             losses.main(["--positive-digit", "-1"])

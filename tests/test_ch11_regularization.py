@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
-from ch11 import _regularization_report, regularization
+from ch11 import regularization
+from ch11.regularization import report as regularization_report
 from recipes.builders import build_mlp
 from recipes.specs import MLPSpec
 
@@ -52,9 +53,9 @@ class PredictionStatsTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_noise_level_and_verdicts(self):
         # twice the standard error of a difference of two accuracies of 0.95 on 5,000 images
-        self.assertAllClose(_regularization_report._noise(0.95, 5000),
+        self.assertAllClose(regularization_report._noise(0.95, 5000),
                             2 * np.sqrt(2 * 0.95 * 0.05 / 5000))
-        verdict = _regularization_report._verdict
+        verdict = regularization_report._verdict
         self.assertEqual(verdict(0.01, 0.0087), "rises")
         self.assertEqual(verdict(-0.01, 0.0087), "falls")
         self.assertEqual(verdict(0.005, 0.0087), "is unchanged within noise")

@@ -120,6 +120,8 @@ class ResidualCliTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "Unknown batch_norm 'middle'. Valid: none, "
                                                 "before, after."):
             residual.Config(batch_norms=("middle",))
+        with self.assertRaisesRegex(ValueError, "activations must name at least one of relu, "):
+            residual.Config(activations=())
         err = io.StringIO()
         with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stderr(err):
             residual.main(["--activations", "relu6x"])

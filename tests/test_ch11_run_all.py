@@ -5,9 +5,11 @@ import importlib
 import io
 from pathlib import Path
 
+import pytest
 import tensorflow as tf
 
 from ch11 import run_all
+from recipes.cli import parse_config
 
 
 class RunAllTest(tf.test.TestCase):
@@ -38,3 +40,29 @@ class RunAllTest(tf.test.TestCase):
             mod = importlib.import_module(f"ch11.{module}")
             self.assertTrue(callable(mod.run), module)
             self.assertTrue(mod.Config(quick=True).quick, module)
+
+    def test_options_become_the_config(self):
+        config = parse_config(run_all.Config, ["--quick", "--only", "losses", "bn",
+                                               "--out-dir", "elsewhere"], prog="run_all")
+        self.assertEqual(config, run_all.Config(quick=True, only=("losses", "bn"),
+                                                out_dir="elsewhere"))
+        self.assertEqual(parse_config(run_all.Config, [], prog="run_all"), run_all.Config())
+        self.assertIsNone(run_all.Config().only)
+        with self.assertRaisesRegex(ValueError, "Unknown recipe 'nope'. Valid: gradients, "):
+            run_all.Config(only=("nope",))
+        with self.assertRaisesRegex(ValueError, "only must name at least one of gradients, "):
+            run_all.Config(only=())
+
+
+@pytest.mark.slow
+class RunAllMnistTest(tf.test.TestCase):
+    def test_quick_run_of_one_recipe_writes_the_index(self):
+        out = Path(self.get_temp_dir())
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = run_all.main(["--quick", "--only", "losses", "--out-dir", str(out)])
+        self.assertEqual(code, 0)
+        text = (out / "index.md").read_text()
+        run_dir = next((out / "losses").iterdir())
+        self.assertIn("| losses | `make recipe-losses` | After 1 epoch(s) of sgd", text)
+        self.assertIn(f"[report](losses/{run_dir.name}/report.md) |", text)
+        self.assertTrue((run_dir / "results.json").is_file())

@@ -1,46 +1,25 @@
-"""Class imbalance on purpose: MNIST with one digit made rare, then four treatments.
-
-Hands-On ML, chapter 10, "Using the Sequential API" (``class_weight`` in ``fit``) and
-chapter 3, "Performance Measures" (confusion matrix, precision/recall, ROC AUC), with the
-focal loss of Lin et al. (2017). Only a small fraction of one digit's training images is
-kept (the validation and test sets are untouched), and the same MLP trains from the same
-seed with the plain cross-entropy, with balanced class weights
-(``recipes.losses.class_weights``), with the focal loss (``make_loss("focal")``) and on a
-training set where the rare digit's images are repeated (oversampling). The run reports
-per-class recall and one-vs-rest AUC, the confusion matrices, and what
-``recipes.diagnosis.doctor.diagnose`` finds (a lagging class or not).
-
-Run: ``python -m ch11.imbalance`` (``make recipe-imbalance``), ``--quick`` for a smoke run.
-"""
+"""The class-imbalance experiment: make a digit rare, train each treatment, write the run."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ch11 import _experiment as ex
-from ch11 import _imbalance_report as report
+from ch11._config import check_digit
+from ch11.imbalance import report
+from ch11.imbalance.config import NAME, TREATMENTS, Config
 from recipes.builders import build_mlp
+from recipes.checks import check_fraction
 from recipes.diagnosis.doctor import diagnose
 from recipes.losses import class_weights, make_loss
 from recipes.metrics import class_report, confusion_matrix
 from recipes.specs import MLPSpec
 
-__all__ = ["TREATMENTS", "Config", "main", "make_imbalanced", "oversample", "run"]
-
-NAME = "imbalance"
-TREATMENTS = ("plain", "class_weights", "focal", "oversampling")
-
-
-def _check(digit: int, keep_fraction: float | None = None) -> None:
-    if isinstance(digit, bool) or not isinstance(digit, int | np.integer) or not 0 <= digit <= 9:
-        raise ValueError(f"digit must be an MNIST digit 0-9, got {digit!r}.")
-    if keep_fraction is not None and not 0 < keep_fraction <= 1:
-        raise ValueError(f"keep_fraction must be in (0, 1], got {keep_fraction!r}.")
+__all__ = ["TREATMENTS", "make_imbalanced", "oversample", "run"]
 
 
 def make_imbalanced(x: np.ndarray, y: np.ndarray, digit: int, keep_fraction: float,
@@ -66,7 +45,8 @@ def make_imbalanced(x: np.ndarray, y: np.ndarray, digit: int, keep_fraction: flo
 
     Reference: Géron, Hands-On ML (3rd ed.), ch. 3 (MNIST), ch. 10 (``class_weight``).
     """
-    _check(digit, keep_fraction)
+    check_digit("digit", digit)
+    check_fraction("keep_fraction", keep_fraction, include_low=False, include_high=True)
     y = np.asarray(y)
     if len(x) != len(y):
         raise ValueError(f"Got {len(x)} examples and {len(y)} labels.")
@@ -104,7 +84,7 @@ def oversample(x: np.ndarray, y: np.ndarray, digit: int, target: int,
     Reference: Géron, Hands-On ML (3rd ed.), ch. 10; He & Garcia, "Learning from
     Imbalanced Data" (2009), random oversampling.
     """
-    _check(digit)
+    check_digit("digit", digit)
     y = np.asarray(y)
     where = np.flatnonzero(y == digit)
     if len(where) == 0:
@@ -115,34 +95,6 @@ def oversample(x: np.ndarray, y: np.ndarray, digit: int, target: int,
     extra = np.resize(where, target - len(where))
     order = np.random.default_rng(seed).permutation(len(y) + len(extra))
     return np.concatenate([x, x[extra]])[order], np.concatenate([y, y[extra]])[order]
-
-
-@dataclass(frozen=True)
-class Config(ex.ExperimentConfig):
-    """The experiment's settings; the defaults are the book's values where it gives them."""
-
-    digit: int = ex.option(5, "the digit made rare in training, 0-9")
-    keep_fraction: float = ex.option(
-        0.01, "fraction of that digit's training images kept, in (0, 1]")
-    treatments: tuple[str, ...] = ex.option(TREATMENTS, "what to compare", TREATMENTS)
-    focal_gamma: float = ex.option(2.0, "the focal loss's focusing parameter (Lin et al.'s 2)")
-    hidden_units: tuple[int, ...] = ex.option((300, 100), "the MLP's hidden layers")
-    epochs: int = ex.option(5, "epochs for every variant")
-    optimizer: str = ex.optimizer_option("adam", "optimizer for every variant")
-    learning_rate: float = ex.option(1e-3, "learning rate")
-    batch_size: int = ex.option(32, "mini-batch size")
-    out_dir: str = ex.out_dir_option()
-
-    def __post_init__(self) -> None:
-        _check(self.digit, self.keep_fraction)
-        self._at_least(1, "epochs", "batch_size")
-        self._positive("learning_rate")
-        self._at_least(0, "focal_gamma")
-        if not self.treatments:
-            raise ValueError(f"treatments must name at least one of {', '.join(TREATMENTS)}.")
-        for t in self.treatments:
-            if t not in TREATMENTS:
-                raise ValueError(f"Unknown treatment {t!r}. Valid: {', '.join(TREATMENTS)}.")
 
 
 def run(config: Config) -> ex.Results:
@@ -229,11 +181,3 @@ def _row(treatment: str, per_digit: pd.DataFrame, found, model, history, data, t
         "lagging_found": ",".join(map(str, lagging)) or "none",
         "s_per_epoch": float(np.mean(history.history["epoch_time"])),
     }
-
-
-main = ex.make_main(Config, run, __doc__,
-                    "python -m ch11.imbalance [--quick] [--digit D] [--keep-fraction F] ...")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,20 +1,17 @@
-"""The report of `ch11.regularization`: figures, diagnostics, notes, metrics and intro."""
+"""The regularization experiment's report: figures, diagnostics, notes, metrics, intro."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ch11._text import quick_note
+from ch11.regularization.config import Config
 from recipes.metrics import roc_auc_per_class, roc_curves
 from recipes.plots import learning_curves, roc_plot, weight_histograms
 from recipes.runs import save_figure
-
-if TYPE_CHECKING:
-    from ch11.regularization import Config
 
 __all__ = ["diagnostics", "figures", "intro", "metrics", "normalization_note", "notes"]
 

@@ -1,19 +1,16 @@
-"""The report of `ch11.gradient_descent`: its figure, notes, headline metrics and intro."""
+"""The gradient-descent experiment's report: its figure, notes, headline metrics, intro."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ch11._text import mnist_text, quick_note
+from ch11.gradient_descent.config import Config
 from recipes.runs import save_figure
-
-if TYPE_CHECKING:
-    from ch11.gradient_descent import Config
 
 __all__ = ["figures", "intro", "metrics", "notes"]
 

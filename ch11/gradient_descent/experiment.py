@@ -1,80 +1,27 @@
-"""Batch, mini-batch and stochastic gradient descent: loss per epoch and per second, on MNIST.
-
-Hands-On ML, chapter 4, "Batch Gradient Descent", "Stochastic Gradient Descent" and
-"Mini-batch Gradient Descent", the plain optimizer that chapter 11's "Faster Optimizers"
-builds on. The same MLP (the book's 300-100 ReLU net, He init) trains from the same seed
-with plain SGD and batch sizes from the whole training set per step (batch GD) down to
-one image per step (stochastic GD, on a slice so it finishes); the learning rate follows
-the batch size by a fixed rule. The run reports validation loss against epochs, against
-training seconds and against steps, steps and images per second, and the final accuracy.
-
-Run: ``python -m ch11.gradient_descent`` (``make recipe-gd``), ``--quick`` for a smoke run.
-"""
+"""The gradient-descent experiment: one variant per batch size, timed; write the run folder."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 
 from ch11 import _experiment as ex
-from ch11 import _gradient_descent_report as report
+from ch11.gradient_descent import report
+from ch11.gradient_descent.config import LR_SCALINGS, NAME, Config
 from recipes.builders import build_mlp
+from recipes.checks import check_at_least, check_choice
 from recipes.losses import make_loss
 from recipes.specs import MLPSpec
 
-__all__ = ["Config", "learning_rate_for", "main", "run"]
+__all__ = ["learning_rate_for", "run"]
 
-NAME = "gradient_descent"
-LR_SCALINGS = ("sqrt", "linear", "none")
 _EXPONENT = {"sqrt": 0.5, "linear": 1.0, "none": 0.0}
 REFERENCE_BATCH = 32
-
-
-@dataclass(frozen=True)
-class Config(ex.ExperimentConfig):
-    """The experiment's settings; the defaults are the book's values where it gives them."""
-
-    quick: bool = ex.option(False, "small slice, few epochs (tests)")
-    batch_sizes: tuple[int, ...] = ex.option(
-        (0, 256, 32, 1), "batch sizes to compare; 0 = the whole training set per step (batch "
-                         "GD), 1 = stochastic GD (trained on the first --sgd-train images)")
-    epochs: tuple[int, ...] = ex.option(
-        (20, 5, 5, 3), "epochs for each batch size, in the same order (batch GD makes one "
-                       "step per epoch, so it gets more)")
-    sgd_train: int = ex.option(
-        5000, "training images for batch size 1 (one step per image is slow in Keras)")
-    hidden_units: tuple[int, ...] = ex.option((300, 100), "the MLP's hidden layers")
-    optimizer: str = ex.optimizer_option(
-        "sgd", "optimizer for every variant (plain SGD is gradient descent)")
-    base_learning_rate: float = ex.option(
-        0.01, "learning rate at batch size 32 (the book's SGD rate)")
-    lr_scaling: str = ex.option(
-        "sqrt", "rate for batch size b: base * (b / 32) ** k with k = 1/2 (sqrt, Krizhevsky "
-                "2014), 1 (linear, Goyal et al. 2017) or 0 (none)", LR_SCALINGS)
-    out_dir: str = ex.out_dir_option()
-
-    def __post_init__(self) -> None:
-        if not self.batch_sizes:
-            raise ValueError("batch_sizes must name at least one batch size.")
-        if min(self.batch_sizes) < 0:
-            raise ValueError(f"batch_sizes must be >= 0 (0 = whole training set), got "
-                             f"{self.batch_sizes}.")
-        if len(self.epochs) != len(self.batch_sizes):
-            raise ValueError(f"epochs needs one value per batch size: {len(self.batch_sizes)} "
-                             f"batch sizes but {len(self.epochs)} epoch counts.")
-        if min(self.epochs) < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}.")
-        self._at_least(1, "sgd_train")
-        self._positive("base_learning_rate")
-        if self.lr_scaling not in LR_SCALINGS:
-            raise ValueError(f"Unknown lr_scaling {self.lr_scaling!r}. "
-                             f"Valid: {', '.join(LR_SCALINGS)}.")
 
 
 def learning_rate_for(batch_size: int, base: float, scaling: str) -> float:
@@ -99,10 +46,8 @@ def learning_rate_for(batch_size: int, base: float, scaling: str) -> float:
     networks" (2014) for sqrt; Goyal et al., "Accurate, Large Minibatch SGD" (2017) for
     linear.
     """
-    if scaling not in LR_SCALINGS:
-        raise ValueError(f"Unknown lr_scaling {scaling!r}. Valid: {', '.join(LR_SCALINGS)}.")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    check_choice("lr_scaling", scaling, LR_SCALINGS)
+    check_at_least("batch_size", batch_size, 1)
     return float(base * (batch_size / REFERENCE_BATCH) ** _EXPONENT[scaling])
 
 
@@ -228,11 +173,3 @@ def _row(name: str, batch: int, n_train: int, lr: float, steps_per_epoch: int,
         "val_loss_epoch1": h["val_loss"][0], "val_loss": h["val_loss"][-1],
         "val_acc": h["val_accuracy"][-1], "test_acc": ex.test_accuracy(model, data),
     }
-
-
-main = ex.make_main(Config, run, __doc__,
-                    "python -m ch11.gradient_descent [--quick] [--batch-sizes 0 256 32 1] ...")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,19 +1,16 @@
-"""The report of `ch11.imbalance`: its figures, sections, notes, metrics and intro."""
+"""The class-imbalance experiment's report: figures, sections, notes, metrics, intro."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ch11._text import quick_note
+from ch11.imbalance.config import Config
 from recipes.runs import save_figure
-
-if TYPE_CHECKING:
-    from ch11.imbalance import Config
 
 __all__ = ["figures", "intro", "metrics", "notes", "sections"]
 

@@ -1,68 +1,24 @@
-"""Regularization: none, l2, dropout, alpha dropout (SELU), MC dropout, max-norm, on MNIST.
-
-Hands-On ML, chapter 11, "Avoiding Overfitting Through Regularization". The same MLP is
-trained from the same seed without regularization, with an l2 kernel penalty, with
-dropout, with max-norm constraints, and as a self-normalizing SELU net with and without
-alpha dropout; the dropout model is then also evaluated with Monte Carlo dropout
-(`recipes.regularization.mc_predict`). To make overfitting visible in a few minutes the
-nets train on a subset of the training set. The run reports the train-validation gap
-that diagnoses overfitting, test accuracy and log loss, the hidden kernels' norms and
-histograms (`recipes.diagnosis.measures.weight_stats`, `recipes.plots.weight_histograms`: l2 and
-max-norm shrink the weights), and MC dropout's predictive uncertainty on correct vs wrong
-predictions, with how well it flags the wrong ones (ROC, `recipes.plots.roc_plot`).
-
-Run: ``python -m ch11.regularization`` (``make recipe-regularization``), ``--quick`` for a
-smoke run.
-"""
+"""The regularization experiment: train every variant and MC dropout, write the run folder."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 
 from ch11 import _experiment as ex
-from ch11 import _regularization_report as report
+from ch11.regularization import report
+from ch11.regularization.config import NAME, Config
 from recipes.builders import build_mlp, count_params
 from recipes.diagnosis.measures import weight_stats
 from recipes.regularization import mc_predict
 from recipes.specs import MLPSpec
 
-__all__ = ["Config", "main", "prediction_stats", "run"]
+__all__ = ["VARIANTS", "prediction_stats", "run"]
 
-NAME = "regularization"
 VARIANTS = ("none", "l2", "dropout", "max_norm", "selu", "alpha_dropout")
-
-
-@dataclass(frozen=True)
-class Config(ex.ExperimentConfig):
-    """The experiment's settings; the defaults are the book's values where it gives them."""
-
-    train_size: int = ex.option(
-        5000, "training images used (a subset, so overfitting shows in minutes)")
-    hidden_units: tuple[int, ...] = ex.option((100, 100), "hidden layers (the book's 2 x 100)")
-    epochs: int = ex.option(30, "epochs per variant")
-    optimizer: str = ex.optimizer_option(
-        "momentum", "optimizer for every variant (the book's SGD with momentum 0.9)")
-    learning_rate: float = ex.option(0.01, "learning rate")
-    l2: float = ex.option(0.01, "l2 factor (the book's 0.01)")
-    dropout_rate: float = ex.option(0.2, "dropout rate (the book's)")
-    alpha_dropout_rate: float = ex.option(0.2, "alpha dropout rate of the SELU net")
-    max_norm: float = ex.option(1.0, "max-norm of each unit's weights")
-    mc_samples: int = ex.option(100, "MC dropout passes (the book's)")
-    batch_size: int = ex.option(32, "mini-batch size")
-    out_dir: str = ex.out_dir_option()
-
-    def __post_init__(self) -> None:
-        self._at_least(1, "train_size", "epochs", "mc_samples", "batch_size")
-        for name in ("dropout_rate", "alpha_dropout_rate"):
-            if not 0.0 < getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}.")
-        self._positive("learning_rate", "l2", "max_norm")
-        self._positive_sizes("hidden_units")
 
 
 def _specs(config: Config) -> dict[str, MLPSpec]:
@@ -218,11 +174,3 @@ def _row(name: str, description: str, model: keras.Model, history: keras.callbac
         "s_per_epoch": float(np.mean(h["epoch_time"])),
         "params": count_params(model)["trainable"],
     }
-
-
-main = ex.make_main(Config, run, __doc__,
-                    "python -m ch11.regularization [--quick] [--train-size N] ...")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
