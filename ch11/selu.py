@@ -21,8 +21,9 @@ import pandas as pd
 
 from ch11 import _experiment as ex
 from ch11._text import mnist_text, quick_note
-from ch11.gradients import gradient_norms
 from recipes.builders import build_mlp, count_params
+from recipes.diagnosis.measures import gradient_norms
+from recipes.losses import make_loss
 from recipes.plots import layer_profile, learning_curves
 from recipes.runs import save_figure
 from recipes.selu import build_selu_mlp, layer_statistics
@@ -109,7 +110,9 @@ def run(config: Config) -> ex.Results:
         def build(make=make, name=name, measured=measured) -> keras.Model:
             model = make()
             measured["stats"] = layer_statistics(model, x_probe)
-            measured["grads"] = gradient_norms(model, x_probe, y_probe)
+            measured["grads"] = gradient_norms(
+                model, x_probe, y_probe, make_loss("crossentropy"),
+                layers=r"hidden_\d+")["grad_norm"].to_numpy()
             stats.append(measured["stats"].assign(variant=f"{name}, initialization"))
             return model
 
