@@ -302,5 +302,10 @@ def finish(
     return Results(name, table, run_dir, dict(metrics), names, list(notes))
 
 
+# The hidden Dense layers of recipes.builders.build_mlp (and build_selu_mlp), as a pattern for
+# recipes.diagnosis.measures.gradient_norms(..., layers=HIDDEN_LAYERS).
+HIDDEN_LAYERS = r"hidden_\d+"
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("This module is plumbing; run an experiment, e.g. python -m ch11.batch_norm")

@@ -21,9 +21,7 @@ from recipes.losses import make_loss
 from recipes.selu import layer_statistics
 from recipes.specs import MLPSpec
 
-__all__ = ["HIDDEN_LAYERS", "gradient_verdict", "run"]
-
-HIDDEN_LAYERS = r"hidden_\d+"  # the hidden Dense layers recipes.builders.build_mlp names
+__all__ = ["gradient_verdict", "run"]
 
 
 def gradient_verdict(norms: Sequence[float], factor: float = 10.0) -> str:
@@ -72,7 +70,7 @@ def _profile(model: keras.Model, x: np.ndarray, y: np.ndarray,
     the hidden activations) of a freshly built net."""
     loss = make_loss("crossentropy")
     grads = gradient_norms(model, x, y, loss)  # every kernel, output included: the flow
-    hidden = gradient_norms(model, x, y, loss, layers=HIDDEN_LAYERS)
+    hidden = gradient_norms(model, x, y, loss, layers=ex.HIDDEN_LAYERS)
     names = [layer.name for layer in model.layers if layer.name.startswith("act_")]
     outputs = layer_outputs(model, x, names)
     stats = layer_statistics(model, x)
