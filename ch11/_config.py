@@ -7,6 +7,7 @@
 - `experiment_package`: an experiment package's ``main`` (the CLI `recipes.cli.run_cli`
   builds from the ``Config`` fields, parsed before TensorFlow is imported) and its lazy
   ``__getattr__``.
+- `parse_variant` / `parse_variants`: ``"activation:initializer"`` variants, checked.
 
 Nothing here imports TensorFlow: a ``config.py`` imports only this module, `recipes.names`,
 `recipes.specs` and `recipes.checks`.
@@ -25,7 +26,8 @@ from recipes.cli import module_prog, option, run_cli
 from recipes.names import OPTIMIZER_NAMES
 
 __all__ = ["INPUT_NORMS", "ExperimentConfig", "check_digit", "check_names", "experiment_package",
-           "input_norm_option", "optimizer_option", "option", "out_dir_option"]
+           "input_norm_option", "optimizer_option", "option", "out_dir_option", "parse_variant",
+           "parse_variants"]
 
 INPUT_NORMS = ("normalization", "none")
 
@@ -189,3 +191,52 @@ def check_digit(name: str, value: Any) -> int:
             or not 0 <= value <= 9:
         raise ValueError(f"{name} must be an MNIST digit 0-9, got {value!r}.")
     return int(value)
+
+
+def parse_variant(text: str) -> tuple[str, str]:
+    """Split an ``"activation:initializer"`` variant and check both names.
+
+    Args:
+        text: e.g. ``"relu:he_normal"``.
+
+    Returns:
+        ``(activation, initializer)``.
+
+    Raises:
+        ValueError: if the text has no single ``:`` or a name is unknown.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, Table 11-1.
+    """
+    from recipes.names import ACTIVATION_NAMES, INITIALIZER_NAMES
+
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise ValueError(f"Variant {text!r} must look like 'activation:initializer', "
+                         "e.g. 'relu:he_normal'.")
+    activation, initializer = parts
+    if activation not in ACTIVATION_NAMES:
+        raise ValueError(f"Unknown activation {activation!r} in variant {text!r}. "
+                         f"Valid: {', '.join(ACTIVATION_NAMES)}.")
+    if initializer not in INITIALIZER_NAMES:
+        raise ValueError(f"Unknown initializer {initializer!r} in variant {text!r}. "
+                         f"Valid: {', '.join(INITIALIZER_NAMES)}.")
+    return activation, initializer
+
+
+def parse_variants(texts: Sequence[str]) -> list[tuple[str, str]]:
+    """`parse_variant` for each of a non-empty list of variants.
+
+    Args:
+        texts: e.g. ``("sigmoid:glorot_uniform", "relu:he_normal")``.
+
+    Returns:
+        One ``(activation, initializer)`` per variant, in order.
+
+    Raises:
+        ValueError: if `texts` is empty, or as `parse_variant`.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, Table 11-1.
+    """
+    if not texts:
+        raise ValueError("variants must name at least one 'activation:initializer' pair.")
+    return [parse_variant(text) for text in texts]

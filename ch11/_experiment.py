@@ -49,29 +49,10 @@ from recipes.runs import (
     write_report,
 )
 
-__all__ = ["INPUT_NORMS", "ExperimentConfig", "Results", "classifier_compile", "cli", "finish",
-           "input_norm_option", "make_main", "mnist_splits", "optimizer_option", "option",
+__all__ = ["HIDDEN_LAYERS", "INPUT_NORMS", "ExperimentConfig", "Results", "classifier_compile",
+           "finish", "input_norm_option", "mnist_splits", "optimizer_option", "option",
            "out_dir_option", "start", "test_accuracy", "train_subset", "train_variant"]
 
-
-def cli(config_cls: type, run: Callable[[Any], Any], argv: Sequence[str] | None,
-        description: str) -> int:
-    """Transitional: `recipes.cli.run_cli` for a module not yet an experiment package."""
-    from recipes.cli import module_prog, run_cli
-
-    return run_cli(config_cls, run, argv, prog=module_prog(run.__module__),
-                   description=description)
-
-
-def make_main(config_cls: type, run: Callable[[Any], Any], description: str,
-              usage: str) -> Callable[[Sequence[str] | None], int]:
-    """Transitional: ``main`` for a module not yet an experiment package."""
-
-    def main(argv: Sequence[str] | None = None) -> int:
-        return cli(config_cls, run, argv, description)
-
-    main.__doc__ = f"CLI: ``{usage}``."
-    return main
 
 
 @dataclass
@@ -300,6 +281,11 @@ def finish(
     print(f"\nReport: {run_dir / 'report.md'}")
     names = [f if isinstance(f, str) else f[1] for f in figures]
     return Results(name, table, run_dir, dict(metrics), names, list(notes))
+
+
+# The hidden Dense layers of recipes.builders.build_mlp (and build_selu_mlp), as a pattern for
+# recipes.diagnosis.measures.gradient_norms(..., layers=HIDDEN_LAYERS).
+HIDDEN_LAYERS = r"hidden_\d+"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from ch11 import activations
+from ch11.activations.config import DEFAULT_ACTIVATIONS
 from recipes.builders import build_mlp
 from recipes.specs import MLPSpec
 
@@ -85,7 +86,7 @@ class ActivationsExperimentTest(tf.test.TestCase):
         table = results.table
         compare = table[table["part"] == "compare"].set_index("activation")
         demo = table[table["part"] == "dying_relu"].set_index("activation")
-        self.assertEqual(list(compare.index), list(activations.DEFAULT_ACTIVATIONS))
+        self.assertEqual(list(compare.index), list(DEFAULT_ACTIVATIONS))
         self.assertEqual(list(demo.index), ["relu", "leaky_relu", "elu"])
         for column in ("val_acc", "test_acc", "best_val_acc"):
             self.assertTrue(np.all((table[column] >= 0) & (table[column] <= 1)), column)

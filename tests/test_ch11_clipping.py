@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
-from ch11 import _clipping_report, clipping
+from ch11 import clipping
+from ch11.clipping import report as clipping_report
 
 
 class GradientMonitorTest(tf.test.TestCase, parameterized.TestCase):
@@ -61,7 +62,7 @@ class GradientMonitorTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(monitor.grad_norms, [monitor.measure()[1]] * (len(steps) + 1))
 
     def test_first_nonfinite_step(self):
-        first = _clipping_report.first_nonfinite
+        first = clipping_report.first_nonfinite
         self.assertEqual(first([1, 2, 3, 4], [0.5, 2.0, np.nan, np.inf]), 3)
         self.assertEqual(first([5, 10], [1.0, np.inf]), 10)
         self.assertIsNone(first([1, 2], [0.1, 0.2]))
@@ -131,3 +132,8 @@ class ClippingCliTest(tf.test.TestCase):
         with self.assertRaises(SystemExit), contextlib.redirect_stderr(err):
             clipping.main(["--global-clipnorm", "0"])
         self.assertIn("global_clipnorm must be > 0, got 0.0", err.getvalue())
+        err = io.StringIO()
+        with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stderr(err):
+            clipping.main(["--activation", "relux"])
+        self.assertEqual(ctx.exception.code, 2)
+        self.assertIn("invalid choice: 'relux'", err.getvalue())

@@ -13,6 +13,7 @@ from absl.testing import parameterized
 
 from ch11 import _experiment as ex
 from ch11 import run_all
+from ch11._config import parse_variant, parse_variants
 from ch11._text import inputs_text, mnist_text, quick_note
 from recipes.cli import run_cli
 from recipes.losses import make_loss
@@ -130,6 +131,25 @@ class ExperimentConfigTest(tf.test.TestCase, parameterized.TestCase):
     def test_checks_quote_the_bad_value(self, kwargs, message):
         with self.assertRaisesRegex(ValueError, message):
             _Tiny(**kwargs)
+
+    def test_parse_variant(self):
+        self.assertEqual(parse_variant("relu:he_normal"), ("relu", "he_normal"))
+        with self.assertRaisesRegex(ValueError, "must look like 'activation:initializer'"):
+            parse_variant("relu")
+        with self.assertRaisesRegex(ValueError, "Unknown activation 'relux' in variant "
+                                                "'relux:he_normal'. Valid: relu, "):
+            parse_variant("relux:he_normal")
+        with self.assertRaisesRegex(ValueError, "Unknown initializer 'hex' .* Valid: "):
+            parse_variant("relu:hex")
+
+    def test_parse_variants(self):
+        self.assertEqual(parse_variants(("sigmoid:glorot_uniform", "relu:he_normal")),
+                         [("sigmoid", "glorot_uniform"), ("relu", "he_normal")])
+        with self.assertRaisesRegex(ValueError, r"^variants must name at least one "
+                                                r"'activation:initializer' pair\.$"):
+            parse_variants(())
+        with self.assertRaisesRegex(ValueError, "Unknown activation 'relux' in variant"):
+            parse_variants(("relu:he_normal", "relux:he_normal"))
 
     def test_run_cli_parses_every_field_and_runs(self):
         _fake_run.seen.clear()

@@ -1,4 +1,4 @@
-"""ch11.gradients: the verdict and gradient helpers, the CLI, and a --quick run on MNIST."""
+"""ch11.gradients: the verdict and saturation helpers, the CLI, and a --quick run on MNIST."""
 
 import contextlib
 import dataclasses
@@ -14,9 +14,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from ch11 import gradients
-from recipes.builders import build_mlp
-from recipes.diagnosis import measures as diagnostics
-from recipes.specs import MLPSpec
+from ch11.gradients.config import DEFAULT_VARIANTS
 
 
 class GradientHelpersTest(tf.test.TestCase, parameterized.TestCase):
@@ -47,61 +45,12 @@ class GradientHelpersTest(tf.test.TestCase, parameterized.TestCase):
         with self.assertRaisesRegex(ValueError, "norms must be finite and >= 0"):
             gradients.gradient_verdict(norms)
 
-    def test_gradient_norms_match_hand_backprop(self):
-        # Two linear hidden layers: backprop by hand in NumPy and compare.
-        model = build_mlp(MLPSpec.deep(2, 2, activation="linear"), (3,), 3)
-        rng = np.random.default_rng(0)
-        x = rng.normal(size=(5, 3)).astype("float32")
-        y = np.array([0, 1, 2, 1, 0])
-        w1, b1 = (v.numpy() for v in model.get_layer("hidden_0").weights)
-        w2, b2 = (v.numpy() for v in model.get_layer("hidden_1").weights)
-        wo, bo = (v.numpy() for v in model.get_layer("output").weights)
-        h1 = x @ w1 + b1
-        h2 = h1 @ w2 + b2
-        z = h2 @ wo + bo
-        p = np.exp(z - z.max(1, keepdims=True))
-        p /= p.sum(1, keepdims=True)
-        dz = (p - np.eye(3)[y]) / len(x)
-        dh2 = dz @ wo.T
-        dw2 = h1.T @ dh2
-        dw1 = x.T @ (dh2 @ w2.T)
-        self.assertAllClose(gradients.gradient_norms(model, x, y),
-                            [np.linalg.norm(dw1), np.linalg.norm(dw2)], rtol=1e-4)
-
-    def test_gradient_norms_are_the_hidden_rows_of_the_diagnostics_table(self):
-        model = build_mlp(MLPSpec.deep(3, 4, activation="tanh"), (5,), 3)
-        x = np.random.default_rng(1).normal(size=(8, 5)).astype("float32")
-        y = np.arange(8) % 3
-        frame = diagnostics.gradient_norms(model, x, y, "sparse_categorical_crossentropy")
-        self.assertEqual(list(frame["layer"]), ["hidden_0", "hidden_1", "hidden_2", "output"])
-        self.assertAllClose(gradients.gradient_norms(model, x, y),
-                            frame["grad_norm"].to_numpy()[:3], rtol=1e-6)
-
     def test_saturation_counts_the_flat_tails_of_sigmoid_outputs(self):
         # s (1 - s) < 0.025 <=> s < 0.0257 or s > 0.9743.
         outputs = {"act_0": np.array([[0.01, 0.5], [0.99, 0.97]]),
                    "act_1": np.array([[0.02, 0.98], [0.999, 0.001]])}
         self.assertAllClose(gradients._saturation(outputs, "sigmoid"), [0.5, 1.0])
         self.assertTrue(np.all(np.isnan(gradients._saturation(outputs, "relu"))))
-
-    def test_parse_variant(self):
-        self.assertEqual(gradients.parse_variant("relu:he_normal"), ("relu", "he_normal"))
-        with self.assertRaisesRegex(ValueError, "must look like 'activation:initializer'"):
-            gradients.parse_variant("relu")
-        with self.assertRaisesRegex(ValueError, "Unknown activation 'relux' in variant "
-                                                "'relux:he_normal'. Valid: relu, "):
-            gradients.parse_variant("relux:he_normal")
-        with self.assertRaisesRegex(ValueError, "Unknown initializer 'hex' .* Valid: "):
-            gradients.parse_variant("relu:hex")
-
-    def test_parse_variants(self):
-        self.assertEqual(gradients.parse_variants(("sigmoid:glorot_uniform", "relu:he_normal")),
-                         [("sigmoid", "glorot_uniform"), ("relu", "he_normal")])
-        with self.assertRaisesRegex(ValueError, r"^variants must name at least one "
-                                                r"'activation:initializer' pair\.$"):
-            gradients.parse_variants(())
-        with self.assertRaisesRegex(ValueError, "Unknown activation 'relux' in variant"):
-            gradients.parse_variants(("relu:he_normal", "relux:he_normal"))
 
 
 @pytest.mark.slow
@@ -117,7 +66,7 @@ class GradientsExperimentTest(tf.test.TestCase):
         self.assertLen(list(run_dir.glob("history_*.csv")), 4)
 
         table = results.table
-        self.assertEqual(list(table["variant"]), list(gradients.DEFAULT_VARIANTS))
+        self.assertEqual(list(table["variant"]), list(DEFAULT_VARIANTS))
         for column in ("val_acc", "test_acc"):
             self.assertTrue(np.all((table[column] >= 0) & (table[column] <= 1)), column)
         # 5 x 100 hidden (quick mode), 784 inputs, 10 outputs.
@@ -153,7 +102,7 @@ class GradientsExperimentTest(tf.test.TestCase):
         self.assertEqual(results.figures, ["activation_std.png", "gradient_norm.png",
                                            "saturation_histograms.png"])
         # The output layer's gradient, drawn by the gradient flow, is finite and positive.
-        for variant in gradients.DEFAULT_VARIANTS:
+        for variant in DEFAULT_VARIANTS:
             value = saved["metrics"][f"{variant.replace(':', '_')}_grad_output"]
             self.assertTrue(np.isfinite(value) and value > 0, variant)
         self.assertIn("The chapter's claim that the relu:he_normal gradients", report)

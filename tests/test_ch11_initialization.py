@@ -14,6 +14,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from ch11 import initialization
+from ch11.initialization.config import DEFAULT_VARIANTS
 
 
 class MatchingTest(tf.test.TestCase, parameterized.TestCase):
@@ -45,7 +46,7 @@ class MatchingTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(initialization.is_matched(activation, initializer), expected)
 
     def test_default_variants_pair_each_initializer_with_a_match_and_a_mismatch(self):
-        pairs = [v.split(":") for v in initialization.DEFAULT_VARIANTS]
+        pairs = [v.split(":") for v in DEFAULT_VARIANTS]
         by_init = {}
         for activation, init in pairs:
             by_init.setdefault(init, []).append(initialization.is_matched(activation, init))
@@ -69,7 +70,7 @@ class InitializationExperimentTest(tf.test.TestCase):
         self.assertLen(list(run_dir.glob("history_*.csv")), 8)
 
         table = results.table.set_index("variant")
-        self.assertEqual(list(table.index), list(initialization.DEFAULT_VARIANTS))
+        self.assertEqual(list(table.index), list(DEFAULT_VARIANTS))
         self.assertEqual(list(table["matched"]), [True, False] * 4)
         for column in ("val_acc", "test_acc", "val_acc_epoch1"):
             self.assertTrue(np.all((table[column] >= 0) & (table[column] <= 1)), column)

@@ -14,6 +14,8 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from ch11 import optimizers
+from ch11.optimizers import report as opt_report
+from ch11.optimizers.config import BOOK_OPTIMIZERS
 
 
 def _table(sgd_acc, adam_acc, nadam_acc):
@@ -39,15 +41,15 @@ class OptimizersHelpersTest(tf.test.TestCase, parameterized.TestCase):
             optimizers._learning_rate(optimizers.Config(learning_rate=0.3), name), 0.3)
 
     def test_notes_follow_the_numbers(self):
-        notes = optimizers._notes(_table(0.95, 0.97, 0.96), optimizers.Config(), (1.0, 1.0), 5000)
+        notes = opt_report.notes(_table(0.95, 0.97, 0.96), optimizers.Config(), (1.0, 1.0), 5000)
         self.assertIn("adam beats plain SGD after the same 5 epoch(s): validation 0.9700 vs "
                       "0.9500 (difference +0.0200; noise level", " ".join(notes))
-        notes = optimizers._notes(_table(0.95, 0.953, 0.90), optimizers.Config(), (1.0, 1.0),
+        notes = opt_report.notes(_table(0.95, 0.953, 0.90), optimizers.Config(), (1.0, 1.0),
                                   5000)
         # sqrt(2 x 0.95 x 0.05 / 5000) = 0.0044 > 0.003
         self.assertIn("adam is within noise of plain SGD", " ".join(notes))
         self.assertIn("nadam does NOT beat plain SGD", " ".join(notes))
-        notes = optimizers._notes(_table(0.97, 0.95, 0.96), optimizers.Config(), (1.0, 1.0), 5000)
+        notes = opt_report.notes(_table(0.97, 0.95, 0.96), optimizers.Config(), (1.0, 1.0), 5000)
         self.assertIn("adam does NOT beat plain SGD", " ".join(notes))
         self.assertIn("nadam does NOT beat plain SGD", " ".join(notes))
         self.assertIn("Ranking by validation accuracy after 5 epoch(s): sgd 0.9700, nadam "
@@ -64,7 +66,7 @@ class OptimizersExperimentTest(tf.test.TestCase):
         for name in ("config.json", "results.json", "report.md", "val_curves.png",
                      "train_loss.png", "val_loss_vs_time.png", "summary.png"):
             self.assertTrue((run_dir / name).is_file(), name)
-        names = list(optimizers.BOOK_OPTIMIZERS)
+        names = list(BOOK_OPTIMIZERS)
         for name in names:
             self.assertTrue((run_dir / f"history_{name}.csv").is_file(), name)
 
@@ -119,3 +121,11 @@ class OptimizersCliTest(tf.test.TestCase):
         with self.assertRaises(SystemExit), contextlib.redirect_stderr(err):
             optimizers.main(["--learning-rate", "-0.1"])
         self.assertIn("learning_rate must be > 0, got -0.1", err.getvalue())
+        err = io.StringIO()
+        with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stderr(err):
+            optimizers.main(["--activation", "relux"])
+        self.assertEqual(ctx.exception.code, 2)
+        self.assertIn("invalid choice: 'relux'", err.getvalue())
+        for bad in (float("nan"), float("inf")):
+            with self.assertRaisesRegex(ValueError, "learning_rate must be a finite number > 0"):
+                optimizers.Config(learning_rate=bad)

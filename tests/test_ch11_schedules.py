@@ -144,6 +144,12 @@ class SchedulesCliTest(tf.test.TestCase):
             schedules.Config(cnn_schedules=("1cycle", "1cycle"))
         with self.assertRaisesRegex(ValueError, r"target_accuracy must be in \(0, 1\], got 1.5"):
             schedules.Config(target_accuracy=1.5)
+        for bad in (float("nan"), float("inf")):
+            with self.assertRaisesRegex(ValueError, r"^cnn_max_lr must be > 0 or None, got "):
+                schedules.Config(cnn_max_lr=bad)
+            with self.assertRaisesRegex(ValueError, "target_accuracy must be a finite number"):
+                schedules.Config(target_accuracy=bad)
+        self.assertIsNone(schedules.Config(learning_rate=None).learning_rate)
         err = io.StringIO()
         with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stderr(err):
             schedules.main(["--schedules", "constant", "steps"])

@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
-from ch11 import _transfer_report, transfer
+from ch11 import transfer
+from ch11.transfer import report as transfer_report
 
 
 def _fake_mnist():
@@ -69,7 +70,7 @@ class SplitTasksTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(table.loc["frozen", "beats_scratch"], "1/3")
         self.assertEqual(table.loc["fine_tuned", "beats_scratch"], "2/3")
         self.assertEqual(table["epochs"].tolist(), [20, 4, 20])
-        notes = " ".join(_transfer_report.notes(seeds, transfer.Config()))
+        notes = " ".join(transfer_report.notes(seeds, transfer.Config()))
         self.assertIn("seed 3 shows a 67% error reduction (0.3000 -> 0.1000)", notes)
         self.assertIn("seed 2, shows a 25% error increase (0.2000 -> 0.2500)", notes)
         self.assertIn("B on A wins on 2 of 3 seeds", notes)

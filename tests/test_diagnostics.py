@@ -163,6 +163,53 @@ class GradientNormsTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(list(a["layer"]), list(b["layer"]))
         self.assertAllClose(a["grad_norm"], b["grad_norm"])
 
+    def test_layers_pattern_matches_hand_backprop_of_the_hidden_kernels(self):
+        # Two linear hidden layers and a softmax output: backprop by hand in NumPy.
+        inputs = keras.Input((3,))
+        h = keras.layers.Dense(2, name="hidden_0")(inputs)
+        h = keras.layers.Dense(2, name="hidden_1")(h)
+        model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax",
+                                                       name="output")(h))
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(5, 3)).astype("float32")
+        y = np.array([0, 1, 2, 1, 0])
+        w1, b1 = (v.numpy() for v in model.get_layer("hidden_0").weights)
+        w2, b2 = (v.numpy() for v in model.get_layer("hidden_1").weights)
+        wo, bo = (v.numpy() for v in model.get_layer("output").weights)
+        h1 = x @ w1 + b1
+        z = (h1 @ w2 + b2) @ wo + bo
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        dh2 = (p - np.eye(3)[y]) / len(x) @ wo.T
+        expected = [np.linalg.norm(x.T @ (dh2 @ w2.T)), np.linalg.norm(h1.T @ dh2)]
+        frame = gradient_norms(model, x, y, layers=r"hidden_\d+")
+        self.assertEqual(list(frame["layer"]), ["hidden_0", "hidden_1"])
+        self.assertAllClose(frame["grad_norm"], expected, rtol=1e-4)
+
+    def test_layers_pattern_keeps_the_rows_and_depths_of_the_full_table(self):
+        model = deep_sigmoid(4, 6)
+        x = np.random.default_rng(1).random((8, 20)).astype("float32")
+        y = np.arange(8) % 3
+        full = gradient_norms(model, x, y)
+        hidden = gradient_norms(model, x, y, layers=r"hidden_\d+")
+        self.assertEqual(list(hidden["layer"]), ["hidden_0", "hidden_1", "hidden_2", "hidden_3"])
+        self.assertEqual(list(hidden["depth"]), [0, 1, 2, 3])
+        self.assertAllClose(hidden["grad_norm"], full["grad_norm"].iloc[:4])
+        self.assertAllClose(hidden.attrs["loss"], full.attrs["loss"])
+        output = gradient_norms(model, x, y, layers="out.*")
+        self.assertEqual(list(output["layer"]), ["output"])
+        self.assertEqual(list(output["depth"]), [4])
+        self.assertAllClose(output["grad_norm"], full["grad_norm"].iloc[4:])
+        with self.assertRaisesRegex(ValueError, "No kernel"):  # the whole name must match
+            gradient_norms(model, x, y, layers="hidden")
+
+    def test_layers_pattern_that_matches_nothing_names_the_layers(self):
+        model = deep_sigmoid(2, 4)
+        with self.assertRaisesRegex(ValueError, r"No kernel of model '.*' is in a layer "
+                                                r"matching 'act_\\\\d\+'\. Layers with "
+                                                r"kernels: hidden_0, hidden_1, output\."):
+            gradient_norms(model, np.zeros((2, 20), "float32"), np.zeros(2), layers=r"act_\d+")
+
     def test_errors(self):
         model = keras.Sequential([keras.Input((3,)), keras.layers.Flatten()], name="flat")
         with self.assertRaisesRegex(ValueError, "Model 'flat' has no trainable kernel"):

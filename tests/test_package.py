@@ -31,6 +31,8 @@ PUBLIC_BEFORE = (
 # Every command line; each must answer --help without importing TensorFlow.
 CLIS = (
     "recipes.data",
+    "ch11.gradients", "ch11.initialization", "ch11.activations", "ch11.selu", "ch11.clipping",
+    "ch11.transfer", "ch11.optimizers", "ch11.schedules",
     "ch11.batch_norm", "ch11.regularization", "ch11.cnn_hparams", "ch11.gradient_descent",
     "ch11.losses", "ch11.imbalance", "ch11.residual", "ch11.diagnose", "ch11.run_all",
     "ch11.fish",

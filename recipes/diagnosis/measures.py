@@ -58,7 +58,7 @@ __all__ = [
 
 
 def gradient_norms(model: keras.Model, x: Any, y: Any, loss: Any = None, *,
-                   training: bool = True) -> pd.DataFrame:
+                   training: bool = True, layers: str | None = None) -> pd.DataFrame:
     """Per-layer gradient norms on one batch (one ``tf.GradientTape`` pass).
 
     The model runs in training mode by default (the gradients an optimizer step sees:
@@ -66,21 +66,32 @@ def gradient_norms(model: keras.Model, x: Any, y: Any, loss: Any = None, *,
     statistics, random states) are restored afterwards, so the model is left unchanged.
     The model's regularization losses are included.
 
+    Example:
+
+    ```python
+    hidden = gradient_norms(model, x, y, layers=r"hidden_\\d+")  # build_mlp's hidden Dense
+    hidden["grad_norm"].to_numpy()                               # input side first
+    ```
+
     Args:
         model: a built model.
         x: one batch of inputs.
         y: its labels.
         loss: the loss. Defaults to the compiled loss, else one chosen by `resolve_loss`.
         training: call the model in training mode. Defaults to `True`.
+        layers: a regular expression; only the kernels of layers whose whole name matches
+            it are reported (e.g. ``r"hidden_\\d+"``, the hidden Dense layers of
+            `recipes.builders`). Defaults to `None` (every kernel).
 
     Returns:
         One row per trainable kernel (2-D or more weights: Dense, Conv, Embedding ...), in
-        model order: ``layer``, ``depth`` (0-based), ``variable``, ``shape``, ``grad_norm``,
-        ``weight_norm``, ``ratio`` (grad_norm / weight_norm). ``frame.attrs["loss"]`` holds
-        the batch loss.
+        model order: ``layer``, ``depth`` (0-based, the kernel's position among all the
+        model's kernels), ``variable``, ``shape``, ``grad_norm``, ``weight_norm``,
+        ``ratio`` (grad_norm / weight_norm). ``frame.attrs["loss"]`` holds the batch loss.
 
     Raises:
-        ValueError: the data do not fit the model, or it has no trainable kernel.
+        ValueError: the data do not fit the model, it has no trainable kernel, or no
+            kernel's layer matches `layers`.
 
     Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "The Vanishing/Exploding Gradients
     Problems" (Glorot and Bengio, 2010).
@@ -108,6 +119,12 @@ def gradient_norms(model: keras.Model, x: Any, y: Any, loss: Any = None, *,
                      "shape": str(tuple(v.shape)), "grad_norm": g_norm, "weight_norm": w_norm,
                      "ratio": g_norm / w_norm if w_norm > 0 else np.nan})
     frame = pd.DataFrame(rows)
+    if layers is not None:
+        frame = frame[frame["layer"].str.fullmatch(layers)].reset_index(drop=True)
+        if frame.empty:
+            raise ValueError(f"No kernel of model '{model.name}' is in a layer matching "
+                             f"{layers!r}. Layers with kernels: "
+                             f"{', '.join(dict.fromkeys(name for name, _ in found))}.")
     frame.attrs["loss"] = float(value)
     return frame
 

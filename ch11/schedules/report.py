@@ -1,19 +1,16 @@
-"""The report of `ch11.schedules`: its figures, notes, headline metrics and intro."""
+"""The schedules experiment's report: figures, notes, headline metrics and intro."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ch11._text import mnist_text, quick_note
+from ch11.schedules.config import Config
 from recipes.plots import learning_curves, lr_finder_plot, schedule_curves
 from recipes.runs import save_figure
-
-if TYPE_CHECKING:
-    from ch11.schedules import Config
 
 __all__ = ["figures", "intro", "metrics", "notes"]
 

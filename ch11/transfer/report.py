@@ -1,19 +1,16 @@
-"""The report of `ch11.transfer`: its figures, notes, headline metrics and intro."""
+"""The transfer experiment's report: figures, notes, headline metrics and intro."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ch11._text import quick_note
+from ch11.transfer.config import Config
 from recipes.plots import learning_curves
 from recipes.runs import save_figure
-
-if TYPE_CHECKING:
-    from ch11.transfer import Config
 
 __all__ = ["VARIANTS", "figures", "intro", "markdown", "metrics", "notes"]
 

@@ -1,19 +1,16 @@
-"""The report of `ch11.gradients`: its figures, notes, headline metrics and intro."""
+"""The gradients experiment's report: figures, notes, headline metrics and intro."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ch11._text import inputs_text, mnist_text, quick_note
+from ch11.gradients.config import Config
 from recipes.plots import activation_histograms, gradient_flow, layer_profile
 from recipes.runs import save_figure
-
-if TYPE_CHECKING:
-    from ch11.gradients import Config
 
 __all__ = ["SATURATED_NET", "figures", "intro", "metrics", "notes"]
 

@@ -1,31 +1,20 @@
-"""Transfer learning: reuse model A's layers for a small task B, over several seeds.
-
-Hands-On ML, chapter 11, "Reusing Pretrained Layers" / "Transfer Learning with Keras",
-moved from Fashion MNIST to MNIST. Model A is trained on the 8 digits that are not in
-task B; task B is a binary task on the two other digits with only a couple of hundred
-training images. Model B is trained from scratch, and model "B on A" reuses A's hidden
-layers (`recipes.transfer.reuse_layers`, a clone, so A is unchanged), first frozen, then
-unfrozen (`recipes.transfer.fine_tune`). Every B model is trained with several seeds, and
-the run reports the mean and the spread of the test error rates: the book warns that its
-own striking improvement came from trying configurations until one looked good.
-
-Run: ``python -m ch11.transfer`` (``make recipe-transfer``), ``--quick`` for a smoke run.
-"""
+"""The transfer experiment: train model A, then B from scratch and B on A for every seed,
+and write the run folder."""
 
 from __future__ import annotations
 
 import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 
 from ch11 import _experiment as ex
-from ch11 import _transfer_report as report
-from ch11._transfer_report import VARIANTS
+from ch11.transfer import report
+from ch11.transfer.config import NAME, Config
+from ch11.transfer.report import VARIANTS
 from recipes.builders import build_mlp, count_params
 from recipes.callbacks import EpochTimer
 from recipes.optimizers import make_optimizer
@@ -33,45 +22,7 @@ from recipes.runs import set_seed
 from recipes.specs import MLPSpec
 from recipes.transfer import fine_tune, reuse_layers
 
-__all__ = ["Config", "main", "run", "split_tasks"]
-
-NAME = "transfer"
-
-
-@dataclass(frozen=True)
-class Config(ex.ExperimentConfig):
-    """The experiment's settings; the defaults are the book's values where it gives them."""
-
-    seed: int = ex.option(42, "seed of model A and of B's first run")
-    quick: bool = ex.option(False, "small slice, few epochs (tests)")
-    classes_b: tuple[int, ...] = ex.option(
-        (4, 9), "the two digits of task B (label 1: the second); A gets the other 8. The "
-                "book's pair (pullover, T-shirt) is a confusable one")
-    n_train_b: int = ex.option(200, "training images of task B")
-    seeds: int = ex.option(10, "seeds for the B models: seed, seed+1, ...")
-    hidden_units: tuple[int, ...] = ex.option((100, 100, 100),
-                                              "hidden layers of A and B (the book's)")
-    optimizer: str = ex.optimizer_option("sgd", "optimizer of every model")
-    learning_rate: float = ex.option(1e-3, "learning rate (the book's)")
-    epochs_a: int = ex.option(20, "epochs of model A (the book's)")
-    epochs_b: int = ex.option(20, "epochs of B from scratch (the book's)")
-    frozen_epochs: int = ex.option(4, "B on A: epochs with A's layers frozen (the book's)")
-    fine_tune_epochs: int = ex.option(16, "B on A: epochs after unfreezing (the book's)")
-    fine_tune_lr_factor: float = ex.option(
-        1.0, "fine-tuning rate / first rate (the notebook keeps the same rate; the text "
-             "advises a smaller one)")
-    batch_size: int = ex.option(32, "mini-batch size")
-    out_dir: str = ex.out_dir_option()
-
-    def __post_init__(self) -> None:
-        if len(self.classes_b) != 2 or len(set(self.classes_b)) != 2 \
-                or not all(0 <= c <= 9 for c in self.classes_b):
-            raise ValueError(f"classes_b must be two different digits 0-9, got {self.classes_b}.")
-        self._at_least(1, "n_train_b", "seeds", "epochs_a", "epochs_b", "frozen_epochs",
-                       "batch_size")
-        self._at_least(0, "fine_tune_epochs")
-        self._positive("learning_rate", "fine_tune_lr_factor")
-        self._positive_sizes("hidden_units")
+__all__ = ["run", "split_tasks"]
 
 
 def split_tasks(data: Mapping[str, np.ndarray], classes_b: Sequence[int],
@@ -219,11 +170,3 @@ def _summary(seeds: pd.DataFrame, config: Config) -> pd.DataFrame:
             f"{int((e < seeds['scratch']).sum())}/{len(e)}",
         })
     return pd.DataFrame(rows)
-
-
-main = ex.make_main(Config, run, __doc__,
-                    "python -m ch11.transfer [--quick] [--seeds N] [--classes-b 4 9] ...")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,137 +1,37 @@
-"""Faster optimizers: SGD, momentum, Nesterov, AdaGrad, RMSProp, Adam, AdaMax, Nadam, AdamW.
-
-Hands-On ML, chapter 11, "Faster Optimizers". The same MLP (the notebook's three hidden
-layers of 100 ReLU units, He initialization) is trained from the same seed with each
-optimizer for the same number of epochs on MNIST. The run reports the learning curves,
-the validation and test accuracy after N epochs, the final loss, and the time per epoch.
-
-Run: ``python -m ch11.optimizers`` (``make recipe-optimizers``), ``--quick`` for a smoke run.
-"""
+"""The optimizers experiment's report: figures, notes, headline metrics and intro."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 
-from ch11 import _experiment as ex
 from ch11._text import mnist_text, quick_note
-from recipes.builders import build_mlp, count_params
-from recipes.optimizers import DEFAULT_LEARNING_RATES, OPTIMIZER_NAMES
+from ch11.optimizers.config import Config
 from recipes.plots import learning_curves
 from recipes.runs import save_figure
 from recipes.specs import MLPSpec
 
-__all__ = ["Config", "main", "run"]
-
-NAME = "optimizers"
-BOOK_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamax",
-                   "nadam", "adamw")
+__all__ = ["figures", "intro", "metrics", "notes"]
 
 
-@dataclass(frozen=True)
-class Config(ex.ExperimentConfig):
-    """The experiment's settings; the defaults are the book's values where it gives them."""
-
-    seed: int = ex.option(42, "seed, re-applied before each optimizer")
-    optimizers: tuple[str, ...] = ex.option(BOOK_OPTIMIZERS, "optimizers to compare, in order",
-                                            OPTIMIZER_NAMES)
-    hidden_units: tuple[int, ...] = ex.option((100, 100, 100),
-                                              "hidden layers (the notebook's 3 x 100)")
-    activation: str = ex.option("relu", "hidden activation")
-    epochs: int = ex.option(5, "epochs per optimizer (the notebook uses 10; 5 keeps the run near "
-                            "5 minutes on 2 CPU cores)")
-    learning_rate: float | None = ex.option(
-        None, "one rate for every optimizer; none: recipes' defaults (1e-2 for plain SGD, "
-              "1e-3 for the others)")
-    batch_size: int = ex.option(32, "mini-batch size")
-    out_dir: str = ex.out_dir_option()
-
-    def __post_init__(self) -> None:
-        self._at_least(1, "epochs", "batch_size")
-        if not self.optimizers:
-            raise ValueError("optimizers must name at least one optimizer.")
-        unknown = [o for o in self.optimizers if o not in OPTIMIZER_NAMES]
-        if unknown:
-            raise ValueError(f"Unknown optimizer {unknown[0]!r}. "
-                             f"Valid: {', '.join(OPTIMIZER_NAMES)}.")
-        if len(set(self.optimizers)) != len(self.optimizers):
-            raise ValueError(f"optimizers must not repeat a name, got {self.optimizers}.")
-        self._positive_sizes("hidden_units")
-        if self.learning_rate is not None and not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
-
-
-def _learning_rate(config: Config, name: str) -> float:
-    """The rate an optimizer gets: ``config.learning_rate`` or recipes' default for it.
+def figures(run_dir: Path, histories: Mapping[str, keras.callbacks.History],
+            table: pd.DataFrame) -> list[tuple[str, str]]:
+    """Draw the validation and training curves, loss against time, and the summary bars.
 
     Args:
-        config: the settings.
-        name: an optimizer name.
+        run_dir: the run folder.
+        histories: per optimizer, its Keras history.
+        table: the results table, one row per optimizer.
 
     Returns:
-        The learning rate.
+        The report's (caption, file) pairs.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Faster Optimizers".
     """
-    return config.learning_rate if config.learning_rate is not None \
-        else DEFAULT_LEARNING_RATES[name]
-
-
-def run(config: Config) -> ex.Results:
-    """Train the same model with every optimizer and write the run folder.
-
-    Args:
-        config: the settings.
-
-    Returns:
-        The `Results` (table: one row per optimizer).
-    """
-    if config.quick:
-        config = dataclasses.replace(config, epochs=1, hidden_units=config.hidden_units[:1])
-    run_dir, started = ex.start(NAME, config)
-    load_start = os.getloadavg()[0]
-    data = ex.mnist_splits(config.quick)
-    spec = MLPSpec(hidden_units=config.hidden_units, activation=config.activation)
-    rows, histories = [], {}
-    n = len(data["x_valid"])
-    for k, name in enumerate(config.optimizers, 1):
-        lr = _learning_rate(config, name)
-        compile_kwargs = ex.classifier_compile(name, lr, loss="sparse_categorical_crossentropy")
-        optimizer = compile_kwargs["optimizer"]
-        model, history = ex.train_variant(
-            lambda: build_mlp(spec, (28, 28), 10), compile_kwargs, data, seed=config.seed,
-            epochs=config.epochs, batch_size=config.batch_size,
-            label=f"variant {k}/{len(config.optimizers)}: {name} "
-                  f"({type(optimizer).__name__}), learning rate {lr:g}")
-        h = history.history
-        test_loss, test_acc = model.evaluate(data["x_test"], data["y_test"], verbose=0)
-        # Keras's training accuracy is a running mean while the weights move: measure it
-        # on the final weights, on as many training images as validation.
-        _, train_acc = model.evaluate(data["x_train"][:n], data["y_train"][:n], verbose=0)
-        rows.append({
-            "optimizer": name, "keras_class": type(optimizer).__name__, "learning_rate": lr,
-            "epochs": len(h["loss"]), "train_loss": h["loss"][-1],
-            "val_acc_epoch1": h["val_accuracy"][0], "val_loss": h["val_loss"][-1],
-            "val_acc": h["val_accuracy"][-1], "test_acc": test_acc, "test_loss": test_loss,
-            "train_acc": train_acc, "s_per_epoch": float(np.mean(h["epoch_time"])),
-            "train_s": float(np.sum(h["epoch_time"])),
-            "params": count_params(model)["trainable"],
-        })
-        histories[name] = history
-    table = pd.DataFrame(rows)
-    figures = _figures(run_dir, histories, table)
-    return ex.finish(NAME, config, run_dir, started, table, title="Faster optimizers on MNIST",
-                     intro=_intro(config, spec), histories=histories, figures=figures,
-                     notes=_notes(table, config, (load_start, os.getloadavg()[0]), n),
-                     metrics=_metrics(table))
-
-
-def _figures(run_dir, histories: Mapping[str, keras.callbacks.History],
-             table: pd.DataFrame) -> list[tuple[str, str]]:
     val = {k: {m: h.history[m] for m in ("val_loss", "val_accuracy")}
            for k, h in histories.items()}
     train = {k: {"loss": h.history["loss"]} for k, h in histories.items()}
@@ -170,13 +70,36 @@ def _summary_bars(table: pd.DataFrame):
     return fig
 
 
-def _metrics(table: pd.DataFrame) -> dict:
+def metrics(table: pd.DataFrame) -> dict:
+    """The headline numbers of results.json: per optimizer its accuracies and time per epoch.
+
+    Args:
+        table: the results table, one row per optimizer.
+
+    Returns:
+        A JSON-ready dict.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Faster Optimizers".
+    """
     return {f"{r.optimizer}_{c}": getattr(r, c) for r in table.itertuples()
             for c in ("val_acc", "test_acc", "s_per_epoch")}
 
 
-def _notes(table: pd.DataFrame, config: Config, load: tuple[float, float],
-           n_val: int) -> list[str]:
+def notes(table: pd.DataFrame, config: Config, load: tuple[float, float],
+          n_val: int) -> list[str]:
+    """What the run shows, in sentences, the ranking first.
+
+    Args:
+        table: the results table, one row per optimizer.
+        config: the optimizers experiment's settings.
+        load: the 1-minute load average at the start and at the end of the run.
+        n_val: validation images (the noise level of an accuracy difference).
+
+    Returns:
+        The notes.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Faster Optimizers".
+    """
     t = table.set_index("optimizer")
     epochs = int(t["epochs"].max())
     ranked = t.sort_values("val_acc", ascending=False)
@@ -246,8 +169,20 @@ def _notes(table: pd.DataFrame, config: Config, load: tuple[float, float],
     return notes
 
 
-def _intro(config: Config, spec: MLPSpec) -> str:
-    rates = ", ".join(f"{o} {_learning_rate(config, o):g}" for o in config.optimizers)
+def intro(config: Config, spec: MLPSpec, rates: Mapping[str, float]) -> str:
+    """The report's first paragraph: the net, the optimizers and their rates.
+
+    Args:
+        config: the optimizers experiment's settings.
+        spec: the MLP every optimizer trains.
+        rates: per optimizer, the learning rate it trained with.
+
+    Returns:
+        The paragraph.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Faster Optimizers".
+    """
+    rates = ", ".join(f"{o} {rate:g}" for o, rate in rates.items())
     return (
         f"MLP {' x '.join(map(str, spec.hidden_units))} {spec.activation} (He initialization "
         "through the recipes' 'auto' table), softmax output; each optimizer from "
@@ -256,11 +191,3 @@ def _intro(config: Config, spec: MLPSpec) -> str:
         f"{rates}. Batch {config.batch_size}, {config.epochs} epoch(s), seed {config.seed} "
         f"re-applied before each optimizer, {mnist_text(config.quick)}. Training accuracy is "
         "measured on the final weights, on 5,000 training images.")
-
-
-main = ex.make_main(Config, run, __doc__,
-                    "python -m ch11.optimizers [--quick] [--epochs N] [--optimizers sgd adam ...]")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

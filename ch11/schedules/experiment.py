@@ -1,40 +1,27 @@
-"""Learning-rate scheduling: seven schedules, the LR range test, and 1cycle on a CNN.
-
-Hands-On ML, chapter 11, "Learning Rate Scheduling" (and chapter 10's learning-rate
-range test). The LR range test picks the rate (the book's rule: about 10x below the rate
-where the loss is lowest); then the same MLP is trained from the same seed with constant,
-power, exponential, piecewise-constant, performance (ReduceLROnPlateau), 1cycle and
-cyclical scheduling. A small CNN then checks the 1cycle promise: 99% test accuracy on
-MNIST within a few epochs, against a constant rate.
-
-Run: ``python -m ch11.schedules`` (``make recipe-schedules``), ``--quick`` for a smoke run.
-"""
+"""The schedules experiment: run both LR range tests, train every schedule, and write the
+run folder."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 
 from ch11 import _experiment as ex
-from ch11 import _schedules_report as report
+from ch11.schedules import report
+from ch11.schedules.config import NAME, Config
 from recipes.builders import build_cnn, build_mlp, count_params
 from recipes.callbacks import make_callbacks
 from recipes.lr_finder import LRFinderResult, find_learning_rate
-from recipes.names import SCHEDULE_NAMES
 from recipes.optimizers import make_optimizer
 from recipes.runs import set_seed
 from recipes.schedules import make_schedule
 from recipes.specs import CNNSpec, MLPSpec
 
-__all__ = ["Config", "main", "run", "schedule_for"]
+__all__ = ["BOOK_FRACTIONS", "run", "schedule_for"]
 
-NAME = "schedules"
-SCHEDULES = ("constant", "power", "exponential", "piecewise", "performance", "1cycle",
-             "cyclical")
 MLP = MLPSpec(hidden_units=(300, 100))
 CNN = CNNSpec(filters=(32, 64), dense_units=(128,), batch_norm="before", batch_norm_from=1)
 # The book's time constants as fractions of its 25-epoch run (batch 32: 1,719 steps/epoch):
@@ -43,43 +30,6 @@ CNN = CNNSpec(filters=(32, 64), dense_units=(128,), batch_norm="before", batch_n
 BOOK_FRACTIONS = {"power": 10_000 / (25 * 1719), "exponential": 20 / 25,
                   "piecewise": (5 / 25, 15 / 25), "performance": 5 / 25}
 _LOSS = "sparse_categorical_crossentropy"
-
-
-@dataclass(frozen=True)
-class Config(ex.ExperimentConfig):
-    """The experiment's settings; the defaults are the book's values where it gives them."""
-
-    schedules: tuple[str, ...] = ex.option(SCHEDULES, "schedules compared on the MLP",
-                                           SCHEDULE_NAMES)
-    optimizer: str = ex.optimizer_option("nesterov", "optimizer of every variant")
-    learning_rate: float | None = ex.option(
-        None, "MLP: initial rate, the peak for 1cycle/cyclical; None: the LR range test's "
-              "suggestion")
-    epochs: int = ex.option(10, "MLP epochs; the book's 25-epoch time constants are scaled to it")
-    cnn_schedules: tuple[str, ...] = ex.option(("1cycle", "constant"), "schedules run on the CNN",
-                                               SCHEDULE_NAMES)
-    cnn_max_lr: float | None = ex.option(
-        None, "CNN rate (1cycle's peak); None: the CNN's LR range test suggestion")
-    cnn_epochs: int = ex.option(3, "CNN epochs")
-    batch_size: int = ex.option(128, "mini-batch size")
-    finder_steps: int = ex.option(300, "steps of each LR range test")
-    target_accuracy: float = ex.option(0.99, "the CNN's test target")
-    out_dir: str = ex.out_dir_option()
-
-    def __post_init__(self) -> None:
-        self._at_least(1, "epochs", "cnn_epochs", "batch_size")
-        self._at_least(2, "finder_steps")
-        for name in ("schedules", "cnn_schedules"):
-            values = getattr(self, name)
-            bad = [s for s in values if s not in SCHEDULE_NAMES]
-            if not values or bad or len(set(values)) < len(values):
-                raise ValueError(f"{name} must name distinct schedules among "
-                                 f"{', '.join(SCHEDULE_NAMES)}; got {values!r}.")
-        for name in ("learning_rate", "cnn_max_lr"):
-            if getattr(self, name) is not None and not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0 or None, got {getattr(self, name)}.")
-        if not 0 < self.target_accuracy <= 1:
-            raise ValueError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}.")
 
 
 def schedule_for(name: str, learning_rate: float, steps_per_epoch: int,
@@ -211,10 +161,3 @@ def run(config: Config) -> ex.Results:
                      notes=report.notes(table, histories, finders, config,
                                         _patience(config.epochs)),
                      metrics=report.metrics(table, finders, rate, config))
-
-
-main = ex.make_main(Config, run, __doc__, "python -m ch11.schedules [--quick] [--epochs N] ...")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

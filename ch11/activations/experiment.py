@@ -1,80 +1,23 @@
-"""Activation functions: nine of them on one deep MLP, and the dying ReLUs.
-
-Hands-On ML, chapter 11, "Better Activation Functions". The same deep MLP (10 hidden
-layers of 100 units, each activation with the initializer Table 11-1 gives it) is trained
-with ReLU, leaky ReLU, PReLU, RReLU, ELU, SELU, GELU, Swish and Mish, from the same seed.
-The run reports accuracy, time per epoch and the fraction of dead units (units whose
-output is 0 on every image of a validation batch). A second part trains ReLU, leaky ReLU
-and ELU with a too-high learning rate and follows the dead units epoch by epoch: this is
-the usual answer to "why does my ReLU net stop improving after N epochs". The diagnostics
-(`recipes.diagnosis.measures.activation_stats`) give the dead fraction per layer, drawn with the
-demonstration's activation histograms per layer.
-
-Run: ``python -m ch11.activations`` (``make recipe-activations``), ``--quick`` for a smoke run.
-"""
+"""The activations experiment: train every activation, then the dying-ReLU demonstration,
+and write the run folder."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 
-from ch11 import _activations_report as report
 from ch11 import _experiment as ex
-from recipes.activations import ACTIVATION_NAMES
+from ch11.activations import report
+from ch11.activations.config import NAME, Config
 from recipes.builders import build_mlp, count_params
 from recipes.diagnosis.measures import activation_stats, layer_outputs
 from recipes.specs import MLPSpec
 
-__all__ = ["Config", "dead_unit_fraction", "main", "run"]
-
-NAME = "activations"
-DEFAULT_ACTIVATIONS = ("relu", "leaky_relu", "prelu", "rrelu", "elu", "selu", "gelu", "swish",
-                       "mish")
-
-
-@dataclass(frozen=True)
-class Config(ex.ExperimentConfig):
-    """The experiment's settings; the defaults are the book's values where it gives them."""
-
-    activations: tuple[str, ...] = ex.option(DEFAULT_ACTIVATIONS, "activations to compare",
-                                             ACTIVATION_NAMES)
-    depth: int = ex.option(10, "hidden layers of the MLP")
-    units: int = ex.option(100, "units per hidden layer")
-    input_norm: str = ex.input_norm_option("SELU needs it")
-    epochs: int = ex.option(2, "epochs per activation")
-    optimizer: str = ex.optimizer_option(
-        "momentum", "optimizer of the comparison (the book's SGD with momentum 0.9)")
-    learning_rate: float = ex.option(1e-3, "learning rate of the comparison")
-    batch_size: int = ex.option(32, "mini-batch size")
-    probe_size: int = ex.option(1000, "validation images on which a dead unit outputs 0 every time")
-    demo_activations: tuple[str, ...] = ex.option(
-        ("relu", "leaky_relu", "elu"), "activations of the dying-ReLU demonstration",
-        ACTIVATION_NAMES)
-    demo_optimizer: str = ex.optimizer_option("adam", "optimizer of the demonstration")
-    demo_learning_rate: float = ex.option(
-        1e-2, "the too-high learning rate of the demonstration (10x Adam's default)")
-    demo_epochs: int = ex.option(5, "epochs of the demonstration")
-    demo_train: int = ex.option(
-        20000, "training images of the demonstration (fewer, so it can run more epochs)")
-    out_dir: str = ex.out_dir_option()
-
-    def __post_init__(self) -> None:
-        self._at_least(1, "depth", "units", "epochs", "batch_size", "probe_size", "demo_epochs",
-                       "demo_train")
-        self._positive("learning_rate", "demo_learning_rate")
-        for name in ("activations", "demo_activations"):
-            values = getattr(self, name)
-            if not values:
-                raise ValueError(f"{name} must name at least one activation.")
-            unknown = [a for a in values if a not in ACTIVATION_NAMES]
-            if unknown:
-                raise ValueError(f"Unknown activation(s) {unknown} in {name}. "
-                                 f"Valid: {', '.join(ACTIVATION_NAMES)}.")
+__all__ = ["dead_unit_fraction", "run"]
 
 
 def dead_unit_fraction(model: keras.Model, x: np.ndarray) -> float:
@@ -207,11 +150,3 @@ def _row(part: str, activation: str, optimizer: str, lr: float, model: keras.Mod
         "dead_max_layer": layers["dead_fraction"].max(skipna=False),
         "trainable": count_params(model)["trainable"],
     }
-
-
-main = ex.make_main(Config, run, __doc__,
-                    "python -m ch11.activations [--quick] [--activations relu elu ...] ...")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

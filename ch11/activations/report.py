@@ -1,20 +1,17 @@
-"""The report of `ch11.activations`: its figures, notes, headline metrics and intro."""
+"""The activations experiment's report: figures, notes, headline metrics and intro."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ch11._text import inputs_text, quick_note
+from ch11.activations.config import Config
 from recipes.plots import activation_histograms, layer_profile, learning_curves
 from recipes.runs import save_figure
-
-if TYPE_CHECKING:
-    from ch11.activations import Config
 
 __all__ = ["figures", "intro", "metrics", "notes"]
 

@@ -1,20 +1,17 @@
-"""The report of `ch11.clipping`: its figures, notes, headline metrics and intro."""
+"""The clipping experiment's report: figures, notes, headline metrics and intro."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ch11._text import mnist_text, quick_note
+from ch11.clipping.config import Config
 from recipes.plots import learning_curves
 from recipes.runs import save_figure
-
-if TYPE_CHECKING:
-    from ch11.clipping import Config
 
 __all__ = ["figures", "first_nonfinite", "intro", "metrics", "notes"]
 

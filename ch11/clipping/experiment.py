@@ -1,61 +1,25 @@
-"""Gradient clipping: none vs clipvalue vs clipnorm vs global_clipnorm, on an exploding setup.
-
-Hands-On ML, chapter 11, "Gradient Clipping". A deep ReLU MLP trained with momentum at a
-learning rate too high for it is a setup whose gradients explode: a large step makes the
-next gradient larger, and within an epoch the loss becomes NaN. The same net is trained
-from the same seed without clipping and with each of Keras's clipping arguments (through
-`recipes.optimizers.make_optimizer`). A small callback records, after every training
-step, the global gradient norm (before any clipping) and the loss on one fixed batch of
-training images, so the variants are measured on the same data at every step.
-
-Run: ``python -m ch11.clipping`` (``make recipe-clipping``), ``--quick`` for a smoke run.
-"""
+"""The clipping experiment: train the exploding setup with each clipping choice, monitor
+every step, and write the run folder."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from ch11 import _clipping_report as report
 from ch11 import _experiment as ex
-from ch11._clipping_report import first_nonfinite
+from ch11.clipping import report
+from ch11.clipping.config import NAME, Config
+from ch11.clipping.report import first_nonfinite
 from recipes.builders import build_mlp, count_params
 from recipes.specs import MLPSpec
 
-__all__ = ["Config", "main", "run"]
+__all__ = ["CLIPS", "run"]
 
-NAME = "clipping"
 CLIPS = ("none", "clipvalue", "clipnorm", "global_clipnorm")
-
-
-@dataclass(frozen=True)
-class Config(ex.ExperimentConfig):
-    """The experiment's settings; the defaults are the book's values where it gives them."""
-
-    depth: int = ex.option(20, "hidden layers of the deep MLP")
-    units: int = ex.option(100, "units per hidden layer")
-    activation: str = ex.option("relu", "hidden activation")
-    optimizer: str = ex.optimizer_option("momentum", "optimizer of every variant")
-    learning_rate: float = ex.option(
-        0.05, "learning rate, too high on purpose so that the unclipped net's gradients explode")
-    clipvalue: float = ex.option(1.0, "clipvalue (the book's 1.0)")
-    clipnorm: float = ex.option(1.0, "clipnorm (the book's 1.0)")
-    global_clipnorm: float = ex.option(1.0, "global_clipnorm threshold")
-    epochs: int = ex.option(2, "epochs per variant")
-    batch_size: int = ex.option(32, "mini-batch size")
-    monitor_batch: int = ex.option(256, "fixed training images the gradient norm is measured on")
-    monitor_every: int = ex.option(1, "measure every N training steps")
-    out_dir: str = ex.out_dir_option()
-
-    def __post_init__(self) -> None:
-        self._at_least(1, "depth", "units", "epochs", "batch_size", "monitor_batch",
-                       "monitor_every")
-        self._positive("learning_rate", "clipvalue", "clipnorm", "global_clipnorm")
 
 
 class _GradientMonitor(keras.callbacks.Callback):
@@ -183,11 +147,3 @@ def _row(clip: str, threshold: float | None, model: keras.Model, history, monito
         "s_per_epoch": float(np.mean(h["epoch_time"])),
         "params": count_params(model)["trainable"],
     }
-
-
-main = ex.make_main(Config, run, __doc__,
-                    "python -m ch11.clipping [--quick] [--learning-rate LR] ...")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

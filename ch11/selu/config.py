@@ -1,0 +1,31 @@
+"""The SELU experiment's settings (no TensorFlow here: ``--help`` stays instant)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ch11._config import ExperimentConfig, optimizer_option, option, out_dir_option
+
+__all__ = ["NAME", "Config"]
+
+NAME = "selu"
+
+
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    """The experiment's settings; the defaults are the book's values where it gives them."""
+
+    depth: int = option(100, "hidden layers (the book's 100)")
+    units: int = option(100, "units per hidden layer (the book's 100)")
+    epochs: int = option(
+        2, "epochs per net (the book trains 5; 2 keep the run near 5 minutes on CPU)")
+    optimizer: str = optimizer_option("momentum", "optimizer (the book's SGD with momentum 0.9)")
+    learning_rate: float = option(1e-3, "learning rate (the book's)")
+    batch_size: int = option(32, "mini-batch size")
+    probe_size: int = option(
+        1000, "training images on which the per-layer statistics are measured")
+    out_dir: str = out_dir_option()
+
+    def __post_init__(self) -> None:
+        self._at_least(1, "depth", "units", "epochs", "batch_size", "probe_size")
+        self._positive("learning_rate")
