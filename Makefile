@@ -12,9 +12,9 @@ endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 PYTEST_ARGS ?=
-DATA_DIR ?= ../shared/data/fish-val
 
-.PHONY: install test test-fast lint data clean recipes recipe-% tune tune-distributed bench help
+.PHONY: install test test-fast lint data clean recipes recipe-% recipe-fish recipe-fish-imbalance \
+	recipe-fish-capacity recipe-fish-transfer tune tune-distributed bench help
 
 help:
 	@echo "make recipe-bn      batch norm on MNIST (the main job; sets everything up)"
@@ -23,7 +23,8 @@ help:
 	@echo "make data           prepare the full MNIST offline cache ahead of time"
 	@echo "make recipes        every chapter experiment, then runs/index.md"
 	@echo "make recipe-<name>  one of: $(foreach m,$(RECIPE_MODULES),$(firstword $(subst =, ,$(m))))"
-	@echo "make recipe-fish    fish species from photos (DATA_DIR=..., WEIGHTS=imagenet|none|PATH, ARGS=--compare-imbalance)"
+	@echo "make recipe-fish    fish species from the course's photos (TEST_DIR=..., DATA_DIR=..., WEIGHTS=imagenet|PATH)"
+	@echo "make recipe-fish-imbalance | recipe-fish-capacity | recipe-fish-transfer   the fish studies"
 	@echo "make tune           Keras Tuner search: CNN on a 12k MNIST slice, 10 random trials (ARGS=--resume|--overwrite|...)"
 	@echo "make tune-distributed WORKERS=2   the same search, a chief and N workers on 127.0.0.1"
 	@echo "make bench          time to 99.0%/99.3% MNIST accuracy: keras.io convnet vs the recipes (~26 min; ARGS=--quick)"
@@ -72,9 +73,20 @@ recipe-%: install data
 recipes: install data
 	$(PY) -m ch11.run_all $(ARGS)
 
-WEIGHTS ?= none# offline here; imagenet where the weights can be downloaded or are cached
+# Fish photos: the course's splits by default (../shared/data/fish-train for training,
+# ../shared/data/fish-val for validation); TEST_DIR=DIR evaluates on a test folder,
+# TRAIN_DIR/VAL_DIR replace the defaults, DATA_DIR=DIR takes one folder (train/ val/ test/,
+# or one subfolder per class). WEIGHTS=imagenet|PATH adds a MobileNetV2 (transfer learning).
+FISH_FOLDERS = $(if $(DATA_DIR),--data-dir "$(DATA_DIR)") $(if $(TRAIN_DIR),--train-dir "$(TRAIN_DIR)") \
+	$(if $(VAL_DIR),--val-dir "$(VAL_DIR)") $(if $(TEST_DIR),--test-dir "$(TEST_DIR)")
 recipe-fish: install
-	$(PY) -m ch11.fish --data-dir "$(DATA_DIR)" --weights $(WEIGHTS) $(ARGS)
+	$(PY) -m ch11.fish $(FISH_FOLDERS) $(if $(WEIGHTS),--backbone mobilenetv2 --weights "$(WEIGHTS)") $(ARGS)
+
+recipe-fish-imbalance recipe-fish-capacity: recipe-fish-%: install
+	$(PY) -m ch11.fish_$* $(FISH_FOLDERS) $(ARGS)
+
+recipe-fish-transfer: install
+	$(PY) -m ch11.fish_transfer $(FISH_FOLDERS) $(if $(WEIGHTS),--weights "$(WEIGHTS)") $(ARGS)
 
 tune: install data
 	$(PY) -m tuning.search $(ARGS)

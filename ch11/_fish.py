@@ -17,6 +17,7 @@ stopping, regularization) and chapter 14 (CNNs, data augmentation).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Sequence
@@ -39,11 +40,12 @@ from recipes.lr_finder import find_learning_rate
 from recipes.metrics import class_report, confusion_matrix
 from recipes.optimizers import make_optimizer
 from recipes.runs import set_seed
-from recipes.schedules import make_schedule
+from recipes.schedules import OneCycle, make_schedule
 from recipes.specs import CNNSpec
 
 __all__ = ["REMEDIES", "Trained", "confusion_pairs", "evaluate", "load_splits",
-           "oversample_indices", "recipe_spec", "set_precision", "train_cnn"]
+           "oversample_indices", "recipe_spec", "set_precision", "subset_classes",
+           "test_confusion", "train_cnn"]
 
 # What a training run can do against the class imbalance (the loss, the weights, the data).
 REMEDIES = ("none", "class_weight", "focal", "oversample")
@@ -63,13 +65,15 @@ def set_precision(requested: str = "auto") -> str:
     return policy
 
 
-def load_splits(config: FishDataConfig, *, log=print, min_per_class: int = 1) -> FishSplits:
+def load_splits(config: FishDataConfig, *, log=print, min_per_class: int = 1,
+                require_test: bool = True) -> FishSplits:
     """The config's photos as uint8 splits (decoded once, then read from the cache).
 
     Args:
         config: any fish experiment's config.
         log: where progress lines go. Defaults to `print`.
         min_per_class: photos each class needs in training and validation. Defaults to `1`.
+        require_test: refuse an empty test split. Defaults to `True`.
 
     Returns:
         The `FishSplits`; its summary is printed.
@@ -87,7 +91,7 @@ def load_splits(config: FishDataConfig, *, log=print, min_per_class: int = 1) ->
         a = data.duplicates[0]
         log(f"WARNING: {len(data.duplicates)} photo(s) appear in two splits (same bytes), e.g. "
             f"{a[1]} ({a[0]}) = {a[3]} ({a[2]}): test figures on them are not held out.")
-    if len(data.y["test"]) == 0:
+    if require_test and len(data.y["test"]) == 0:
         raise InputError("The test split is empty: give --test-dir DIR or --test-split > 0.")
     return data
 
@@ -190,7 +194,7 @@ def train_cnn(
     *,
     remedy: str = "none",
     epochs: int = 30,
-    patience: int = 6,
+    patience: int | None = 6,
     batch_size: int = 64,
     max_lr: float | None = None,
     optimizer: str = "adamw",
@@ -215,7 +219,8 @@ def train_cnn(
         data: the `FishSplits`.
         remedy: one of `REMEDIES`. Defaults to `"none"`.
         epochs: the 1cycle's length in epochs, the most that run. Defaults to `30`.
-        patience: epochs without a better validation loss before stopping.
+        patience: epochs without a better validation loss before stopping; `None`: no
+            early stopping (every epoch runs, the last epoch's weights are kept).
         batch_size: photos per step. Defaults to `64`.
         max_lr: the 1cycle peak; `None` runs the LR range test. Defaults to `None`.
         optimizer: a `recipes.names.OPTIMIZER_NAMES` name. Defaults to `"adamw"`.
@@ -253,14 +258,15 @@ def train_cnn(
         lr_note = f"1cycle peak {max_lr:g} (given)"
     print(lr_note, flush=True)
     steps = int(np.ceil(len(y) / batch_size))
-    schedule = make_schedule("1cycle", learning_rate=max_lr, steps_per_epoch=steps,
-                             epochs=epochs)
+    schedule = make_schedule("1cycle", learning_rate=max_lr,
+                             total_steps=max(OneCycle.MIN_STEPS, steps * epochs))
     model.compile(optimizer=make_optimizer(optimizer, learning_rate=schedule), loss=loss,
                   metrics=["accuracy"])
     weights = class_weights(y_all, k) if remedy == "class_weight" or class_weighted else None
     timer = EpochTimer()
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                         restore_best_weights=True)
+    stop = ([keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                                           restore_best_weights=True)]
+            if patience is not None else [])
     marks: dict[str, float] = {}
     first = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: marks.setdefault("first", time.perf_counter()))
@@ -268,7 +274,7 @@ def train_cnn(
     history = model.fit(make_dataset(x, y, batch_size, seed=seed),
                         validation_data=make_dataset(data.x["validation"], data.y["validation"],
                                                      256, shuffle=False),
-                        epochs=epochs, class_weight=weights, callbacks=[timer, stop, first],
+                        epochs=epochs, class_weight=weights, callbacks=[timer, *stop, first],
                         verbose=verbose, shuffle=False)
     seconds = time.perf_counter() - started
     h = {k: [float(v) for v in vals] for k, vals in history.history.items()}
@@ -324,3 +330,38 @@ def evaluate(m: Trained, data: FishSplits, splits: Sequence[str] = ("train", "va
 def test_confusion(m: Trained, data: FishSplits) -> pd.DataFrame:
     """The test split's confusion matrix (rows true, columns predicted)."""
     return confusion_matrix(data.y["test"], m.probs["test"], data.class_names)
+
+
+def subset_classes(data: FishSplits, names: Sequence[str],
+                   per_class: int | None = None, seed: int = 0) -> FishSplits:
+    """The splits restricted to some classes, relabelled 0..len(names)-1 in that order.
+
+    Args:
+        data: the `FishSplits`.
+        names: the classes kept.
+        per_class: keep at most this many training photos per class (seeded). Defaults to
+            `None` (all).
+        seed: which training photos. Defaults to `0`.
+
+    Returns:
+        A new `FishSplits` (its arrays are copies).
+    """
+    index = [data.class_names.index(n) for n in names]
+    remap = {old: new for new, old in enumerate(index)}
+    rng = np.random.default_rng(seed)
+    x, y, files = {}, {}, {}
+    for split in data.x:
+        rows = np.flatnonzero(np.isin(data.y[split], index))
+        if split == "train" and per_class is not None:
+            rows = np.sort(np.concatenate([
+                rng.choice(rows[data.y[split][rows] == c],
+                           min(per_class, int(np.sum(data.y[split][rows] == c))), replace=False)
+                for c in index]))
+        x[split] = data.x[split][rows]
+        y[split] = np.array([remap[int(v)] for v in data.y[split][rows]], dtype=np.int64)
+        files[split] = [data.files[split][i] for i in rows]
+    counts = pd.DataFrame({s: np.bincount(y[s], minlength=len(names)) for s in y},
+                          index=pd.Index(list(names), name="class"))
+    counts["total"] = counts.sum(axis=1)
+    return dataclasses.replace(data, x=x, y=y, files=files, class_names=list(names),
+                               counts=counts, duplicates=[])

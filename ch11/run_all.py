@@ -38,6 +38,10 @@ RECIPES: dict[str, str] = {
     "losses": "losses",
     "imbalance": "imbalance",
     "residual": "residual",
+    "fish": "fish",
+    "fish-imbalance": "fish_imbalance",
+    "fish-capacity": "fish_capacity",
+    "fish-transfer": "fish_transfer",
 }
 
 

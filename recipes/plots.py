@@ -44,6 +44,7 @@ from recipes.runs import read_history  # noqa: E402
 
 __all__ = [
     "activation_histograms",
+    "capacity_curves",
     "confusion_heatmap",
     "gradient_flow",
     "layer_profile",
@@ -52,6 +53,7 @@ __all__ = [
     "roc_plot",
     "saliency_grid",
     "schedule_curves",
+    "spread_bars",
     "weight_histograms",
 ]
 
@@ -206,5 +208,102 @@ def lr_finder_plot(table: pd.DataFrame, suggestion: float | None = None) -> Figu
         ax.set_ylim(finite.min() * 0.9, min(finite.max(), finite.iloc[0] * 4) * 1.05)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def spread_bars(table: pd.DataFrame, by: str, columns: Sequence[str], *,
+                title: str | None = None, ylabel: str | None = None) -> Figure:
+    """Mean and spread over seeds per variant: one group of bars per column.
+
+    Each bar is the mean of the column's values for one variant (e.g. one remedy over its
+    seeds); its error bar spans the minimum to the maximum, and every seed's value is drawn
+    as a dot, so a difference smaller than the spread is seen to be within noise.
+
+    Args:
+        table: one row per seed and variant.
+        by: the column naming the variant.
+        columns: the numeric columns to show (one group of bars each).
+        title: the figure's title.
+        ylabel: the y label. Defaults to `None`.
+
+    Returns:
+        The figure.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 2 (the spread of a measurement, e.g.
+    cross-validation scores' mean and standard deviation).
+    """
+    variants = list(dict.fromkeys(table[by]))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(columns) * len(variants) / 2), 4))
+    width = 0.8 / max(1, len(variants))
+    for j, variant in enumerate(variants):
+        rows = table[table[by] == variant]
+        for i, column in enumerate(columns):
+            values = rows[column].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            if not len(values):
+                continue
+            x = i + (j - (len(variants) - 1) / 2) * width
+            mean = float(values.mean())
+            ax.bar(x, mean, width * 0.9, color=f"C{j}", alpha=0.6,
+                   label=str(variant) if i == 0 else None)
+            ax.errorbar(x, mean, yerr=[[mean - values.min()], [values.max() - mean]],
+                        color="black", capsize=3, lw=1)
+            ax.plot(np.full(len(values), x), values, ".", color="black", ms=4)
+    ax.set_xticks(range(len(columns)))
+    ax.set_xticklabels(columns)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8, title=by)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def capacity_curves(table: pd.DataFrame, *, x: str = "params", by: str = "regime",
+                    train: str = "train_acc", val: str = "val_acc",
+                    title: str | None = None) -> Figure:
+    """Training and validation accuracy against capacity, and their gap, per regime.
+
+    Left: training (dashed) and validation (solid) accuracy against `x` on a log scale,
+    one colour per value of `by` (e.g. plain vs regularized); the mean over the rows that
+    share `x` and `by` (seeds), each row a dot. Right: the gap, training minus validation.
+
+    Args:
+        table: one row per model (and seed).
+        x: the capacity column (parameters, width ...). Defaults to `"params"`.
+        by: the column naming the regime. Defaults to `"regime"`.
+        train: the training accuracy column. Defaults to `"train_acc"`.
+        val: the validation accuracy column. Defaults to `"val_acc"`.
+        title: the figure's title.
+
+    Returns:
+        The figure.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 4 ("Learning Curves": the gap between
+    training and validation is the overfitting) and ch. 11 (regularization).
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for j, (regime, rows) in enumerate(table.groupby(by, sort=False)):
+        means = rows.groupby(x)[[train, val]].mean().sort_index()
+        gap = (rows[train] - rows[val]).groupby(rows[x]).mean().sort_index()
+        colour = f"C{j}"
+        left.plot(means.index, means[train], "--", color=colour, marker="o",
+                  label=f"{regime}: training")
+        left.plot(means.index, means[val], "-", color=colour, marker="o",
+                  label=f"{regime}: validation")
+        left.plot(rows[x], rows[val], ".", color=colour, alpha=0.5)
+        right.plot(gap.index, gap.to_numpy(), "-", color=colour, marker="o", label=str(regime))
+        right.plot(rows[x], rows[train] - rows[val], ".", color=colour, alpha=0.5)
+    for ax, label in ((left, "accuracy"), (right, "training - validation accuracy")):
+        ax.set_xscale("log")
+        ax.set_xlabel(x)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig

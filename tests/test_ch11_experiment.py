@@ -19,6 +19,8 @@ from recipes.cli import run_cli
 from recipes.losses import make_loss
 
 # Every experiment's Config fields, in order: the order of its --help and config.json.
+_FISH = ("seed quick train_dir val_dir test_dir data_dir test_from test_split validation_split "
+         "image_size")  # ch11._fish_config.FishDataConfig: the same in every fish experiment
 FIELDS = {
     "gradients": "seed quick depth units variants input_norm probe_size epochs optimizer "
                  "learning_rate batch_size out_dir",
@@ -52,6 +54,16 @@ FIELDS = {
                  "optimizer learning_rate batch_size out_dir",
     "residual": "seed quick depth units activations batch_norms probe_size epochs optimizer "
                 "learning_rate batch_size out_dir",
+    "fish": f"{_FISH} batch_size cnn_epochs patience learning_rate optimizer precision "
+            "imbalance compare_imbalance backbone weights width frozen_epochs fine_tune_epochs "
+            "saliency_per_class out_dir",
+    "fish_imbalance": f"{_FISH} seeds remedies epochs patience batch_size learning_rate "
+                      "optimizer precision out_dir",
+    "fish_capacity": f"{_FISH} per_class dense_units filters seeds epochs batch_size "
+                     "learning_rate optimizer dropout_rate l2 out_dir",
+    "fish_transfer": f"{_FISH} b_classes b_per_class seeds a_epochs a_learning_rate b_epochs "
+                     "frozen_epochs fine_tune_epochs b_learning_rate batch_size optimizer "
+                     "weights out_dir",
 }
 
 

@@ -50,6 +50,7 @@ from recipes.diagnosis.saliency import saliency_map
 
 __all__ = [
     "activation_stats",
+    "class_gradient_shares",
     "gradient_norms",
     "layer_outputs",
     "saliency_map",
@@ -127,6 +128,65 @@ def gradient_norms(model: keras.Model, x: Any, y: Any, loss: Any = None, *,
                              f"{', '.join(dict.fromkeys(name for name, _ in found))}.")
     frame.attrs["loss"] = float(value)
     return frame
+
+
+def class_gradient_shares(model: keras.Model, x: Any, y: Any, loss: Any = None, *,
+                          class_weight: dict[int, float] | None = None,
+                          per_class: int = 128, seed: int = 0) -> pd.DataFrame:
+    """Each class's share of the training loss's gradient (the whole training set's).
+
+    For each class ``c``, the mean gradient ``g_c`` of the loss over up to `per_class` of
+    its examples (all trainable weights, inference mode, nothing changed), scaled as in a
+    full-batch step: ``G_c = n_c * w_c * g_c / n`` (``n_c`` examples of weight ``w_c`` among
+    ``n``). The gradient of the whole training loss is ``sum_c G_c``. A class's ``share`` is
+    ``||G_c|| / ||sum G||``; ``weight_share`` is ``n_c w_c / sum n_k w_k``, the share the
+    loss formula alone gives it. Class weights raise a rare class's ``weight_share`` to
+    ``1/k``; whether its gradient follows depends on how far its examples are from fitted.
+
+    Args:
+        model: the model.
+        x: training inputs.
+        y: integer labels.
+        loss: the loss. Defaults to the compiled one (`resolve_loss`).
+        class_weight: ``{class: weight}``; `None` weighs every example 1.
+        per_class: examples per class used to estimate ``g_c``. Defaults to `128`.
+        seed: which examples are used. Defaults to `0`.
+
+    Returns:
+        One row per class present: ``class``, ``count``, ``weight``, ``grad_norm``
+        (``||G_c||``), ``share``, ``weight_share``.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11 ("Handling class imbalance" in the
+    course; ``class_weight`` in Keras's ``fit``).
+    """
+    y = np.asarray(y).astype("int64")
+    loss_fn = resolve_loss(model, y, loss)
+    rng = np.random.default_rng(seed)
+    weights = model.trainable_variables
+    counts = np.bincount(y)
+    n = len(y)
+    totals, rows = None, []
+    for c in np.flatnonzero(counts):
+        idx = np.flatnonzero(y == c)
+        idx = idx if len(idx) <= per_class else rng.choice(idx, per_class, replace=False)
+        xb = check_input_shape(model, np.asarray(x)[idx])
+        with tf.GradientTape() as tape:
+            value = ops.mean(loss_fn(y[idx], model(xb, training=False)))
+        grads = tape.gradient(value, weights)
+        w = 1.0 if class_weight is None else float(class_weight.get(int(c), 1.0))
+        scale = counts[c] * w / n
+        flat = tf.concat([tf.reshape(tf.cast(g, "float64"), [-1]) * scale
+                          for g in grads if g is not None], axis=0)
+        totals = flat if totals is None else totals + flat
+        rows.append({"class": int(c), "count": int(counts[c]), "weight": w,
+                     "grad_norm": float(tf.norm(flat)), "_flat": flat})
+    total_norm = float(tf.norm(totals))
+    mass = sum(r["count"] * r["weight"] for r in rows)
+    for r in rows:
+        r["share"] = r["grad_norm"] / total_norm if total_norm > 0 else np.nan
+        r["weight_share"] = r["count"] * r["weight"] / mass
+        del r["_flat"]
+    return pd.DataFrame(rows)
 
 
 def _select_layers(model: keras.Model, layers: Sequence[str] | None) -> list[Any]:

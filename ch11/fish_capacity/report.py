@@ -1,0 +1,119 @@
+"""The capacity sweep's report: the gap per size, plotted and explained from the numbers.
+
+Reference: Géron, Hands-On ML (3rd ed.), ch. 4 (learning curves) and ch. 11 (regularization).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ch11._fish import FishSplits
+from recipes.plots import capacity_curves, learning_curves
+from recipes.runs import markdown_table, save_figure
+
+__all__ = ["figures", "intro", "metrics", "notes", "sections", "summary"]
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per width and regime: parameters, mean and std over seeds of the accuracies and gap."""
+    grouped = table.groupby(["dense_units", "regime"], sort=False)
+    out = grouped[["params"]].first()
+    for col in ("train_acc", "val_acc", "gap", "best_val_acc"):
+        out[f"{col}_mean"] = grouped[col].mean()
+        out[f"{col}_std"] = grouped[col].std(ddof=0)
+    out["seeds"] = grouped.size()
+    return out.reset_index()
+
+
+def figures(run_dir: Path, table: pd.DataFrame, histories: dict, config: Any) -> list:
+    """The capacity curves and the learning curves of the smallest and largest heads."""
+    save_figure(capacity_curves(table, title=f"{config.per_class} training photos per class: "
+                                             "accuracy and gap against capacity"),
+                run_dir / "capacity.png")
+    out = [("Training and validation accuracy against the parameter count (left), and "
+            "their gap (right)", "capacity.png")]
+    seed = config.seeds[0]
+    for units in (min(config.dense_units), max(config.dense_units)):
+        picked = {regime: histories[f"dense{units}_{regime}_s{seed}"]
+                  for regime in ("plain", "regularized")}
+        name = f"curves_dense{units}.png"
+        save_figure(learning_curves(picked, title=f"Dense head of {units} units, seed {seed}"),
+                    run_dir / name)
+        out.append((f"Learning curves, dense head of {units} units", name))
+    return out
+
+
+def metrics(summary: pd.DataFrame) -> dict[str, float]:
+    """Each width and regime's mean accuracies and gap, for results.json."""
+    return {f"dense{r.dense_units}_{r.regime}_{col}": float(getattr(r, f"{col}_mean"))
+            for r in summary.itertuples() for col in ("train_acc", "val_acc", "gap")}
+
+
+def intro(config: Any, data: FishSplits, n_train: int, policy: str) -> str:
+    """The report's first paragraph."""
+    return (f"{n_train} training photos ({config.per_class} per class, drawn with seed "
+            f"{config.seed}), validated on {len(data.y['validation']):,} photos "
+            f"({data.sources['validation']}), at {config.image_size}x{config.image_size}. "
+            f"Conv blocks {config.filters} (stride-2 stem, BN), flattened into a dense head of "
+            f"{', '.join(map(str, config.dense_units))} units; 'regularized' adds dropout "
+            f"{config.dropout_rate:g}, L2 {config.l2:g} and flip/rotation/zoom augmentation. "
+            f"{config.epochs} epochs each (1cycle, peak {config.learning_rate:g}), no early "
+            f"stopping, seeds {', '.join(map(str, config.seeds))}; dtype policy {policy}.")
+
+
+def _fmt(mean: float, std: float) -> str:
+    return f"{mean:.3f} ± {std:.3f}"
+
+
+def sections(summary: pd.DataFrame) -> list[tuple[str, str]]:
+    """The table of means over seeds."""
+    shown = pd.DataFrame({
+        "dense_units": summary["dense_units"], "regime": summary["regime"],
+        "params": summary["params"], "seeds": summary["seeds"],
+        **{col: [_fmt(m, s) for m, s in zip(summary[f"{col}_mean"], summary[f"{col}_std"])]
+           for col in ("train_acc", "val_acc", "gap", "best_val_acc")},
+    })
+    return [("Mean ± std over seeds", markdown_table(shown))]
+
+
+def notes(summary: pd.DataFrame, config: Any) -> list[str]:
+    """Why more capacity can lower validation accuracy, from the numbers."""
+    out = []
+    by = {regime: rows.sort_values("params") for regime, rows in summary.groupby("regime")}
+    plain = by.get("plain")
+    if plain is not None and len(plain) >= 2:
+        small, big = plain.iloc[0], plain.iloc[-1]
+        out.append(
+            f"Plain: from {int(small.params):,} to {int(big.params):,} parameters the "
+            f"training accuracy goes {small.train_acc_mean:.3f} -> {big.train_acc_mean:.3f} "
+            f"and the validation accuracy {small.val_acc_mean:.3f} -> {big.val_acc_mean:.3f}: "
+            f"the gap goes from {small.gap_mean:+.3f} to {big.gap_mean:+.3f}.")
+        best = plain.loc[plain["val_acc_mean"].idxmax()]
+        text = (f"Plain: the best validation accuracy ({best.val_acc_mean:.3f}) is at "
+                f"{int(best.params):,} parameters.")
+        if best.params < big.params and big.val_acc_mean < best.val_acc_mean \
+                and big.train_acc_mean >= best.train_acc_mean:
+            text += (f" Past it, with {config.per_class} photos per class, a bigger head fits "
+                     "the training photos as well or better while validating worse: it has "
+                     "more ways to fit the photos exactly (their backgrounds, their lighting) "
+                     "than so few photos can pin down, so it memorizes instead of generalizing "
+                     "(the course's 85% -> 65%).")
+        else:
+            text += " Validation accuracy did not fall with size in this run."
+        out.append(text)
+    reg = by.get("regularized")
+    if plain is not None and reg is not None:
+        gaps = ", ".join(f"{int(u)} units: {p:+.3f} -> {r:+.3f}" for u, p, r in zip(
+            plain["dense_units"], plain["gap_mean"], reg.set_index("dense_units")
+            .loc[plain["dense_units"], "gap_mean"]))
+        out.append(f"Regularization (dropout, L2, augmentation) changes the gap per width: "
+                   f"{gaps}.")
+        spread = float(np.nanmax(pd.concat([plain["val_acc_std"], reg["val_acc_std"]])))
+        out.append(f"The largest spread of a validation accuracy over seeds is {spread:.3f}: "
+                   "differences smaller than that are within noise"
+                   + (" (one seed: no spread measured)." if len(config.seeds) < 2 else "."))
+    return out
