@@ -43,6 +43,7 @@ from recipes.optimizers import make_optimizer
 from recipes.runs import (
     library_versions,
     make_run_dir,
+    mark_finished,
     set_seed,
     write_history,
     write_json,
@@ -274,6 +275,7 @@ def finish(
     })
     write_report(run_dir, title, table, intro=intro + f"\n\nWall time: {wall:.0f} s.",
                  figures=figures, notes=notes, sections=sections)
+    mark_finished(run_dir)  # last: the folder loses its UNFINISHED marker (recipes.runs)
     with pd.option_context("display.width", 160, "display.max_columns", 30):
         print("\n" + table.to_string(index=False))
     for note in notes:

@@ -8,6 +8,11 @@ parses, builds the config (a ``ValueError`` from its checks becomes argparse's u
 error, exit code 2), and only then imports TensorFlow and runs. So ``--help`` answers at
 once and a bad option costs no TensorFlow start-up.
 
+Every config gets two checks for free: a field named ``seed`` (or ``*_seed``, or a tuple
+``seeds``) must be an integer in [0, 2**32 - 1], numpy's range; and a user's mistake ends
+with one ``error:`` line and exit code 2, its traceback shown only with ``RECIPES_DEBUG=1``
+(`print_error`).
+
 Example:
 
 ```python
@@ -30,16 +35,77 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import os
 import sys
+import traceback
 import types
 import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from recipes.checks import InputError
+from recipes.checks import InputError, check_at_least
 
-__all__ = ["build_parser", "module_prog", "option", "parse_config", "parse_known_config",
-           "resolve", "run_cli"]
+__all__ = ["DEBUG_ENV", "MAX_SEED", "build_parser", "check_seeds", "debug", "module_prog",
+           "option", "parse_config", "parse_known_config", "print_error", "resolve",
+           "run_cli"]
+
+DEBUG_ENV = "RECIPES_DEBUG"
+MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
+
+
+def debug() -> bool:
+    """Whether ``RECIPES_DEBUG`` asks for tracebacks (set, and not ``0``).
+
+    Returns:
+        `True` when ``$RECIPES_DEBUG`` is set to anything but ``""`` or ``"0"``.
+    """
+    return os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
+
+
+def print_error(error: BaseException, *, prefix: str = "error") -> None:
+    """Print ``<prefix>: <message>`` on stderr; with ``RECIPES_DEBUG=1``, the traceback first.
+
+    Args:
+        error: the exception (a user's mistake: its message names the input and the fix).
+        prefix: the line's start, e.g. ``"python -m ch11.diagnose: error"``. Defaults to
+            `"error"`.
+    """
+    if debug():
+        traceback.print_exception(error, file=sys.stderr)
+    print(f"{prefix}: {error}", file=sys.stderr, flush=True)
+
+
+def check_seeds(config: Any) -> Any:
+    """Check every seed field of a config: integers in [0, 2**32 - 1].
+
+    Seed fields are ``seed``, names ending in ``_seed`` and tuples named ``seeds`` or
+    ``*_seeds``; `None` (a default filled later) passes.
+
+    Args:
+        config: a config dataclass (or anything with such attributes).
+
+    Returns:
+        The config.
+
+    Raises:
+        ValueError: ``"seed must be >= 0, got -1."`` or ``"seed must be <= 4294967295
+            (numpy's limit), got ..."``.
+    """
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if value is None:
+            continue
+        if f.name == "seed" or f.name.endswith("_seed"):
+            values = (value,)
+        elif f.name == "seeds" or f.name.endswith("_seeds"):
+            values = tuple(value)
+        else:
+            continue
+        for v in values:
+            check_at_least(f.name, v, 0)
+            if v > MAX_SEED:
+                raise ValueError(f"{f.name} must be <= {MAX_SEED} (numpy's limit), got {v!r}.")
+    return config
 
 
 def option(default: Any, help: str, choices: Sequence[Any] | None = None, *,
@@ -109,6 +175,8 @@ def _argparse_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
         try:
             return parse(text)
         except ValueError as e:
+            if debug():
+                traceback.print_exc()
             raise argparse.ArgumentTypeError(str(e)) from None
 
     convert.__name__ = getattr(parse, "__name__", "value")
@@ -230,18 +298,26 @@ def parse_known_config(config_cls: type, argv: Sequence[str] | None, *, prog: st
     try:
         return finish(config, rest)
     except ValueError as e:
-        parser.error(str(e))
+        _usage_error(parser, e)
 
 
 def _config(parser: argparse.ArgumentParser, config_cls: type, args: argparse.Namespace,
             finish: Callable[[Any], Any] | None) -> Any:
-    """The config of parsed arguments (``finish``-ed); a ``ValueError`` is a usage error."""
+    """The config of parsed arguments (seeds checked, ``finish``-ed); a ``ValueError`` is a
+    usage error."""
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items()}
     try:
-        config = config_cls(**values)
+        config = check_seeds(config_cls(**values))
         return finish(config) if finish is not None else config
     except ValueError as e:
-        parser.error(str(e))
+        _usage_error(parser, e)
+
+
+def _usage_error(parser: argparse.ArgumentParser, error: ValueError) -> None:
+    """argparse's usage error (exit code 2); with ``RECIPES_DEBUG=1``, the traceback first."""
+    if debug():
+        traceback.print_exception(error, file=sys.stderr)
+    parser.error(str(error))
 
 
 def resolve(target: str | Callable[..., Any]) -> Callable[..., Any]:
@@ -274,7 +350,8 @@ def run_cli(config_cls: type, run: str | Callable[[Any], Any], argv: Sequence[st
 
     Returns:
         The exit code: 0, or 2 when the run raised `recipes.checks.InputError` (its
-        message is printed as ``error: ...`` on stderr).
+        message is printed as ``error: ...`` on stderr, after its traceback with
+        ``RECIPES_DEBUG=1``: `print_error`).
     """
     config = parse_config(config_cls, argv, prog=prog, description=description, epilog=epilog)
     from recipes._startup import import_tensorflow_quietly
@@ -283,7 +360,7 @@ def run_cli(config_cls: type, run: str | Callable[[Any], Any], argv: Sequence[st
     try:
         resolve(run)(config)
     except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print_error(e)
         return 2
     return 0
 

@@ -8,13 +8,22 @@ the one reader of per-epoch values (a ``History``, a dict, a history CSV read ba
 the writers, the plots and the doctor's checks. Importing this module imports neither
 Keras nor TensorFlow.
 
+A run folder says whether it finished: `make_run_dir` creates it with an ``UNFINISHED``
+file (`mark_unfinished`: when and by which process it started), and `mark_finished`
+deletes that file once every result is written, as the run's last step. A run that
+failed, was killed or is still going keeps it; `is_finished` tells the two apart (a
+folder without ``results.json``, from before this marker, is unfinished too). JSON files
+are written whole or not at all (`write_json` renames a complete temporary file).
+
 Example:
 
 ```python
-run_dir = make_run_dir("batch_norm", seed=42)
+run_dir = make_run_dir("batch_norm", seed=42)    # holds UNFINISHED
 write_json(run_dir / "config.json", config)
 save_figure(fig, run_dir / "learning_curves.png")
+write_json(run_dir / "results.json", results)
 write_report(run_dir, "Batch normalization", table, figures=["learning_curves.png"])
+mark_finished(run_dir)                           # is_finished(run_dir) is now True
 ```
 """
 
@@ -26,6 +35,7 @@ import json
 import math
 import os
 import platform
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,10 +46,16 @@ import pandas as pd
 if TYPE_CHECKING:
     import keras
 
+UNFINISHED = "UNFINISHED"  # the marker file of a run folder that has not finished
+
 __all__ = [
+    "UNFINISHED",
+    "is_finished",
     "library_versions",
     "markdown_table",
     "make_run_dir",
+    "mark_finished",
+    "mark_unfinished",
     "read_history",
     "set_seed",
     "save_figure",
@@ -70,7 +86,8 @@ def make_run_dir(experiment: str, seed: int, root: str | os.PathLike = "runs") -
         root: the runs folder. Defaults to `"runs"` (ignored by git).
 
     Returns:
-        The new, empty folder (a ``-2``, ``-3`` ... suffix avoids collisions).
+        The new folder (a ``-2``, ``-3`` ... suffix avoids collisions), holding only the
+        ``UNFINISHED`` marker (`mark_unfinished`) until `mark_finished`.
     """
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     base = Path(root) / experiment / f"{stamp}_s{seed}"
@@ -79,7 +96,57 @@ def make_run_dir(experiment: str, seed: int, root: str | os.PathLike = "runs") -
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     path.mkdir(parents=True)
+    mark_unfinished(path)
     return path
+
+
+def mark_unfinished(run_dir: str | os.PathLike) -> Path:
+    """Write the ``UNFINISHED`` marker: the run started and its results are not complete.
+
+    `make_run_dir` calls it; call it yourself for a folder made otherwise (the tuner's
+    project folder) or reused (a resumed search).
+
+    Args:
+        run_dir: the run folder (it must exist).
+
+    Returns:
+        The marker's path. It says when, where and by which process the run started.
+    """
+    path = Path(run_dir) / UNFINISHED
+    path.write_text(
+        f"This run started {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC (pid {os.getpid()} "
+        f"on {socket.gethostname()}) and has not finished: it is still running, or it failed "
+        "or was killed, and its results are incomplete. The run deletes this file as its "
+        "last step.\n")
+    return path
+
+
+def mark_finished(run_dir: str | os.PathLike) -> Path:
+    """Delete the ``UNFINISHED`` marker: call it last, once every result is written.
+
+    Args:
+        run_dir: the run folder.
+
+    Returns:
+        The run folder.
+    """
+    (Path(run_dir) / UNFINISHED).unlink(missing_ok=True)
+    return Path(run_dir)
+
+
+def is_finished(run_dir: str | os.PathLike) -> bool:
+    """Whether a run folder holds a finished run.
+
+    Args:
+        run_dir: the run folder.
+
+    Returns:
+        `True` when it has ``results.json`` and no ``UNFINISHED`` marker; `False` for a
+        run still going, failed or killed (marker present), and for a folder without
+        ``results.json`` (a run from before the marker that never got that far).
+    """
+    run_dir = Path(run_dir)
+    return (run_dir / "results.json").is_file() and not (run_dir / UNFINISHED).exists()
 
 
 def library_versions() -> dict[str, str]:
@@ -141,7 +208,10 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write `obj` as indented JSON (through `to_jsonable`).
+    """Write `obj` as indented JSON (through `to_jsonable`), whole or not at all.
+
+    The text goes to a temporary file beside `path`, renamed over it once complete, so
+    a run killed mid-write never leaves half a JSON file.
 
     Args:
         path: the file.
@@ -151,7 +221,13 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
         The path.
     """
     path = Path(path)
-    path.write_text(json.dumps(to_jsonable(obj), indent=2) + "\n")
+    text = json.dumps(to_jsonable(obj), indent=2) + "\n"
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_text(text)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path
 
 

@@ -1,14 +1,18 @@
-"""Tests of recipes.cli's option metadata: help sections, parsers, exact counts, hidden options."""
+"""Tests of recipes.cli: option metadata (help sections, parsers, exact counts, hidden
+options), the seed check every config gets, and RECIPES_DEBUG's tracebacks."""
 
 import contextlib
+import importlib
 import io
+import os
 from dataclasses import dataclass
+from unittest import mock
 
 import pytest
 import tensorflow as tf
 
-from recipes.checks import check_at_least
-from recipes.cli import build_parser, option, parse_config, parse_known_config
+from recipes.checks import InputError, check_at_least
+from recipes.cli import build_parser, option, parse_config, parse_known_config, run_cli
 
 
 def _pair(text):
@@ -117,3 +121,106 @@ class OptionMetadataTest(tf.test.TestCase):
         self.assertIn("python -m grouped: error: --other: not here.", err.getvalue())
         self.assertEqual(parse_known_config(_Grouped, ["--y"], prog="p", finish=refuse)[1],
                          ["--y"])
+
+
+def _seeds(text):
+    return tuple(int(s) for s in text.split(","))
+
+
+@dataclass(frozen=True)
+class _Seeded:
+    seed: int = option(0, "seed")
+    data_seed: int | None = option(None, "seed of the split")
+    seeds: tuple[int, ...] | None = option(None, "seeds", parse=_seeds)
+
+
+def _exit(main, argv, env=None):
+    """(exit code, stderr) of ``main(argv)``, which may return or raise SystemExit."""
+    err = io.StringIO()
+    environ = {k: v for k, v in os.environ.items() if k != "RECIPES_DEBUG"}
+    environ.update(env or {})
+    with mock.patch.dict(os.environ, environ, clear=True), contextlib.redirect_stderr(err), \
+            contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as e:
+            code = e.code
+    return code, err.getvalue()
+
+
+def _run(config):
+    if config.seed == 3:
+        raise InputError("the photo folder 'x' is empty: add photos or choose another.")
+    if config.seed == 4:
+        raise KeyError("a bug")
+
+
+def _main(argv):
+    return run_cli(_Seeded, _run, argv, prog="python -m seeded")
+
+
+class SeedTest(tf.test.TestCase):
+    def test_negative_and_too_large_seeds_exit_2(self):
+        for argv, message in (
+                (["--seed", "-1"], "seed must be >= 0, got -1."),
+                (["--seed", "4294967296"], "seed must be <= 4294967295 (numpy's limit), got "
+                                           "4294967296."),
+                (["--data-seed", "-5"], "data_seed must be >= 0, got -5."),
+                (["--seeds", "0,1,-2"], "seeds must be >= 0, got -2.")):
+            with self.subTest(argv):
+                code, err = _exit(_main, argv)
+                self.assertEqual(code, 2)
+                self.assertIn(f"python -m seeded: error: {message}", err)
+                self.assertNotIn("Traceback", err)
+        config = parse_config(_Seeded, ["--seed", "4294967295", "--seeds", "0,7"], prog="p")
+        self.assertEqual((config.seed, config.seeds), (4294967295, (0, 7)))
+        code, err = _exit(lambda a: parse_known_config(_Seeded, a, prog="p"), ["--seed", "-1"])
+        self.assertEqual(code, 2)
+        self.assertIn("p: error: seed must be >= 0, got -1.", err)
+
+    def test_every_command_line_refuses_a_negative_seed(self):
+        for module, argv in (("tuning.search", ["--seed", "-1"]),
+                             ("ch11.batch_norm", ["--seed", "-1"]),
+                             ("ch11.fish", ["--seed", "-1"]),
+                             ("bench.time_to_accuracy", ["--seeds", "0,-1"])):
+            with self.subTest(module):
+                code, err = _exit(importlib.import_module(module).main, argv)
+                self.assertEqual(code, 2)
+                self.assertRegex(err, r"error: seeds? must be >= 0, got -1\.")
+                self.assertNotIn("Traceback", err)
+
+
+class DebugTest(tf.test.TestCase):
+    """One ``error:`` line for a user's mistake; RECIPES_DEBUG=1 adds its traceback."""
+
+    def test_input_error_is_one_line_and_exit_2(self):
+        code, err = _exit(_main, ["--seed", "3"])
+        self.assertEqual(code, 2)
+        self.assertEqual(err, "error: the photo folder 'x' is empty: add photos or choose "
+                              "another.\n")
+        code, err = _exit(_main, ["--seed", "3"], {"RECIPES_DEBUG": "0"})
+        self.assertNotIn("Traceback", err)
+
+    def test_recipes_debug_shows_the_traceback(self):
+        code, err = _exit(_main, ["--seed", "3"], {"RECIPES_DEBUG": "1"})
+        self.assertEqual(code, 2)
+        self.assertIn("Traceback (most recent call last)", err)
+        self.assertIn("in _run", err)
+        self.assertIn("recipes.checks.InputError: the photo folder 'x' is empty", err)
+        self.assertTrue(err.endswith("\nerror: the photo folder 'x' is empty: add photos or "
+                                     "choose another.\n"), err)
+
+    def test_recipes_debug_shows_a_usage_errors_traceback(self):
+        code, err = _exit(_main, ["--seed", "-1"], {"RECIPES_DEBUG": "1"})
+        self.assertEqual(code, 2)
+        self.assertIn("Traceback (most recent call last)", err)
+        self.assertIn("in check_at_least", err)
+        self.assertIn("python -m seeded: error: seed must be >= 0, got -1.", err)
+        code, err = _exit(_main, ["--seeds", "0,x"], {"RECIPES_DEBUG": "1"})
+        self.assertEqual(code, 2)
+        self.assertIn("Traceback", err)
+        self.assertIn("invalid literal for int()", err)
+
+    def test_a_bug_keeps_its_traceback(self):
+        with self.assertRaisesRegex(KeyError, "a bug"):
+            _main(["--seed", "4"])

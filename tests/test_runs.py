@@ -1,10 +1,12 @@
-"""Run folders, writers and seeding."""
+"""Run folders (and whether they finished), writers and seeding."""
 
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import keras
 import matplotlib.pyplot as plt
@@ -109,3 +111,67 @@ class RunsTest(tf.test.TestCase):
         for a, b in zip(first, again):
             self.assertAllEqual(a, b)
         self.assertFalse(np.array_equal(first[0], other[0]))
+
+
+class RunStatusTest(tf.test.TestCase):
+    """A run folder is UNFINISHED from its creation until its last write."""
+
+    def setUp(self):
+        super().setUp()
+        self.root = Path(self.get_temp_dir())
+
+    def test_a_new_run_is_unfinished_until_marked_finished(self):
+        run_dir = runs.make_run_dir("exp", 1, root=self.root)
+        self.assertEqual([p.name for p in run_dir.iterdir()], [runs.UNFINISHED])
+        marker = (run_dir / runs.UNFINISHED).read_text()
+        self.assertIn(f"(pid {os.getpid()} on ", marker)
+        self.assertIn("has not finished: it is still running, or it failed or was killed", marker)
+        runs.write_json(run_dir / "config.json", {"seed": 1})
+        self.assertFalse(runs.is_finished(run_dir))  # a failed run: config.json only
+        runs.write_json(run_dir / "results.json", {"seed": 1})
+        self.assertFalse(runs.is_finished(run_dir))  # killed before its last write
+        self.assertEqual(runs.mark_finished(run_dir), run_dir)
+        self.assertTrue(runs.is_finished(run_dir))
+        self.assertEqual(sorted(p.name for p in run_dir.iterdir()),
+                         ["config.json", "results.json"])
+        runs.mark_finished(run_dir)  # twice is harmless
+        runs.mark_unfinished(run_dir)  # a resumed run is unfinished again
+        self.assertFalse(runs.is_finished(run_dir))
+
+    def test_a_folder_from_before_the_marker(self):
+        old = self.root / "old"
+        old.mkdir()
+        (old / "config.json").write_text("{}")
+        self.assertFalse(runs.is_finished(old))  # it never wrote its results
+        (old / "results.json").write_text("{}")
+        self.assertTrue(runs.is_finished(old))
+        self.assertFalse(runs.is_finished(self.root / "missing"))
+
+    def test_json_is_written_whole_or_not_at_all(self):
+        path = runs.write_json(self.root / "results.json", {"accuracy": 0.5})
+        with mock.patch.object(Path, "replace", side_effect=OSError("disk full")):
+            with self.assertRaisesRegex(OSError, "disk full"):
+                runs.write_json(path, {"accuracy": 0.9})
+        self.assertEqual(json.loads(path.read_text()), {"accuracy": 0.5})
+        self.assertEqual([p.name for p in self.root.iterdir()], ["results.json"])
+
+    def test_an_experiment_finishes_its_folder_last(self):
+        from ch11 import _experiment as ex
+
+        @dataclass(frozen=True)
+        class Config:
+            seed: int = 0
+            out_dir: str = str(self.root)
+
+        run_dir, started = ex.start("exp", Config())
+        self.assertFalse(runs.is_finished(run_dir))
+        self.assertTrue((run_dir / "config.json").exists())
+        with mock.patch.object(ex, "write_report", side_effect=KeyboardInterrupt):
+            with self.assertRaises(KeyboardInterrupt):  # killed while writing the report
+                ex.finish("exp", Config(), run_dir, started, pd.DataFrame({"a": [1]}),
+                          title="T")
+        self.assertTrue((run_dir / "results.json").exists())
+        self.assertFalse(runs.is_finished(run_dir))
+        ex.finish("exp", Config(), run_dir, started, pd.DataFrame({"a": [1]}), title="T")
+        self.assertTrue(runs.is_finished(run_dir))
+        self.assertFalse((run_dir / runs.UNFINISHED).exists())

@@ -1,4 +1,5 @@
-"""Resume: a search killed with SIGKILL after its first trial continues without redoing it."""
+"""Resume: a search killed with SIGKILL after its first trial continues without redoing it;
+a finished search is not redone (nor re-seeded) unless --retrain-final asks."""
 
 import contextlib
 import io
@@ -14,6 +15,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from recipes.runs import UNFINISHED, is_finished
 from tuning import search
 from tuning.tuners import RECORD_NAME
 
@@ -62,6 +64,7 @@ class ResumeTest(tf.test.TestCase):
         self.assertEqual(self.proc.wait(timeout=10), -signal.SIGKILL)
         log.close()
         self.assertFalse(_completed(project, 2), "the search finished before the kill")
+        self.assertTrue(os.path.exists(os.path.join(project, UNFINISHED)))
         trial0 = open(os.path.join(project, "trial_0", "trial.json")).read()
         record0 = json.loads(open(os.path.join(project, "trial_0", RECORD_NAME)).read())
 
@@ -91,6 +94,54 @@ class ResumeTest(tf.test.TestCase):
         self.assertEqual(list(table["status"]), ["COMPLETED"] * 3)
         self.assertAllClose(table["best_objective"][0],
                             json.loads(trial0)["score"])
+        self.assertTrue(is_finished(project))
+
+
+class FinishedSearchTest(tf.test.TestCase):
+    def _main(self, argv):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = search.main(argv)
+            except SystemExit as e:
+                code = e.code
+        return code, out.getvalue(), err.getvalue()
+
+    def test_resume_of_a_finished_search_changes_nothing_unless_asked(self):
+        directory = self.get_temp_dir()
+        argv = ["--data", "synthetic", "--model", "mlp", "--quick", "--max-trials", "1",
+                "--subset", "120", "--seed", "7", "--directory", directory,
+                "--project-name", "done"]
+        project = os.path.join(directory, "done")
+        code, _, err = self._main(argv)
+        self.assertEqual(code, 0, err)
+        self.assertTrue(is_finished(project))
+        self.assertFalse(os.path.exists(os.path.join(project, UNFINISHED)))
+        outputs = ("results.json", "best_model.keras", "report.md", "trials.csv")
+        before = {name: open(os.path.join(project, name), "rb").read() for name in outputs}
+
+        code, _, err = self._main([*argv, "--resume", "--seed", "99"])
+        self.assertEqual(code, 2)
+        self.assertIn(f"Cannot resume {project}: it was created with seed=7.", err)
+        code, out, err = self._main([*argv, "--resume"])
+        self.assertEqual(code, 2)
+        self.assertIn(f"Project {project} is a finished search (1 trial(s)", err)
+        self.assertIn("Add --retrain-final", err)
+        self.assertNotIn("Traceback", err)
+        self.assertEqual(out, "")
+        for name in outputs:  # nothing was retrained or rewritten
+            self.assertEqual(open(os.path.join(project, name), "rb").read(), before[name],
+                             name)
+
+        code, out, err = self._main([*argv, "--resume", "--retrain-final", "--max-trials", "2"])
+        self.assertEqual(code, 0, err)
+        self.assertIn("trial 1/2 start", out)
+        self.assertNotIn("trial 0/2 start", out)  # the finished trial is kept
+        table = pd.read_csv(os.path.join(project, "trials.csv"))
+        self.assertEqual(list(table["trial_id"]), [0, 1])
+        results = json.loads(open(os.path.join(project, "results.json")).read())
+        self.assertEqual((results["seed"], results["trials"]), (7, 2))
+        self.assertTrue(is_finished(project))
 
 
 class KeepCompletedTest(tf.test.TestCase):

@@ -5,7 +5,9 @@ import dataclasses
 import io
 import json
 import os
+import shutil
 from types import SimpleNamespace
+from unittest import mock
 
 import keras
 import keras_tuner as kt
@@ -16,7 +18,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 from PIL import Image
 
-from recipes.runs import write_json
+from recipes.runs import mark_unfinished, write_json
 from tuning import search
 from tuning.config import CONFIG_FILE, SearchConfig
 from tuning.data import TuningData, load_data
@@ -91,9 +93,11 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(results["best_objective"], table["best_objective"].max())
         saved = json.loads(open(os.path.join(project, CONFIG_FILE)).read())
         self.assertEqual(saved, results["config"])
-        # The saved config is the command line's (resumable: the project exists now).
-        self.assertEqual(dataclasses.replace(SearchConfig(**saved), resume=True),
-                         search.parse_args([*argv, "--resume"]))
+        # The saved config is the command line's (resumable: the project exists now; it is
+        # finished, so --resume must ask for --retrain-final).
+        self.assertEqual(
+            dataclasses.replace(SearchConfig(**saved), resume=True, retrain_final=True),
+            search.parse_args([*argv, "--resume", "--retrain-final"]))
         best_row = table.loc[table["best_objective"].idxmax()]
         self.assertEqual(str(results["best_trial"]), str(best_row["trial_id"]))
         for name in names:  # the best hyperparameters are the best row's
@@ -261,6 +265,10 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         (["--start-barrier", "/tmp", "2"], r"--start-barrier is for workers"),
         (["--distributed", "worker", "--oracle", "h:1", "--start-barrier", "/tmp", "x"],
          r"--start-barrier DIR N: N must be an integer, got 'x'"),
+        (["--seed", "-1"], r"error: seed must be >= 0, got -1\."),
+        (["--retrain-final"], r"--retrain-final goes with --resume"),
+        (["--resume", "--retrain-final", "--no-retrain"],
+         r"--retrain-final and --no-retrain exclude each other"),
     )
     def test_bad_input_messages(self, argv, message):
         code, err = _parse_error([*argv, "--directory", self.get_temp_dir()])
@@ -282,6 +290,71 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         code, err = _parse_error(["--directory", self.dir, "--resume"])
         self.assertIn("it was created with model='mlp'", err)
 
+    def test_directory_under_a_file_or_unwritable(self):
+        a_file = os.path.join(self.dir, "notes.txt")
+        open(a_file, "w").write("x")
+        for directory in (a_file, os.path.join(a_file, "runs", "tuning")):
+            code, err = _parse_error(["--directory", directory])
+            self.assertEqual(code, 2)
+            self.assertIn(f"error: --directory {directory!r}: {a_file!r} is a file, not a "
+                          "folder. Choose another --directory.", err)
+            self.assertNotIn("Traceback", err)
+        if os.geteuid() == 0:  # root writes anywhere permissions allow: use a kernel folder
+            locked = "/sys"
+        else:
+            locked = os.path.join(self.dir, "locked")
+            os.mkdir(locked, 0o500)
+        code, err = _parse_error(["--directory", os.path.join(locked, "runs")])
+        self.assertEqual(code, 2)
+        self.assertRegex(err, rf"error: --directory '{locked}/runs': cannot create a folder "
+                              rf"in '{locked}' \((Operation not permitted|Permission denied)\)\. "
+                              r"Choose a writable --directory\.")
+        # A folder that does not exist yet under a writable one is fine (and not created).
+        fresh = os.path.join(self.dir, "new", "tuning")
+        self.assertEqual(search.parse_args(["--directory", fresh]).directory, fresh)
+        self.assertEqual(os.listdir(self.dir), ["notes.txt"])
+
+    def test_a_data_mistake_found_while_running_exits_2(self):
+        one_class = os.path.join(self.dir, "fish")
+        _fish_folder(one_class)
+        shutil.rmtree(os.path.join(one_class, "trout"))
+        argv = ["--data", "fish", "--data-dir", one_class, "--quick", "--directory", self.dir]
+        for debug in ("", "1"):
+            err = io.StringIO()
+            with mock.patch.dict(os.environ, {"RECIPES_DEBUG": debug}), \
+                    contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                self.assertEqual(search.main(argv), 2)
+            self.assertIn("error: Classification needs at least 2 classes, found 1", err.getvalue())
+            self.assertEqual("Traceback" in err.getvalue(), bool(debug))
+
+    def test_resume_refuses_another_seed(self):
+        project = os.path.join(self.dir, "mnist_cnn_random")
+        os.makedirs(os.path.join(project, "trial_0"))
+        open(os.path.join(project, "oracle.json"), "w").write("{}")
+        write_json(os.path.join(project, CONFIG_FILE),
+                   search.parse_args(["--directory", self.dir, "--seed", "7", "--resume"]))
+        self.assertEqual(search.parse_args(["--directory", self.dir, "--seed", "7",
+                                            "--resume"]).seed, 7)
+        code, err = _parse_error(["--directory", self.dir, "--resume", "--seed", "99"])
+        self.assertEqual(code, 2)
+        self.assertIn(f"Cannot resume {project}: it was created with seed=7. Resume with the "
+                      "same options", err)
+
+    def test_resume_refuses_a_finished_search(self):
+        project = os.path.join(self.dir, "mnist_cnn_random")
+        os.makedirs(os.path.join(project, "trial_0"))
+        open(os.path.join(project, "oracle.json"), "w").write("{}")
+        write_json(os.path.join(project, "results.json"), {"seed": 42})
+        argv = ["--directory", self.dir, "--resume"]
+        code, err = _parse_error(argv)
+        self.assertEqual(code, 2)
+        self.assertIn(f"error: Project {project} is a finished search (1 trial(s); its "
+                      "results.json and report.md are written): --resume has nothing to "
+                      "continue and would overwrite them. Add --retrain-final", err)
+        self.assertTrue(search.parse_args([*argv, "--retrain-final"]).retrain_final)
+        mark_unfinished(project)  # killed before its end: resumable
+        self.assertTrue(search.parse_args(argv).resume)
+
     def test_help_documents_every_option(self):
         out = io.StringIO()
         with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
@@ -289,7 +362,8 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         for option in ("--data", "--data-dir", "--model", "--tuner", "--max-trials",
                        "--max-epochs", "--executions-per-trial", "--objective", "--seed",
                        "--directory", "--project-name", "--resume", "--overwrite", "--quick",
-                       "--distributed", "--oracle", "--strategy", "--imbalance"):
+                       "--distributed", "--oracle", "--strategy", "--imbalance",
+                       "--retrain-final", "UNFINISHED", "RECIPES_DEBUG"):
             self.assertIn(option, out.getvalue())
 
     @pytest.mark.slow

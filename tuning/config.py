@@ -9,9 +9,12 @@ Every field is a command-line option: `recipes.cli` builds ``python -m tuning.se
   exclude each other, ...);
 - `SearchConfig.resolved` fills the defaults that depend on other options (``--quick``,
   the tuner, the data set);
-- `check_project` checks it against the disk: ``--data-dir`` is a folder, an existing
-  project needs ``--resume`` or ``--overwrite``, a resumed project keeps its data, model
-  and tuner (read from the ``search_config.json`` every search writes).
+- `check_project` checks it against the disk: ``--directory`` can be written,
+  ``--data-dir`` is a folder, an existing project needs ``--resume`` or ``--overwrite``,
+  a resumed project keeps its data, model, tuner and seed (read from the
+  ``search_config.json`` every search writes), and a finished one (its results written,
+  no ``UNFINISHED`` marker: `recipes.runs.is_finished`) is not redone unless
+  ``--retrain-final`` asks for it.
 
 Example:
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +45,8 @@ __all__ = ["CONFIG_FILE", "IMBALANCES", "ROLES", "SAME_ON_RESUME", "STRATEGIES",
 
 CONFIG_FILE = "search_config.json"
 # What a resumed project must keep: another value would mix two searches in one oracle.
-SAME_ON_RESUME = ("data", "model", "tuner", "objective", "quick", "subset", "image_size")
+SAME_ON_RESUME = ("data", "model", "tuner", "objective", "quick", "subset", "image_size",
+                  "seed")
 IMBALANCES = ("auto", "class_weight", "focal", "none")
 STRATEGIES = ("none", "mirrored")
 ROLES = ("chief", "worker")
@@ -128,6 +133,11 @@ class SearchConfig:
     top_k: int = option(5, "trials printed", metavar="K", group=_OUTPUT)
     retrain: bool = option(True, "retrain the best hyperparameters on train + validation, "
                                  "save and test them (--no-retrain skips it)", group=_OUTPUT)
+    retrain_final: bool = option(False, "with --resume on a finished search: run the trials "
+                                        "left (e.g. after raising --max-trials), then retrain, "
+                                        "test and overwrite best_model.keras, results.json and "
+                                        "report.md (without it, --resume refuses a finished "
+                                        "search)", group=_OUTPUT)
     verbose: bool = option(False, "Keras's line per epoch and Keras Tuner's trial tables",
                            group=_OUTPUT)
     distributed: str | None = option(
@@ -168,6 +178,11 @@ class SearchConfig:
         if self.resume and self.overwrite:
             raise ValueError("--resume and --overwrite exclude each other: continue the "
                              "project or delete it, not both.")
+        if self.retrain_final and not self.resume:
+            raise ValueError("--retrain-final goes with --resume: it redoes the end of a "
+                             "finished search.")
+        if self.retrain_final and not self.retrain:
+            raise ValueError("--retrain-final and --no-retrain exclude each other.")
         if (self.distributed is None) != (self.oracle is None):
             raise ValueError("--distributed chief|worker and --oracle HOST:PORT go together.")
         if self.oracle is not None:
@@ -250,11 +265,14 @@ def check_project(config: SearchConfig) -> SearchConfig:
         The same config.
 
     Raises:
-        ValueError: ``--data-dir`` is not a folder; the project exists and neither
-            ``--resume`` nor ``--overwrite`` is given (a worker joins the chief's project,
-            so it is not asked); a resumed project was created with other
-            `SAME_ON_RESUME` options. The message says what to change.
+        ValueError: ``--directory`` is under a file or cannot be written; ``--data-dir``
+            is not a folder; the project exists and neither ``--resume`` nor
+            ``--overwrite`` is given (a worker joins the chief's project, so it is not
+            asked); a resumed project was created with other `SAME_ON_RESUME` options,
+            or is finished and ``--retrain-final`` is not given. The message says what to
+            change.
     """
+    _check_writable("--directory", config.directory)
     if config.data_dir and not Path(config.data_dir).is_dir():
         raise ValueError(f"--data-dir {config.data_dir!r} is not a folder.")
     project = config.project_dir
@@ -274,7 +292,37 @@ def check_project(config: SearchConfig) -> SearchConfig:
             was = ", ".join(f"{k}={old[k]!r}" for k in diff)
             raise ValueError(f"Cannot resume {project}: it was created with {was}. Resume "
                              "with the same options, or use --overwrite/--project-name.")
+    if config.resume and not config.retrain_final and (project / "results.json").is_file():
+        from recipes.runs import is_finished  # imports Keras: only for a project with results
+
+        if is_finished(project):
+            raise ValueError(
+                f"Project {project} is a finished search ({trials} trial(s); its "
+                "results.json and report.md are written): --resume has nothing to continue "
+                "and would overwrite them. Add --retrain-final to run the trials left "
+                "(after raising --max-trials) and retrain, test and rewrite the results, or "
+                "use --overwrite or another --project-name to start a new search.")
     return config
+
+
+def _check_writable(flag: str, directory: str) -> None:
+    """Raise ``ValueError`` unless folders can be created in `directory` (or it exists).
+
+    The nearest existing folder of the path must be a folder (not a file) where a folder
+    can be created: the check creates and deletes an empty temporary one.
+    """
+    path = Path(directory).expanduser()
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{flag} {directory!r}: {str(existing)!r} is a file, not a folder. "
+                         f"Choose another {flag}.")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=existing))
+    except OSError as e:
+        raise ValueError(f"{flag} {directory!r}: cannot create a folder in {str(existing)!r} "
+                         f"({e.strerror or e}). Choose a writable {flag}.") from None
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from recipes.checks import check_choice
+from recipes.checks import InputError, check_choice
 from recipes.data import load_fish, load_mnist
 from tuning.names import DATASET_NAMES
 
@@ -72,7 +72,8 @@ def _mnist(subset: int | None, val_size: int | None, test_size: int | None) -> T
     n = len(x_full) if not subset else min(int(subset), len(x_full))
     val = val_size if val_size is not None else (5000 if n == len(x_full) else max(1, n // 6))
     if not 0 < val < n:
-        raise ValueError(f"val_size must be in [1, {n - 1}] for {n} images, got {val!r}.")
+        raise InputError(f"--val-size must be in [1, {n - 1}] for {n:,} images (--subset), "
+                         f"got {val!r}.")
     x, y = x_full[:n].astype("float32"), y_full[:n].astype("int64")
     if test_size:
         x_test, y_test = x_test[:test_size], y_test[:test_size]

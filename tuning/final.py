@@ -4,7 +4,8 @@
 distributed one): it writes ``trials.csv`` and prints the best rows, draws the two
 plots, rebuilds the best hyperparameters, trains them on train + validation for the
 best trial's epoch count, saves ``best_model.keras``, evaluates it on the test set
-(accuracy and one-vs-rest AUC per class), and writes ``results.json`` and ``report.md``.
+(accuracy and one-vs-rest AUC per class), writes ``results.json`` and ``report.md``, and
+last deletes the project's ``UNFINISHED`` marker (`recipes.runs.mark_finished`).
 
 Reference: Géron, Hands-On ML (3rd ed.), ch. 10 ("retrain the best model on the full
 training set"), ch. 2 (evaluate once on the test set).
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from recipes.metrics import roc_auc_per_class
-from recipes.runs import library_versions, save_figure, write_json, write_report
+from recipes.runs import library_versions, mark_finished, save_figure, write_json, write_report
 from tuning.config import SearchConfig
 from tuning.data import TuningData
 from tuning.results import (
@@ -200,5 +201,6 @@ def finish_search(tuner: Any, hypermodel: Any, data: TuningData, config: SearchC
                  intro=f"Top {len(top)} of {len(table)} trials by `{objective}` "
                        f"({direction}); every trial is in `trials.csv`.",
                  figures=figures, notes=notes, sections=sections)
+    mark_finished(project)  # last: the search is finished
     print(f"Trials: {project / 'trials.csv'}\nReport: {project / 'report.md'}", flush=True)
     return summary

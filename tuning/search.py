@@ -15,6 +15,7 @@ Examples:
     python -m tuning.search --tuner hyperband --max-epochs 9
     python -m tuning.search --data fish --data-dir ../shared/data/fish-val --imbalance focal
     python -m tuning.search --resume                 # continue a killed search
+    python -m tuning.search --resume --max-trials 20 --retrain-final   # extend a finished one
     python -m tuning.distributed --workers 2         # a chief and 2 workers
 
 Reference: Géron, Hands-On ML (3rd ed.), ch. 10, "Fine-Tuning Neural Network
@@ -24,13 +25,13 @@ Hyperparameters" (Keras Tuner); ch. 11 for the knobs.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from recipes.cli import parse_config
+from recipes.checks import InputError
+from recipes.cli import parse_config, print_error
 from tuning.config import CONFIG_FILE, SearchConfig, check_project, project_trials
 
 __all__ = ["EPILOG", "PROG", "main", "parse_args", "run"]
@@ -38,7 +39,10 @@ __all__ = ["EPILOG", "PROG", "main", "parse_args", "run"]
 PROG = "python -m tuning.search"
 EPILOG = ("Outputs go to DIRECTORY/PROJECT_NAME/: trials.csv, report.md, best_model.keras,\n"
           "results.json and two PNG plots, beside Keras Tuner's own oracle.json and trial_*/\n"
-          "folders; the options go to search_config.json.")
+          "folders; the options go to search_config.json. An UNFINISHED file marks a search\n"
+          "that is running, failed or was killed (--resume continues it); a finished search\n"
+          "is redone only with --resume --retrain-final. Exit codes: 0 done, 1 the search\n"
+          "failed, 2 bad input (RECIPES_DEBUG=1 adds the traceback).")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> SearchConfig:
@@ -74,7 +78,7 @@ def run(config: SearchConfig) -> dict[str, Any]:
     import keras
 
     from recipes.losses import class_weights, make_loss
-    from recipes.runs import set_seed, write_json
+    from recipes.runs import mark_unfinished, set_seed, write_json
     from tuning.cluster import (
         distributed_env,
         quiet_condition_protos,
@@ -125,6 +129,7 @@ def run(config: SearchConfig) -> dict[str, Any]:
             overwrite=config.overwrite and role != "worker", distribution_strategy=strategy)
         if role != "worker":
             write_json(project_dir / CONFIG_FILE, config)  # creates the folder's file
+            mark_unfinished(project_dir)  # until finish_search's last step
         mode = "min" if "loss" in config.objective else "max"
         fit_kwargs = dict(
             validation_data=(data.x_val, data.y_val), epochs=config.max_epochs,
@@ -174,8 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
     try:
         run(config)
+    except InputError as e:  # a user's mistake (no MNIST source, a bad photo folder)
+        print_error(e)
+        return 2
     except (RuntimeError, FileNotFoundError, TimeoutError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
+        print_error(e)
         return 1
     return 0
 

@@ -1,14 +1,16 @@
 """``python -m recipes.data mnist`` | ``python -m recipes.data fish DIR``.
 
 Arguments are parsed before TensorFlow is imported, so ``--help`` is instant. A missing
-folder or an unavailable MNIST ends with one message and exit code 2, not a traceback.
+folder or an unavailable MNIST ends with one message and exit code 2, not a traceback
+(``RECIPES_DEBUG=1`` shows it). The MNIST message lists every source tried and the fix.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
+
+from recipes.cli import print_error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,10 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             (x_train, y_train), (x_test, _) = load_mnist()
         except MnistUnavailableError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print_error(e)
             return 2
         print(f"MNIST ready: train {x_train.shape} {x_train.dtype}, test {x_test.shape}; "
-              f"train counts {np.bincount(y_train).tolist()}")
+              f"train counts {np.bincount(y_train).tolist()} (shapes, dtype, per-digit "
+              "counts and non-blank images checked)")
         return 0
     from recipes._startup import import_tensorflow_quietly
 
@@ -51,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         data = load_fish(args.directory)
     except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print_error(e)
         return 2
     print(data.summary())
     return 0

