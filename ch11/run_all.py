@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ch11._config import check_names, option, out_dir_option
 from recipes.cli import module_prog, parse_config
+from recipes.runs import is_finished
 
 __all__ = ["RECIPES", "Config", "main", "run", "write_index"]
 
@@ -75,11 +76,18 @@ def write_index(rows: Sequence[dict], out_dir: Path) -> Path:
     for r in rows:
         report = Path(r["report"]).relative_to(out_dir) if r.get("report") else None
         link = f"[report]({report.as_posix()})" if report else r["status"]
-        headline = str(r["headline"]).replace("|", "\\|")
+        headline = str(r.get("headline", "")).replace("|", "\\|")
+        wall = f"{r['wall_s']:.0f} s" if r.get("wall_s") is not None else "-"
         lines.append(f"| {r['target']} | `make recipe-{r['target']}` | {headline} | "
-                     f"{r['wall_s']:.0f} s | {link} |")
+                     f"{wall} | {link} |")
+    unfinished = [r["target"] for r in rows if r["status"] in ("pending", "running")]
+    if unfinished:
+        lines += ["", f"Not finished (yet): {', '.join(unfinished)}: this index is rewritten "
+                      "after every experiment, so a stopped `make recipes` leaves it saying so."]
     path = out_dir / "index.md"
-    path.write_text("\n".join(lines) + "\n")
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(path)
     return path
 
 
@@ -96,25 +104,29 @@ def run(config: Config) -> list[dict]:
         One row per experiment: target, module, status, headline, wall_s, report.
     """
     out_dir = Path(config.out_dir)
-    rows = []
+    out_dir.mkdir(parents=True, exist_ok=True)
     targets = list(config.only or RECIPES)
-    for k, target in enumerate(targets, 1):
-        module = RECIPES[target]
+    rows = [{"target": t, "module": RECIPES[t], "report": None, "status": "pending",
+             "headline": "", "wall_s": None} for t in targets]
+    for k, row in enumerate(rows, 1):
+        target, module = row["target"], row["module"]
         print(f"\n##### recipe {k}/{len(targets)}: {target} (ch11.{module}) #####", flush=True)
+        row["status"] = "running"
+        write_index(rows, out_dir)
         started = time.perf_counter()
-        row = {"target": target, "module": module, "report": None}
         try:
             mod = importlib.import_module(f"ch11.{module}")
             results = mod.run(mod.Config(quick=config.quick, out_dir=str(out_dir)))
-            row.update(status="ok", report=results.run_dir / "report.md",
+            done = is_finished(results.run_dir)
+            row.update(status="ok" if done else "unfinished",
+                       report=results.run_dir / "report.md" if done else None,
                        headline=results.notes[0] if results.notes else "")
         except Exception as e:  # keep going: one broken experiment must not hide the others
             traceback.print_exc()
             row.update(status="failed", headline=f"FAILED: {type(e).__name__}: {e}")
         row["wall_s"] = time.perf_counter() - started
-        rows.append(row)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    index = write_index(rows, out_dir)
+        write_index(rows, out_dir)
+    index = out_dir / "index.md"
     print(f"\nIndex: {index}")
     return rows
 

@@ -315,6 +315,8 @@ def fine_tune(
             callbacks=list(callbacks) if callbacks else None,
             verbose=verbose,
             class_weight=class_weight,
+            # a dataset shuffles itself; Keras would warn that it ignores shuffle=True
+            shuffle=y is not None,
         )
 
     freeze(model, n_base)

@@ -27,6 +27,13 @@ class RunAllTest(tf.test.TestCase):
                       "[report](batch_norm/x_s42/report.md) |", text)
         self.assertIn("| selu | `make recipe-selu` | FAILED: ValueError: boom | 1 s | failed |",
                       text)
+        self.assertNotIn("Not finished", text)
+        rows[1].update(status="running", headline="", wall_s=None)
+        rows.append({"target": "gd", "module": "gradient_descent", "status": "pending",
+                     "report": None, "headline": "", "wall_s": None})
+        text = run_all.write_index(rows, out).read_text()
+        self.assertIn("| selu | `make recipe-selu` |  | - | running |", text)
+        self.assertIn("Not finished (yet): selu, gd", text)
 
     def test_unknown_recipe_is_refused_with_the_choices(self):
         err = io.StringIO()

@@ -1,0 +1,169 @@
+"""ch11.fish_imbalance, fish_capacity, fish_transfer: their measures; quick runs on tiny photos."""
+
+import contextlib
+import io
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from ch11 import fish_capacity, fish_imbalance, fish_transfer
+from ch11._fish import subset_classes
+from ch11.fish_capacity.experiment import spec_for, subset_indices
+from ch11.fish_imbalance.experiment import rare_row, threshold_moved
+from ch11.fish_imbalance.report import effect, summary
+from recipes.data.fish import load_fish_splits
+from recipes.diagnosis.measures import class_gradient_shares
+
+COLOURS = {"blue": (20, 40, 230), "green": (30, 200, 40), "red": (220, 30, 30),
+           "white": (230, 230, 230)}
+
+
+def _make_folder(root: Path, sizes: dict, size: int = 16, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    for name, n in sizes.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            img = np.clip(np.array(COLOURS[name]) + rng.normal(0, 15, (size, size, 3)), 0, 255)
+            Image.fromarray(img.astype("uint8")).save(root / name / f"{i:03d}.png")
+    return root
+
+
+class ImbalanceMeasuresTest(tf.test.TestCase):
+    def test_threshold_moving_divides_by_the_training_priors(self):
+        probs = np.array([[0.9, 0.1], [0.6, 0.4]])
+        y_train = np.array([0] * 9 + [1])  # priors 0.9 / 0.1
+        moved = threshold_moved(probs, y_train)
+        self.assertAllClose(moved, [[0.5, 0.5], [0.6 / 0.9 / (0.6 / 0.9 + 4.0),
+                                                 4.0 / (0.6 / 0.9 + 4.0)]])
+        self.assertAllClose(moved.sum(axis=1), [1.0, 1.0])
+
+    def test_rare_row_names_what_the_rare_class_is_mistaken_for(self):
+        class_names = ["a", "bass", "c"]
+        y_test = np.array([0, 0, 0, 1, 1, 2, 2])
+        probs = np.eye(3)[[0, 0, 1, 0, 1, 2, 2]].astype(float) * 0.8 + 0.2 / 3
+        data = type("D", (), {"y": {"test": y_test}, "class_names": class_names})()
+        row = rare_row({"test": probs, "train": np.eye(3)[[1, 1, 0]],
+                        "train_y": np.array([1, 1, 0])}, data, 1, seed=3, remedy="none")
+        self.assertEqual((row["seed"], row["remedy"]), (3, "none"))
+        self.assertAllClose(row["rare_recall"], 0.5)
+        self.assertAllClose(row["rare_precision"], 0.5)
+        self.assertAllClose(row["rare_train_recall"], 1.0)
+        self.assertAllClose(row["test_acc"], 5 / 7)
+        self.assertEqual(row["mistaken_for"], "a (1)")
+        self.assertEqual(row["taken_for_rare"], "a (1)")
+
+    def test_an_effect_must_exceed_the_spread_over_seeds(self):
+        table = pd.DataFrame({
+            "remedy": ["none"] * 3 + ["wide"] * 3 + ["far"] * 3,
+            "rare_auc": [0.70, 0.72, 0.74, 0.71, 0.76, 0.69, 0.90, 0.91, 0.92],
+            **{c: [0.5] * 9 for c in ("rare_recall", "rare_precision", "rare_train_recall",
+                                       "test_acc", "macro_auc")},
+            "mistaken_for": ["x (1)"] * 9,
+        })
+        s = summary(table)
+        self.assertEqual(s["seeds"].tolist(), [3, 3, 3])
+        self.assertAllClose(s.set_index("remedy").loc["none", "rare_auc_mean"], 0.72)
+        self.assertAllClose(s.set_index("remedy").loc["none", "rare_auc_std"],
+                            np.std([0.70, 0.72, 0.74]))
+        self.assertEqual(effect(s, "far", "rare_auc"), "+0.190 (an effect)")
+        self.assertEqual(effect(s, "wide", "rare_auc"), "+0.000 (within noise)")
+
+
+class GradientShareTest(tf.test.TestCase):
+    def test_class_weights_scale_a_class_gradient_and_its_weight_share(self):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(60, 4)).astype("float32")
+        y = np.array([0] * 30 + [1] * 27 + [2] * 3)
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        plain = class_gradient_shares(model, x, y, loss).set_index("class")
+        weighted = class_gradient_shares(model, x, y, loss,
+                                         class_weight={0: 1.0, 1: 1.0, 2: 10.0}).set_index("class")
+        self.assertEqual(plain["count"].tolist(), [30, 27, 3])
+        self.assertAllClose(plain["weight_share"], [0.5, 0.45, 0.05])
+        self.assertAllClose(weighted["weight_share"], np.array([30, 27, 30]) / 87)
+        self.assertAllClose(weighted.loc[2, "grad_norm"], 10 * plain.loc[2, "grad_norm"])
+        self.assertAllClose(weighted.loc[0, "grad_norm"], plain.loc[0, "grad_norm"])
+        self.assertGreater(weighted.loc[2, "share"], plain.loc[2, "share"])
+        self.assertTrue(np.all((plain["share"] >= 0) & (plain["share"] <= 1)))
+
+
+class CapacityAndTransferPiecesTest(tf.test.TestCase):
+    def test_subset_and_the_two_regimes(self):
+        y = np.array([0] * 50 + [1] * 8 + [2] * 30)
+        idx = subset_indices(y, 20, seed=0)
+        self.assertEqual(np.bincount(y[idx]).tolist(), [20, 8, 20])
+        self.assertAllEqual(idx, np.sort(idx))
+        self.assertAllEqual(idx, subset_indices(y, 20, seed=0))
+        config = fish_capacity.Config()
+        plain, reg = spec_for(config, 64, "plain"), spec_for(config, 64, "regularized")
+        self.assertEqual((plain.dropout_rate, plain.l2, plain.augmentation), (0.0, 0.0, ()))
+        self.assertEqual((reg.dropout_rate, reg.l2), (0.5, 1e-3))
+        self.assertEqual(reg.augmentation, ("flip", "rotation", "zoom"))
+        self.assertFalse(plain.global_pooling)  # the head's width is the capacity
+
+    def test_subset_classes_relabels_and_keeps_few_training_photos(self):
+        root = _make_folder(Path(self.get_temp_dir()) / "p",
+                            {"blue": 12, "green": 12, "red": 12, "white": 4})
+        data = load_fish_splits(root, image_size=8, test_split=0.0, validation_split=0.25,
+                                cache_dir=Path(self.get_temp_dir()) / "cache")
+        b = subset_classes(data, ["white", "red"], per_class=3, seed=1)
+        self.assertEqual(b.class_names, ["white", "red"])
+        self.assertEqual(np.bincount(b.y["train"]).tolist(), [3, 3])
+        self.assertEqual(np.bincount(b.y["validation"]).tolist(), [1, 3])
+        self.assertEqual(b.counts.loc["red", "validation"], 3)
+        red = data.class_names.index("red")
+        self.assertAllEqual(b.x["validation"][b.y["validation"] == 1],
+                            data.x["validation"][data.y["validation"] == red])
+
+
+@pytest.mark.slow
+class FishStudiesQuickRunTest(tf.test.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.tmp = Path(self.get_temp_dir())
+        self.root = self.tmp / "split"
+        _make_folder(self.root / "train", {"blue": 14, "green": 14, "red": 14, "white": 6})
+        _make_folder(self.root / "val", {"blue": 4, "green": 4, "red": 4, "white": 3}, seed=1)
+        _make_folder(self.root / "test", {"blue": 4, "green": 4, "red": 4, "white": 3}, seed=2)
+
+    def _run(self, module, **kwargs):
+        config = module.Config(data_dir=str(self.root), quick=True,
+                               out_dir=str(self.tmp / "runs"), **kwargs)
+        with contextlib.redirect_stdout(io.StringIO()):
+            return module.run(config)
+
+    def test_imbalance_quick_run(self):
+        results = self._run(fish_imbalance)
+        self.assertEqual(results.table["remedy"].tolist(),
+                         ["none", "threshold", "class_weight", "focal", "oversample"])
+        self.assertEqual(results.metrics["rare_class"], "white")
+        report = (results.run_dir / "report.md").read_text()
+        for text in ("## Mean ± std over seeds", "share of the gradient", "rare_class.png",
+                     "sits near the course's AUC 0.55", "Why class weights alone"):
+            self.assertIn(text, report)
+
+    def test_capacity_quick_run(self):
+        results = self._run(fish_capacity, test_split=0.0)
+        table = results.table
+        self.assertEqual(table["regime"].tolist(), ["plain", "regularized"] * 2)
+        self.assertTrue(np.all(np.diff(table["params"].to_numpy()[::2]) > 0))
+        self.assertTrue((results.run_dir / "capacity.png").is_file())
+        self.assertAllClose(table["gap"], table["train_acc"] - table["val_acc"])
+
+    def test_transfer_quick_run_and_unknown_b_class(self):
+        results = self._run(fish_transfer, b_classes=("blue", "white"))
+        self.assertEqual(results.table["variant"].tolist(), ["scratch", "frozen", "fine_tuned"])
+        self.assertTrue((results.run_dir / "model_a.keras").is_file())
+        self.assertBetween(results.metrics["model_a_val_acc"], 0.0, 1.0)
+        self.assertIn("No ImageNet weights were used", " ".join(results.notes))
+        code = fish_transfer.main(["--data-dir", str(self.root), "--quick", "--b-classes",
+                                   "blue", "carp", "--out-dir", str(self.tmp / "runs2")])
+        self.assertEqual(code, 2)
+        self.assertFalse((self.tmp / "runs2").exists())
