@@ -14,7 +14,7 @@ export MPLBACKEND ?= Agg
 PYTEST_ARGS ?=
 
 .PHONY: install test test-fast lint data clean recipes recipe-% recipe-fish recipe-fish-imbalance \
-	recipe-fish-capacity recipe-fish-transfer tune tune-distributed bench help
+	recipe-fish-capacity recipe-fish-transfer tune tune-distributed bench bench-fish help
 
 help:
 	@echo "make recipe-bn      batch norm on MNIST (the main job; sets everything up)"
@@ -28,6 +28,7 @@ help:
 	@echo "make tune           Keras Tuner search: CNN on a 12k MNIST slice, 10 random trials (ARGS=--resume|--overwrite|...)"
 	@echo "make tune-distributed WORKERS=2   the same search, a chief and N workers on 127.0.0.1"
 	@echo "make bench          time to 99.0%/99.3% MNIST accuracy: keras.io convnet vs the recipes (~26 min; ARGS=--quick)"
+	@echo "make bench-fish     fish photos: decoding, cache, time to the first step, each augmentation's cost"
 	@echo "make lint | clean"
 
 install: $(STAMP)
@@ -98,3 +99,7 @@ tune-distributed: install data
 # Time to 99.0%/99.3% MNIST test accuracy, keras.io convnet vs the recipes (ARGS=--quick|--seeds 0,1,2)
 bench: install data
 	$(PY) -m bench.time_to_accuracy $(ARGS)
+
+# The fish photos' input speed: decoding, the cache, the first step, each augmentation's cost
+bench-fish: install
+	$(PY) -m bench.fish_input $(ARGS)
