@@ -208,7 +208,8 @@ def train_cnn(
     """Build the CNN from `spec` and train it on the training split, the chapter's way.
 
     1cycle over `epochs` (peak from the LR range test unless `max_lr` is given), early
-    stopping on the validation loss with the best weights restored, the static input
+    stopping on the validation loss from the cycle's second half on (the best weights of
+    that half restored), the static input
     pipeline (`make_dataset`: no epoch-start stalls), and `remedy` against the imbalance:
     ``class_weight`` (inverse frequency), ``focal`` (focal loss, gamma 2), ``oversample``
     (small classes repeated up to half the median class; the model's augmentation makes
@@ -264,8 +265,11 @@ def train_cnn(
                   metrics=["accuracy"])
     weights = class_weights(y_all, k) if remedy == "class_weight" or class_weighted else None
     timer = EpochTimer()
+    # Judged only after the 1cycle's peak: while the rate climbs, the validation loss jumps
+    # around, and stopping there would keep a half-trained model.
     stop = ([keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                           restore_best_weights=True)]
+                                           restore_best_weights=True,
+                                           start_from_epoch=epochs // 2)]
             if patience is not None else [])
     marks: dict[str, float] = {}
     first = keras.callbacks.LambdaCallback(

@@ -343,3 +343,37 @@ class QuickRunTest(tf.test.TestCase):
         self.assertIn("quick mode", report)
         self.assertTrue((out / "time_to_accuracy.png").stat().st_size > 10_000)
         self.assertIn("did not reach 99.0%", proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+class FishInputBenchTest(tf.test.TestCase):
+    def test_quick_run_on_tiny_folders(self):
+        from PIL import Image
+
+        from bench import fish_input
+
+        tmp = Path(self.get_temp_dir())
+        rng = np.random.default_rng(0)
+        for split, n in (("train", 12), ("val", 3)):
+            for name in ("a", "b"):
+                (tmp / split / name).mkdir(parents=True)
+                for i in range(n):
+                    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(
+                        tmp / split / name / f"{i}.jpg")
+        config = fish_input.Config(train_dir=str(tmp / "train"), val_dir=str(tmp / "val"),
+                                   quick=True, batch_size=4, out_dir=str(tmp / "out"),
+                                   augmentations=("none", "flip", "recipe"))
+        results = fish_input.run(config)
+        first, cached = results["first_run"], results["cached_run"]
+        self.assertEqual((first["from_cache"], cached["from_cache"]), (False, True))
+        self.assertEqual(first["photos"], 30)
+        self.assertGreater(first["decoded_per_s"], 0)
+        for run in (first, cached):
+            self.assertLess(run["tensorflow_s"], run["loaded_s"])
+            self.assertLess(run["loaded_s"], run["built_s"])
+            self.assertLess(run["built_s"], run["first_step_s"])
+        self.assertEqual(sorted(results["augmentation"]), ["flip", "none", "recipe"])
+        self.assertAllClose(results["augmentation"]["none"]["relative_to_none"], 1.0)
+        self.assertLen(results["augmentation"]["flip"]["rounds"], 2)
+        self.assertIn("| first run | 30 |", (tmp / "out" / "fish_input.md").read_text())
+        self.assertIn("cpu", results["machine"])
