@@ -141,7 +141,7 @@ class FishModelTest(tf.test.TestCase):
         self.assertEqual(model.output_shape, (None, 11))
         # augmentation only in training; inference is deterministic on raw uint8 photos
         x = np.random.default_rng(0).integers(0, 256, (4, 96, 96, 3), dtype=np.uint8)
-        aug = keras.Model(model.input, model.get_layer("aug_rotation").output)
+        aug = keras.Model(model.input, model.get_layer("aug_flip").output)
         self.assertAllClose(aug(x.astype("float32"), training=False), x.astype("float32"))
         self.assertGreater(float(np.abs(aug(x.astype("float32"), training=True) - x).mean()), 1)
         self.assertAllClose(model.predict(x, verbose=0), model.predict(x, verbose=0))

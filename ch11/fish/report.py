@@ -15,7 +15,13 @@ from ch11._fish import FishSplits, Trained, confusion_pairs, test_confusion
 from recipes.diagnosis.doctor import diagnose
 from recipes.diagnosis.saliency import saliency_map
 from recipes.metrics import roc_auc_per_class, roc_curves
-from recipes.plots import confusion_heatmap, learning_curves, roc_plot, saliency_grid
+from recipes.plots import (
+    confusion_heatmap,
+    learning_curves,
+    lr_finder_plot,
+    roc_plot,
+    saliency_grid,
+)
 from recipes.runs import markdown_table, save_figure
 
 __all__ = ["diagnose_model", "figures_and_sections", "intro", "notes", "rare_classes",
@@ -107,6 +113,10 @@ def figures_and_sections(run_dir: Path, data: FishSplits, models: list[Trained],
     for m in models:
         save_figure(learning_curves({m.name: m.history}), run_dir / f"{m.name}_curves.png")
         figures.append((f"Learning curves: {m.name}", f"{m.name}_curves.png"))
+        if m.lr_table is not None:
+            save_figure(lr_finder_plot(m.lr_table, m.max_lr), run_dir / f"{m.name}_lr_range.png")
+            figures.append((f"LR range test: {m.name} (the dotted line: the 1cycle peak)",
+                            f"{m.name}_lr_range.png"))
     matrix = test_confusion(best, data)
     short = [_short(n, 22) for n in names]
     shown = matrix.copy()
