@@ -297,7 +297,9 @@ def finish_search(tuner: Any, hypermodel: Any, data: TuningData | Mapping[int, T
              *fish_notes,
              f"Wall time {wall:.0f} s."]
     if config.quick:
-        notes.append("--quick: a small slice and one epoch, a smoke run, not a result.")
+        notes.append("--quick: " + ("small photos and short trials" if config.data == "fish"
+                                    else "a small slice and one epoch")
+                     + ", a smoke run, not a result.")
     write_report(project, f"Hyperparameter search: {config.model} on {config.data}", top,
                  intro=f"Top {len(top)} of {len(table)} trials by `{objective}` "
                        f"({direction}); every trial is in `trials.csv`.",

@@ -122,7 +122,7 @@ def run(config: SearchConfig) -> dict[str, Any]:
     if config.objective == RARE_OBJECTIVE and not (data.y_val == rare).any():
         raise InputError(f"The rare class '{data.class_names[rare]}' (the smallest of the "
                          "training split) has no photo in the validation split, so its recall "
-                         f"cannot be the objective: add some, or choose another --objective.")
+                         "cannot be the objective: add some, or choose another --objective.")
     fit_extra: dict[str, Any] = {}
     loss: Any = "crossentropy"
     if config.imbalance == "class_weight":
