@@ -42,7 +42,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("CyclicalLR", "OneCycle", "PowerSchedule", "make_schedule"),
                     "recipes.schedules"),
     # callbacks
-    **dict.fromkeys(("EpochTimer", "GradientMonitor", "make_callbacks"), "recipes.callbacks"),
+    **dict.fromkeys(("EpochTimer", "GradientMonitor", "ValidationMetrics", "make_callbacks"),
+                    "recipes.callbacks"),
     **dict.fromkeys(("AnyLabelCrossentropy", "FocalLoss", "SoftmaxMeanSquaredError",
                      "class_weights", "make_loss"), "recipes.losses"),
     **dict.fromkeys(("MCDropout", "make_regularizer", "mc_predict"), "recipes.regularization"),

@@ -3,6 +3,9 @@
 - `EpochTimer`: each epoch's wall time in the logs, as ``epoch_time``.
 - `GradientMonitor`: per-layer gradient norms and dead-unit fractions in the logs (and
   in TensorBoard) at the end of each epoch.
+- `ValidationMetrics`: one-vs-rest ROC AUC of every class on the validation split, their
+  macro mean and one class's recall in the logs at the end of each epoch (so early
+  stopping, Keras Tuner and ``History`` can use them).
 - `make_callbacks(...)`: the callbacks one training run needs, by option: the schedule's
   (`ReduceLROnPlateau` for performance scheduling, none for the other schedules, which
   live in the optimizer: `recipes.schedules.make_schedule`), Keras's `EarlyStopping`
@@ -26,17 +29,22 @@ Visualization".
 from __future__ import annotations
 
 import os
+import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 import pandas as pd
 import tensorflow as tf
 
 from recipes.checks import check_at_least
+from recipes.metrics import roc_auc_per_class
 from recipes.names import SCHEDULE_NAMES
 
-__all__ = ["EpochTimer", "GradientMonitor", "make_callbacks"]
+__all__ = ["EpochTimer", "GradientMonitor", "ValidationMetrics", "class_key",
+           "make_callbacks"]
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -152,6 +160,116 @@ class GradientMonitor(keras.callbacks.Callback):
             if isinstance(config.get(key), dict):
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def class_key(name: str) -> str:
+    """A class name as a log key: lower case, runs of other characters as one ``_``.
+
+    Example: ``class_key("fish sea_food red-mullet")`` is ``"fish_sea_food_red_mullet"``.
+
+    Args:
+        name: the class name.
+
+    Returns:
+        The key (``"class"`` when nothing is left).
+    """
+    return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_") or "class"
+
+
+class ValidationMetrics(keras.callbacks.Callback):
+    """Per-class ROC AUC, macro AUC and one class's recall on held-out data, every epoch.
+
+    At the end of each epoch it predicts `x` (through `recipes.make_dataset`, so no
+    tf.data autotuning stall) and adds to the epoch's logs, with `prefix`:
+    ``auc_<class>`` for every class (`recipes.metrics.roc_auc_per_class`, one-vs-rest;
+    the key is `class_key` of the name), ``macro_auc`` (their mean over the classes
+    present) and, with `rare_class`, ``rare_recall`` (the fraction of that class's
+    examples predicted as it). Put it before the callbacks that read these values
+    (`EarlyStopping`, Keras Tuner's): ``model.fit`` calls callbacks in list order with
+    one logs dict. Non-finite outputs (a diverged model) count as no information: every
+    score ties, AUC 0.5.
+
+    Example:
+
+    ```python
+    metrics = ValidationMetrics(x_val, y_val, class_names, rare_class=0)
+    model.fit(x, y, validation_data=(x_val, y_val), epochs=5,
+              callbacks=[metrics, keras.callbacks.EarlyStopping("val_macro_auc", mode="max")])
+    history.history["val_auc_bass"], history.history["val_rare_recall"]
+    ```
+
+    Args:
+        x: the held-out inputs.
+        y: their integer labels.
+        class_names: one name per class (output unit). Defaults to ``"0" .. "k-1"``.
+        rare_class: the index of the class whose recall is logged. Defaults to `None`.
+        prefix: the start of every key. Defaults to `"val_"`.
+        batch_size: examples per prediction batch. Defaults to `256`.
+
+    Raises:
+        ValueError: `x` and `y` of different lengths, or `rare_class` out of range.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 3 ("The ROC Curve", precision and
+    recall); ch. 10 ("Using Callbacks").
+    """
+
+    def __init__(self, x: Any, y: Any, class_names: Sequence[str] | None = None, *,
+                 rare_class: int | None = None, prefix: str = "val_",
+                 batch_size: int = 256) -> None:
+        super().__init__()
+        self.x = x
+        self.y = np.asarray(y).astype("int64").reshape(-1)
+        if len(self.y) != len(x):
+            raise ValueError(f"x has {len(x)} examples but y has {len(self.y)}.")
+        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        if rare_class is not None and self.class_names is not None and \
+                not 0 <= int(rare_class) < len(self.class_names):
+            raise ValueError(f"rare_class must be a class index in [0, "
+                             f"{len(self.class_names) - 1}], got {rare_class!r}.")
+        self.rare_class = None if rare_class is None else int(rare_class)
+        self.prefix = prefix
+        self.batch_size = check_at_least("batch_size", batch_size, 1)
+        self._data = None
+
+    def measure(self) -> dict[str, float]:
+        """The values this callback logs, for the current weights.
+
+        Returns:
+            ``{"<prefix>auc_<class>": ..., "<prefix>macro_auc": ...,
+            "<prefix>rare_recall": ...}``.
+        """
+        from recipes.data.pipeline import make_dataset  # tensorflow is imported by now
+
+        if self._data is None:
+            self._data = make_dataset(self.x, None, self.batch_size, shuffle=False)
+        proba = np.asarray(self.model.predict(self._data, verbose=0), dtype="float64")
+        if proba.ndim == 1 or proba.shape[1] == 1:  # a sigmoid output: two classes
+            p1 = proba.reshape(-1)
+            proba = np.stack([1.0 - p1, p1], axis=1)
+        proba = np.where(np.isfinite(proba), proba, 0.0)
+        names = self.class_names or [str(c) for c in range(proba.shape[1])]
+        table = roc_auc_per_class(self.y, proba, names)
+        keys: dict[str, int] = {}
+        values: dict[str, float] = {}
+        for name, auc in zip(table["class"], table["auc"]):
+            key = class_key(name)
+            keys[key] = keys.get(key, 0) + 1
+            key = key if keys[key] == 1 else f"{key}_{keys[key]}"
+            values[f"{self.prefix}auc_{key}"] = float(auc)
+        aucs = table["auc"].to_numpy(dtype=float)
+        values[f"{self.prefix}macro_auc"] = (float(np.nanmean(aucs)) if np.isfinite(aucs).any()
+                                             else float("nan"))
+        if self.rare_class is not None:
+            positive = self.y == self.rare_class
+            hits = np.sum(proba[positive].argmax(axis=1) == self.rare_class)
+            values[f"{self.prefix}rare_recall"] = (float(hits / positive.sum())
+                                                   if positive.any() else float("nan"))
+        return values
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:  # noqa: D102
+        values = self.measure()
+        if logs is not None:
+            logs.update(values)
 
 
 def make_callbacks(

@@ -1,4 +1,4 @@
-"""Tests for recipes.callbacks: EpochTimer, GradientMonitor and make_callbacks."""
+"""Tests for recipes.callbacks: EpochTimer, GradientMonitor, ValidationMetrics, make_callbacks."""
 
 import os
 import subprocess
@@ -12,7 +12,13 @@ import tensorflow as tf
 from absl.testing import parameterized
 from tensorflow.core.util import event_pb2
 
-from recipes.callbacks import EpochTimer, GradientMonitor, make_callbacks
+from recipes.callbacks import (
+    EpochTimer,
+    GradientMonitor,
+    ValidationMetrics,
+    class_key,
+    make_callbacks,
+)
 from recipes.diagnosis.measures import gradient_norms
 from recipes.names import SCHEDULE_NAMES
 from recipes.runs import write_history
@@ -75,6 +81,75 @@ class EpochTimerTest(tf.test.TestCase):
         self.assertLen(history.history["epoch_time"], 2)
         self.assertTrue(all(t > 0 for t in history.history["epoch_time"]))
         self.assertEqual(EpochTimer().get_config(), {})
+
+
+def fixed_output_model(k):
+    """softmax(log p) = p: the model outputs its input rows (given as log-probabilities)."""
+    return keras.Sequential([keras.Input((k,)), keras.layers.Softmax()])
+
+
+class ValidationMetricsTest(tf.test.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.utils.set_random_seed(0)
+        keras.backend.clear_session()
+
+    def _measure(self, proba, y, names=None, **kwargs):
+        proba = np.asarray(proba, dtype="float32")
+        callback = ValidationMetrics(np.log(proba), y, names, **kwargs)
+        callback.set_model(fixed_output_model(proba.shape[1]))
+        return callback.measure()
+
+    def test_per_class_auc_macro_auc_and_rare_recall(self):
+        # Class "b": positives score 0.35 and 0.8, negatives 0.1 and 0.4: 3 of 4 pairs.
+        p1 = np.array([0.1, 0.4, 0.35, 0.8])
+        values = self._measure(np.stack([1 - p1, p1], axis=1), [0, 0, 1, 1],
+                               ["Fish a", "fish-B"], rare_class=1)
+        self.assertEqual(sorted(values), ["val_auc_fish_a", "val_auc_fish_b", "val_macro_auc",
+                                          "val_rare_recall"])
+        self.assertAllClose([values["val_auc_fish_a"], values["val_auc_fish_b"],
+                             values["val_macro_auc"]], [0.75, 0.75, 0.75])
+        self.assertAllClose(values["val_rare_recall"], 0.5)  # 0.35 -> "a", 0.8 -> "b"
+
+    def test_absent_class_duplicate_keys_and_a_diverged_model(self):
+        y = np.array([0, 0, 1, 1])
+        proba = np.eye(3)[y] * 0.8 + 0.1  # perfect on a and b; class 2 never appears
+        values = self._measure(proba, y, ["x y", "x-y", "z"], rare_class=2, prefix="v_")
+        self.assertEqual(list(values), ["v_auc_x_y", "v_auc_x_y_2", "v_auc_z", "v_macro_auc",
+                                        "v_rare_recall"])
+        self.assertAllClose([values["v_auc_x_y"], values["v_auc_x_y_2"]], [1.0, 1.0])
+        self.assertTrue(np.isnan(values["v_auc_z"]))
+        self.assertAllClose(values["v_macro_auc"], 1.0)  # the mean over classes present
+        self.assertTrue(np.isnan(values["v_rare_recall"]))  # no example of class 2
+        diverged = ValidationMetrics(np.zeros((4, 2), "float32"), [0, 1, 0, 1])
+        diverged.set_model(keras.Sequential([keras.Input((2,)),
+                                             keras.layers.Lambda(lambda t: t / 0.0)]))
+        self.assertAllClose(diverged.measure(), {"val_auc_0": 0.5, "val_auc_1": 0.5,
+                                                 "val_macro_auc": 0.5})
+
+    def test_values_reach_early_stopping_and_history(self):
+        x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+        y = (x[:, 0] > 0).astype("int64")
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+        model.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+        stop = keras.callbacks.EarlyStopping(monitor="val_macro_auc", mode="max", patience=1)
+        history = model.fit(x, y, epochs=5, verbose=0, callbacks=[
+            ValidationMetrics(x, y, ["neg", "pos"], rare_class=1), stop])
+        # A learning rate of 0 changes nothing: no improvement, so patience 1 stops at 2.
+        self.assertLen(history.history["val_macro_auc"], 2)
+        self.assertEqual(history.history["val_macro_auc"][0], history.history["val_macro_auc"][1])
+        proba = model.predict(x, verbose=0)
+        self.assertAllClose(history.history["val_rare_recall"][0],
+                            np.mean(proba[y == 1].argmax(1) == 1))
+
+    def test_bad_input(self):
+        with self.assertRaisesRegex(ValueError, r"x has 3 examples but y has 2\."):
+            ValidationMetrics(np.zeros((3, 2)), [0, 1])
+        with self.assertRaisesRegex(ValueError, r"rare_class must be a class index in \[0, 1\], "
+                                                r"got 5\."):
+            ValidationMetrics(np.zeros((2, 2)), [0, 1], ["a", "b"], rare_class=5)
+        self.assertEqual(class_key("  Fish sea_food: Red-Mullet "), "fish_sea_food_red_mullet")
+        self.assertEqual(class_key("!!"), "class")
 
 
 class GradientMonitorTest(tf.test.TestCase):

@@ -12,6 +12,7 @@ import keras
 import pandas as pd
 import pytest
 import tensorflow as tf
+from test_tuning_search import _fish_splits
 
 from tuning import distributed
 
@@ -62,6 +63,55 @@ class DistributedTest(tf.test.TestCase):
         for worker in ("worker0", "worker1"):
             self.assertIn(f"[{worker}] no more trials: done", out)
         self.assertTrue(os.path.exists(os.path.join(directory, "dist", "report.md")))
+
+    def _launch(self, argv):
+        self.proc = subprocess.Popen([sys.executable, "-m", "tuning.distributed", *argv],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, start_new_session=True)
+        out, _ = self.proc.communicate(timeout=TIMEOUT_S)
+        self.assertFalse(_group_alive(self.proc.pid))
+        return self.proc.returncode, out
+
+    def test_fish_search_with_a_chief_and_two_workers(self):
+        directory = self.get_temp_dir()
+        train, val, test = _fish_splits(os.path.join(directory, "photos"))
+        code, out = self._launch([
+            "--workers", "2", "--timeout", str(TIMEOUT_S - 20), "--data", "fish",
+            "--train-dir", train, "--val-dir", val, "--test-dir", test, "--quick",
+            "--max-trials", "2", "--image-size", "16", "--run-eagerly", "--objective",
+            "val_rare_recall", "--compare-run", "none", "--directory", directory,
+            "--project-name", "fish"])
+        self.assertEqual(code, 0, out[-3000:])
+        for name in ("chief", "worker0", "worker1"):  # each read the photos itself
+            self.assertRegex(out, rf"{name} \| \[{name}\] fish photos: 3 classes, 30/15/15 "
+                                  r"train/validation/test photos at 16x16")
+        self.assertIn("hyperband search of the fish CNN space", out)
+        table = pd.read_csv(os.path.join(directory, "fish", "trials.csv"))
+        self.assertEqual(list(table["status"]), ["COMPLETED"] * 2)
+        self.assertEqual(sorted(table["worker"]), ["worker0", "worker1"])
+        self.assertAllClose(table["best_objective"], table["val_rare_recall"])
+        self.assertAllInRange(table[["val_auc_bass", "val_auc_carp", "val_auc_trout"]]
+                              .to_numpy(), 0.0, 1.0)
+        report = open(os.path.join(directory, "fish", "report.md")).read()
+        self.assertIn("workers: worker0, worker1", report)
+        self.assertIn("The smallest class of the training split is **bass**", report)
+        self.assertTrue(os.path.exists(os.path.join(directory, "fish", "best_model.keras")))
+
+    def test_fish_class_folders_that_differ_stop_the_launch_with_exit_2(self):
+        directory = self.get_temp_dir()
+        train, val, test = _fish_splits(os.path.join(directory, "photos"))
+        os.rename(os.path.join(test, "carp"), os.path.join(test, "pike"))
+        code, out = self._launch([
+            "--workers", "2", "--timeout", str(TIMEOUT_S - 20), "--data", "fish",
+            "--train-dir", train, "--val-dir", val, "--test-dir", test, "--quick",
+            "--image-size", "16", "--compare-run", "none", "--directory", directory])
+        self.assertEqual(code, 2, out[-3000:])
+        errors = [line for line in out.splitlines() if "error" in line.lower()]
+        self.assertEqual(errors, [
+            f"   chief | error: '{test}' has missing class folder(s) ['carp'] and extra class "
+            f"folder(s) ['pike'] that the training folder lacks; its class folders must be "
+            f"exactly those of '{train}' (3 classes)."], out[-3000:])
+        self.assertNotIn("worker0 |", out)  # no worker was started
 
     def test_free_port_is_bindable_on_loopback(self):
         port = distributed.free_port()

@@ -11,9 +11,11 @@ from absl.testing import parameterized
 from recipes import names, specs
 from recipes.regularization import MCDropout
 from recipes.schedules import OneCycle
+from tuning import fish as F
 from tuning import hypermodels as H
 from tuning import tuners
-from tuning.names import MODEL_NAMES, TUNER_NAMES
+from tuning.data import TuningData
+from tuning.names import MODEL_NAMES, TEST_SOURCES, TUNER_NAMES
 
 INPUT = (8, 8)
 
@@ -259,3 +261,93 @@ class NamesTest(tf.test.TestCase):
         self.assertContainsSubset(set(H.INITIALIZERS) - {"auto"}, names.INITIALIZER_NAMES)
         self.assertContainsSubset(H.OPTIMIZERS, names.OPTIMIZER_NAMES)
         self.assertContainsSubset(H.SCHEDULES, names.SCHEDULE_NAMES)
+
+    def test_fish_choices_are_the_owners_names(self):
+        from recipes.data.fish import TEST_SOURCES as FISH_TEST_SOURCES
+
+        self.assertEqual(TEST_SOURCES, FISH_TEST_SOURCES)
+        self.assertEqual(sorted(F.BATCH_NORMS), sorted(specs.BATCH_NORM_CHOICES))
+        self.assertContainsSubset(F.POOLINGS, specs.POOLING_CHOICES)
+        self.assertContainsSubset(F.ACTIVATIONS, names.ACTIVATION_NAMES)
+        self.assertContainsSubset(F.FishCNNHyperModel.optimizers, names.OPTIMIZER_NAMES)
+        self.assertContainsSubset(F.FishCNNHyperModel.schedules, names.SCHEDULE_NAMES)
+        for level in F.AUGMENTATION_LEVELS.values():
+            self.assertContainsSubset(level, specs.AUGMENTATIONS)
+
+
+def _photos(sizes=(16, 32), n=24, k=3):
+    """The same tiny 'photos' at several sizes (uint8), as tuning.data.load_fish_sizes gives."""
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % k
+    out = {}
+    for size in sizes:
+        x = rng.integers(0, 255, (n, size, size, 3)).astype("uint8")
+        out[size] = TuningData(x, y, x[:9], y[:9], x[:6], y[:6],
+                               class_names=["bass", "carp", "trout"])
+    return out
+
+
+class FishHyperModelTest(tf.test.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.utils.set_random_seed(0)
+        keras.backend.clear_session()
+        self.photos = _photos()
+        self.fish = F.FishCNNHyperModel(self.photos, seed=1, max_epochs=2, rare_class=0)
+
+    def test_space_and_the_hand_recipe_as_defaults(self):
+        hp = kt.HyperParameters()
+        model = self.fish.build(hp)
+        self.assertEqual([p.name for p in hp.space], [
+            "image_size", "conv_blocks", "base_filters", "kernel_size", "pooling",
+            "activation", "batch_norm", "dropout_rate", "l2", "augmentation", "optimizer",
+            "momentum", "learning_rate", "schedule", "batch_size"])
+        # 16 pixels cannot take a 4th block: the choice is (3,) for this search.
+        blocks = next(p for p in hp.space if p.name == "conv_blocks")
+        self.assertEqual(list(blocks.values), [3])
+        spec = self.fish.spec(hp.copy())
+        self.assertEqual(spec, specs.CNNSpec(
+            filters=(32, 64, 128), first_stride=2, dense_units=(), global_pooling=True,
+            batch_norm="before", batch_norm_momentum=0.9, input_norm="rescale",
+            augmentation=("flip", "rotation"), dropout_rate=0.3))
+        self.assertEqual(model.input_shape, (None, 16, 16, 3))
+        self.assertEqual(model.name, "fish_cnn")
+        big = F.FishCNNHyperModel(_photos((32, 64)))
+        hp = _hp(image_size=64)
+        self.assertEqual(big.spec(hp).filters, (32, 64, 128, 256))  # the hand recipe's
+        hp = _hp(image_size=64, conv_blocks=4, base_filters=16, kernel_size=5,
+                 augmentation="strong")
+        spec = big.spec(hp)
+        self.assertEqual((spec.filters, spec.kernel_size, spec.augmentation),
+                         ((16, 32, 64, 128), 5, ("flip", "rotation", "zoom", "translation")))
+        self.assertEqual(big.build(hp).input_shape, (None, 64, 64, 3))
+
+    def test_fit_takes_the_trials_image_size_and_logs_per_class_auc(self):
+        hp = _hp(image_size=32, batch_size=8, schedule="1cycle", learning_rate=0.01)
+        model = self.fish.build(hp)
+        history = self.fish.fit(hp, model, self.photos, epochs=2, verbose=0)
+        self.assertEqual(history.epoch, [0, 1])
+        self.assertEqual(int(model.optimizer.iterations), 2 * 3)  # ceil(24 / 8) per epoch
+        self.assertContainsSubset(
+            ["val_accuracy", "val_loss", "val_auc_bass", "val_auc_carp", "val_auc_trout",
+             "val_macro_auc", "val_rare_recall"], history.history)
+        proba = model.predict(self.photos[32].x_val, verbose=0)
+        y_val = self.photos[32].y_val
+        self.assertAllClose(history.history["val_accuracy"][-1],
+                            np.mean(proba.argmax(1) == y_val))
+        self.assertAllClose(history.history["val_rare_recall"][-1],
+                            np.mean(proba[y_val == 0].argmax(1) == 0))
+        # The retraining: arrays of the trial's size, no validation data.
+        history = self.fish.fit(hp, self.fish.build(hp), self.photos[32].x_train,
+                                self.photos[32].y_train, epochs=1, verbose=0)
+        self.assertNotIn("val_macro_auc", history.history)
+
+    def test_bad_input(self):
+        with self.assertRaisesRegex(ValueError, r"needs the photos of at least one image size"):
+            F.FishCNNHyperModel({})
+        with self.assertRaisesRegex(ValueError, r"at least 16x16 .* got 8"):
+            F.FishCNNHyperModel(_photos((8, 16)))
+        photos = _photos((16,))
+        photos[32] = _photos((32,), n=12)[32]
+        with self.assertRaisesRegex(ValueError, r"Every image size must hold the same photos"):
+            F.FishCNNHyperModel(photos)

@@ -41,13 +41,14 @@ def _parse_error(argv):
     return exit_info.value.code, err.getvalue()
 
 
-def _fish_folder(root):
-    """Two imbalanced classes of 16x16 photos: 12 reddish 'bass', 6 bluish 'trout'."""
-    rng = np.random.default_rng(0)
-    for name, count, channel in (("bass", 12, 0), ("trout", 6, 2)):
+def _fish_folder(root, classes=(("bass", 20, 0), ("trout", 10, 2)), size=16, seed=0):
+    """Imbalanced classes of photos, one colour each (default: 20 reddish 'bass', 10 bluish
+    'trout')."""
+    rng = np.random.default_rng(seed)
+    for name, count, channel in classes:
         os.makedirs(os.path.join(root, name))
         for i in range(count):
-            img = rng.integers(0, 60, (16, 16, 3)).astype("uint8")
+            img = rng.integers(0, 60, (size, size, 3)).astype("uint8")
             img[..., channel] = 200
             Image.fromarray(img).save(os.path.join(root, name, f"{i}.png"))
     return root
@@ -61,13 +62,14 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         self.dir = self.get_temp_dir()
 
     @parameterized.parameters(
-        ("random", "fish", "cnn"), ("hyperband", "synthetic", "mlp"),
+        ("random", "fish", "mlp"), ("hyperband", "synthetic", "mlp"),
         ("bayesian", "synthetic", "mlp"), ("grid", "synthetic", "cnn"))
     def test_quick_search_writes_trials_and_best_model(self, tuner, data, model):
         argv = ["--data", data, "--model", model, "--tuner", tuner, "--quick", "--max-trials",
-                "2", "--directory", self.dir, "--project-name", tuner, "--image-size", "16"]
-        if data == "fish":
-            argv += ["--data-dir", _fish_folder(os.path.join(self.dir, "fish"))]
+                "2", "--directory", self.dir, "--project-name", tuner]
+        if data == "fish":  # one folder per class, split as ch11.fish splits it
+            argv += ["--image-size", "16", "--run-eagerly", "--compare-run", "none",
+                     "--data-dir", _fish_folder(os.path.join(self.dir, "fish"))]
         else:
             argv += ["--subset", "120"]
         out = io.StringIO()
@@ -110,6 +112,7 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         reloaded = keras.models.load_model(os.path.join(project, "best_model.keras"))
         if data == "fish":
             test = load_data("fish", data_dir=argv[-1], image_size=16, seed=42)
+            self.assertEqual(len(test.y_test), 3)  # half of the 20% held out for validation
         else:
             test = load_data("synthetic", subset=120, seed=42)
         proba = reloaded.predict(test.x_test, verbose=0)
@@ -119,6 +122,10 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(sorted(results["test"]["per_class_auc"]), sorted(test.class_names))
         report = open(os.path.join(project, "report.md")).read()
         self.assertIn("## Best model on the test set", report)
+        if data == "fish":  # no test folder: the report says where the test photos came from
+            self.assertIn("- No --test-dir: the test figures come from a held-out part of the "
+                          "validation split, not from a separate test folder.", report)
+            self.assertIn("No comparison with the hand recipe (--compare-run none).", report)
         for png in ("objective_per_trial.png", "hyperparameters_vs_objective.png"):
             self.assertGreater(os.path.getsize(os.path.join(project, png)), 1000)
 
@@ -208,13 +215,25 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual((a.max_trials, a.max_epochs, a.subset, a.project_name),
                          (3, 3, 1200, "mnist_cnn_hyperband_quick"))
         a = search.parse_args(["--data", "fish", "--data-dir", self.dir])
-        self.assertEqual((a.imbalance, a.image_size, a.subset), ("class_weight", 64, None))
+        self.assertEqual((a.imbalance, a.image_size, a.subset), ("class_weight", (64, 96), None))
+        # Fish: Hyperband over the hand recipe's family, 9 epochs at most, patience 4.
+        self.assertEqual((a.tuner, a.max_trials, a.max_epochs, a.patience, a.project_name,
+                          a.run_eagerly, a.compare_run),
+                         ("hyperband", None, 9, 4, "fish_cnn_hyperband", False, "auto"))
+        a = search.parse_args(["--data", "fish", "--data-dir", self.dir, "--quick"])
+        self.assertEqual((a.image_size, a.max_trials, a.max_epochs, a.run_eagerly),
+                         ((32,), 3, 3, False))
+        a = search.parse_args(["--data", "fish", "--data-dir", self.dir, "--model", "mlp",
+                               "--tuner", "random", "--image-size", "48"])
+        self.assertEqual((a.image_size, a.max_epochs, a.patience), ((48,), 5, 4))
         a = search.parse_args(["--no-retrain", "--directory", self.dir])
         self.assertFalse(a.retrain)
 
     def test_config_made_in_python_follows_the_same_rules(self):
-        with self.assertRaisesRegex(ValueError, r"^--data fish needs --data-dir DIR"):
-            SearchConfig(data="fish")
+        with self.assertRaisesRegex(ValueError, r"^--train-dir is only read with --data fish, "
+                                                r"not --data mnist\.$"):
+            SearchConfig(train_dir="/x")
+        self.assertEqual(SearchConfig(data="fish", image_size=[64, 96]).image_size, (64, 96))
         with self.assertRaisesRegex(ValueError, r"^Unknown tuner 'tpe'\. Valid: random, "
                                                 r"hyperband, bayesian, grid\.$"):
             SearchConfig(tuner="tpe")
@@ -246,7 +265,30 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
                              r"'?cnn'?, '?mlp'?\)"),
         (["--data", "cifar"], r"argument --data: invalid choice: 'cifar' \(choose from "
                               r"'?mnist'?, '?fish'?, '?synthetic'?\)"),
-        (["--data", "fish"], r"--data fish needs --data-dir DIR"),
+        (["--data", "fish", "--train-dir", "/no/such"], r"--train-dir '/no/such' is not a "
+                                                        r"folder: give a folder with one "
+                                                        r"subfolder of photos per class\."),
+        (["--data", "fish", "--data-dir", "/tmp", "--test-dir", "/no/test"],
+         r"--test-dir '/no/test' is not a folder"),
+        (["--data", "fish", "--train-dir", "/tmp", "--val-dir", "/no/val"],
+         r"--val-dir '/no/val' is not a folder"),
+        (["--data", "fish", "--data-dir", "/tmp", "--image-size", "64", "12"],
+         r"The fish CNN space needs --image-size 16 or more \(a stride-2 stem and 3 pooled "
+         r"blocks\), got 12\."),
+        (["--data", "fish", "--data-dir", "/tmp", "--image-size", "64", "64"],
+         r"--image-size lists a size twice: \(64, 64\)\."),
+        (["--data", "fish", "--data-dir", "/tmp", "--model", "mlp", "--image-size", "32", "64"],
+         r"--model mlp searches one --image-size"),
+        (["--data", "fish", "--data-dir", "/tmp", "--test-split", "1.5"],
+         r"test_split must be in \[0, 1\), got 1\.5"),
+        (["--data", "fish", "--data-dir", "/tmp", "--test-from", "test"],
+         r"argument --test-from: invalid choice: 'test'"),
+        (["--data", "fish", "--data-dir", "/tmp", "--compare-run", "/no/run"],
+         r"--compare-run '/no/run' is neither a run folder nor a file in one"),
+        (["--compare-run", "/no/run"], r"--compare-run is only read with --data fish, not "
+                                       r"--data mnist"),
+        (["--test-dir", "/tmp"], r"--test-dir is only read with --data fish"),
+        (["--objective", "auc"], r"argument --objective: invalid choice: 'auc'"),
         (["--max-trials", "0"], r"max_trials must be >= 1, got 0\."),
         (["--max-trials", "1.5"], r"argument --max-trials: invalid int value: '1.5'"),
         (["--max-epochs", "x"], r"argument --max-epochs: invalid int value: 'x'"),
@@ -362,8 +404,11 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         for option in ("--data", "--data-dir", "--model", "--tuner", "--max-trials",
                        "--max-epochs", "--executions-per-trial", "--objective", "--seed",
                        "--directory", "--project-name", "--resume", "--overwrite", "--quick",
-                       "--distributed", "--oracle", "--strategy", "--imbalance",
-                       "--retrain-final", "UNFINISHED", "RECIPES_DEBUG"):
+                       "--distributed", "--oracle", "--strategy", "--imbalance", "--train-dir",
+                       "--val-dir", "--test-dir", "--test-from", "--test-split",
+                       "--validation-split", "--compare-run", "val_macro_auc",
+                       "val_rare_recall", "../shared/data/fish-train", "--retrain-final",
+                       "UNFINISHED", "RECIPES_DEBUG"):
             self.assertIn(option, out.getvalue())
 
     @pytest.mark.slow
@@ -386,3 +431,180 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         proba = reloaded.predict(data.x_test, verbose=0)
         self.assertAllClose(results["test"]["accuracy"], np.mean(proba.argmax(1) == data.y_test))
         self.assertGreater(results["test"]["accuracy"], 0.2)  # above chance (0.1)
+
+
+def _fish_splits(root, size=24):
+    """train/ val/ test/ folders of the same three classes; 'bass' is the rare one."""
+    counts = {"train": (6, 12, 12), "val": (3, 6, 6), "test": (3, 6, 6)}
+    for k, (split, (bass, carp, trout)) in enumerate(counts.items()):
+        _fish_folder(os.path.join(root, split), (("bass", bass, 0), ("carp", carp, 1),
+                                                 ("trout", trout, 2)), size=size, seed=k)
+    return [os.path.join(root, split) for split in counts]
+
+
+def _hand_recipe_run(runs, folders, *, size=24, seed=42, name="20260101T000000Z_s42"):
+    """A finished `make recipe-fish` run as ch11.fish leaves it: config.json (its own
+    Config), a trained cnn.keras with its classes file, results.json."""
+    from ch11.fish.config import Config
+    from ch11.fish.predict import save_model_with_classes
+    from recipes.builders import build_cnn
+    from recipes.data.fish import load_fish_splits
+    from recipes.specs import CNNSpec
+
+    train, val, test = folders
+    run = os.path.join(runs, "fish", name)
+    os.makedirs(run)
+    write_json(os.path.join(run, "config.json"),
+               Config(train_dir=train, val_dir=val, test_dir=test, image_size=size, seed=seed,
+                      quick=True, out_dir=runs))
+    data = load_fish_splits(train, val, test, image_size=size, seed=seed)
+    keras.utils.set_random_seed(seed)
+    model = build_cnn(CNNSpec(filters=(8, 16), first_stride=2, dense_units=(),
+                              global_pooling=True, input_norm="rescale"),
+                      (size, size, 3), len(data.class_names))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(data.x["train"], data.y["train"], epochs=2, verbose=0)
+    save_model_with_classes(model, os.path.join(run, "cnn.keras"), data.class_names)
+    write_json(os.path.join(run, "results.json"), {
+        "experiment": "fish", "metrics": {"cnn_test_acc": 0.5, "cnn_macro_auc": 0.75}})
+    return run
+
+
+class FishSearchTest(tf.test.TestCase):
+    """The fish photo search: folders as ch11.fish reads them, objectives, the hand recipe."""
+
+    def setUp(self):
+        super().setUp()
+        keras.utils.set_random_seed(0)
+        keras.backend.clear_session()
+        self.dir = self.get_temp_dir()
+        self.folders = _fish_splits(os.path.join(self.dir, "photos"))
+        self.argv = ["--data", "fish", "--train-dir", self.folders[0], "--val-dir",
+                     self.folders[1], "--test-dir", self.folders[2], "--directory", self.dir]
+
+    def test_quick_search_per_class_auc_and_the_hand_recipe_on_the_same_photos(self):
+        from recipes.data.fish import load_fish_splits
+
+        run = _hand_recipe_run(os.path.join(self.dir, "runs"), self.folders)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = search.main([*self.argv, "--image-size", "16", "24", "--quick",
+                                "--max-trials", "2", "--run-eagerly", "--objective",
+                                "val_macro_auc", "--compare-run",
+                                os.path.join(run, "results.json"), "--project-name", "fish"])
+        self.assertEqual(code, 0, out.getvalue()[-2000:])
+        project = os.path.join(self.dir, "fish")
+        table = pd.read_csv(os.path.join(project, "trials.csv"))
+        self.assertEqual(list(table["status"]), ["COMPLETED"] * 2)
+        self.assertEqual(list(table.columns[3:6]), ["image_size", "conv_blocks", "base_filters"])
+        self.assertContainsSubset(table["image_size"], [16, 24])
+        self.assertEqual(set(table["conv_blocks"]), {3})  # 4 blocks need 32 pixels
+        aucs = table[["val_auc_bass", "val_auc_carp", "val_auc_trout"]].to_numpy()
+        self.assertAllInRange(aucs, 0.0, 1.0)
+        # The objective is the macro AUC: the mean of the classes' AUC at the best epoch.
+        self.assertAllClose(table["val_macro_auc"], aucs.mean(axis=1))
+        self.assertAllClose(table["best_objective"], table["val_macro_auc"])
+        self.assertAllInRange(table["val_rare_recall"].to_numpy(), 0.0, 1.0)
+        results = json.loads(open(os.path.join(project, "results.json")).read())
+        self.assertEqual((results["objective"], results["direction"], results["rare_class"]),
+                         ("val_macro_auc", "max", "bass"))
+        # The best model and the hand recipe's CNN, each re-scored here on the test folder.
+        best_size = results["best_hyperparameters"]["image_size"]
+        photos = {s: load_fish_splits(*self.folders, image_size=s) for s in {best_size, 24}}
+        test = results["test"]
+        self.assertEqual(test["test_size"], 15)
+        best = keras.models.load_model(os.path.join(project, "best_model.keras"))
+        proba = best.predict(photos[best_size].x["test"], verbose=0)
+        self.assertEqual(test["correct"], int(np.sum(proba.argmax(1) ==
+                                                     photos[best_size].y["test"])))
+        hand = keras.models.load_model(os.path.join(run, "cnn.keras"))
+        hand_correct = int(np.sum(hand.predict(photos[24].x["test"], verbose=0).argmax(1)
+                                  == photos[24].y["test"]))
+        self.assertAllClose(results["hand_recipe"]["accuracy"], hand_correct / 15)
+        self.assertEqual([row["class"] for row in results["hand_recipe"]["per_class"]],
+                         ["bass", "carp", "trout"])
+        self.assertEqual([row["support"] for row in test["per_class"]], [3, 6, 6])
+        report = open(os.path.join(project, "report.md")).read()
+        self.assertIn("## Best trial vs the hand recipe", report)
+        self.assertIn(f"The hand recipe is the CNN of `{run}` (--compare-run).", report)
+        self.assertIn("| class | support | AUC best | AUC hand | recall best | recall hand |",
+                      report)
+        self.assertIn(f"({test['correct'] - hand_correct:+d} photo(s) of 15)", report)
+        self.assertIn("On the same 15 test photos the best trial", report)
+        self.assertIn("(its own report: test accuracy 0.5000, macro AUC 0.7500", report)
+        self.assertIn("It was a `--quick` run", report)
+        self.assertIn("The smallest class of the training split is **bass**: 6 training, 3 "
+                      "validation and 3 test photo(s).", report)
+        self.assertIn(f"- test: folder '{self.folders[2]}'", report)
+        self.assertNotIn("No --test-dir", report)
+        self.assertIn("On the same 15 test photos the best trial", out.getvalue())
+
+    def test_objectives_and_their_directions(self):
+        from tuning.names import OBJECTIVES
+        from tuning.tuners import make_tuner
+
+        hypermodel = make_hypermodel("mlp", (4,), 2)
+        for objective in OBJECTIVES:
+            tuner = make_tuner("random", hypermodel, objective=objective, max_trials=1,
+                               max_epochs=1, directory=self.dir, project_name=objective)
+            self.assertEqual(tuner.oracle.objective.name, objective)
+            self.assertEqual(tuner.oracle.objective.direction,
+                             "min" if objective.endswith("loss") else "max")
+        for objective in ("val_macro_auc", "val_rare_recall"):
+            self.assertEqual(search.parse_args([*self.argv, "--objective", objective])
+                             .objective, objective)
+
+    def test_class_folders_that_differ_exit_2_with_one_message(self):
+        for split, extra in ((1, "pike"), (2, "perch")):
+            os.makedirs(os.path.join(self.folders[split], extra))
+            _fish_folder(os.path.join(self.dir, f"more{split}"), ((extra, 2, 0),))
+            for i in range(2):
+                os.replace(os.path.join(self.dir, f"more{split}", extra, f"{i}.png"),
+                           os.path.join(self.folders[split], extra, f"{i}.png"))
+            err, out = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+                code = search.main([*self.argv, "--quick", "--image-size", "16",
+                                    "--compare-run", "none", "--overwrite"])
+            self.assertEqual(code, 2)
+            lines = err.getvalue().strip().splitlines()
+            self.assertLen(lines, 1, err.getvalue())
+            self.assertRegex(lines[0], rf"^error: '{self.folders[split]}' has extra class "
+                                       rf"folder\(s\) \['{extra}'\] that the training folder "
+                                       rf"lacks; its class folders must be exactly those of "
+                                       rf"'{self.folders[0]}' \(3 classes\)\.$")
+            shutil.rmtree(os.path.join(self.folders[split], extra))
+
+    def test_compare_run_must_split_the_photos_as_the_search_does(self):
+        from tuning.compare import find_compare_run
+
+        runs = os.path.join(self.dir, "runs")
+        good = _hand_recipe_run(runs, self.folders, name="20260101T000000Z_s42")
+        other = _hand_recipe_run(runs, [*self.folders[:2], None], seed=7,
+                                 name="20260202T000000Z_s7")
+        code, err = _parse_error([*self.argv, "--compare-run", other])
+        self.assertEqual(code, 2)
+        test_dir = os.path.realpath(self.folders[2])
+        self.assertIn(f"--compare-run '{other}' split its photos otherwise than this search "
+                      f"(test folder: run None, search '{test_dir}'; seed: run 7, search 42; "
+                      "test_from: run 'val', search None; test_split: run 0.5, search None), so "
+                      "its CNN may have seen test photos: run `make recipe-fish` with the same "
+                      "folder options and seed, or give --compare-run none.", err)
+        os.remove(os.path.join(good, "results.json"))  # an unfinished run
+        code, err = _parse_error([*self.argv, "--compare-run", good])
+        self.assertIn(f"--compare-run '{good}' has no results.json: it is not a finished "
+                      "`make recipe-fish` run", err)
+        config = search.parse_args(self.argv)
+        self.assertEqual(find_compare_run(config, os.path.join(runs, "fish")),
+                         (None, f"No comparison with the hand recipe: none of the 2 run(s) in "
+                                f"{runs}/fish/ is finished with this search's splits. Run `make "
+                                "recipe-fish` with the same folder options first (or give "
+                                "--compare-run RUN)."))
+        write_json(os.path.join(good, "results.json"), {"metrics": {}})
+        folder, why = find_compare_run(config, os.path.join(runs, "fish"))
+        self.assertEqual(str(folder), good)  # the newest run that matches, not the newest
+        self.assertIn("the newest finished `make recipe-fish` run with this search's splits",
+                      why)
+        self.assertEqual(find_compare_run(config, os.path.join(self.dir, "none"))[1],
+                         f"No comparison with the hand recipe: there is no run in "
+                         f"{self.dir}/none/. Run `make recipe-fish` with the same folder "
+                         "options first (or give --compare-run RUN).")

@@ -6,7 +6,11 @@ on a log scale; ``schedule``; ``batch_size``), compiles with `recipes.make_optim
 `recipes.make_schedule` and `recipes.make_loss`, and fits: `fit` recompiles the model
 with the schedule sized for the real number of steps (``ceil(N / batch_size)`` per epoch,
 ``epochs - initial_epoch`` epochs) and forwards every other argument, the tuner's
-callbacks included, to ``model.fit``. `tuning.hypermodels` adds the architectures.
+callbacks included, to ``model.fit``. With the class names it also puts a
+`recipes.callbacks.ValidationMetrics` first among the callbacks, so every epoch's logs
+(and the tuner's objective, and ``trials.csv``) have the validation split's per-class ROC
+AUC, their macro mean and the rare class's recall. `tuning.hypermodels` adds the
+architectures, `tuning.fish` the fish photo space.
 
 Reference: Géron, Hands-On ML (3rd ed.), ch. 11 ("Faster Optimizers", "Learning Rate
 Scheduling"); ch. 10 ("Fine-Tuning Neural Network Hyperparameters").
@@ -20,6 +24,7 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
+from recipes.callbacks import ValidationMetrics
 from recipes.checks import check_at_least
 from recipes.losses import make_loss
 from recipes.optimizers import make_optimizer
@@ -49,8 +54,10 @@ class RecipesHyperModel(kt.HyperModel):
     """The training half shared by the hypermodels: optimizer, rate, schedule, batch size.
 
     Subclasses define `spec(hp)` (declaring the architecture hyperparameters) and
-    `_build_spec(spec)`; `build` seeds, declares the training hyperparameters, builds
-    and compiles; `fit` recompiles for the real data size and forwards the rest.
+    `_build_spec(spec, hp)`; `build` seeds, declares the training hyperparameters, builds
+    and compiles; `fit` recompiles for the real data size and forwards the rest. The
+    training choices are class attributes (`optimizers`, `schedules`, `batch_sizes`,
+    `learning_rates`), so a space can narrow them.
 
     Args:
         input_shape: one example's shape.
@@ -63,6 +70,10 @@ class RecipesHyperModel(kt.HyperModel):
         max_epochs: epochs the schedule compiled in `build` spans.
         run_eagerly: compile with `run_eagerly=True`: no graph tracing, which is faster
             for a tiny smoke run and slower for a real one. Defaults to `False`.
+        class_names: one name per class: `fit` then logs the validation split's per-class
+            AUC, macro AUC and rare-class recall (`ValidationMetrics`). Defaults to `None`.
+        rare_class: the index of the class whose recall is logged as
+            ``val_rare_recall``. Defaults to `None`.
         name: the hypermodel's name.
 
     Raises:
@@ -70,6 +81,11 @@ class RecipesHyperModel(kt.HyperModel):
 
     Reference: Géron, Hands-On ML (3rd ed.), ch. 10-11.
     """
+
+    optimizers: tuple[str, ...] = OPTIMIZERS
+    schedules: tuple[str, ...] = SCHEDULES
+    batch_sizes: tuple[int, ...] = BATCH_SIZES
+    learning_rates: tuple[float, float, float] = (*LEARNING_RATE_RANGE, 1e-3)  # low, high, default
 
     def __init__(
         self,
@@ -82,6 +98,8 @@ class RecipesHyperModel(kt.HyperModel):
         train_size: int = 1000,
         max_epochs: int = 10,
         run_eagerly: bool = False,
+        class_names: list[str] | tuple[str, ...] | None = None,
+        rare_class: int | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name, tunable=True)
@@ -94,6 +112,8 @@ class RecipesHyperModel(kt.HyperModel):
         self.train_size = int(train_size)
         self.max_epochs = int(max_epochs)
         self.run_eagerly = bool(run_eagerly)
+        self.class_names = None if class_names is None else list(class_names)
+        self.rare_class = rare_class
         self.execution = 0  # set by the tuner: execution k of a trial is seeded seed + k
 
     def spec(self, hp: kt.HyperParameters) -> CNNSpec | MLPSpec:
@@ -107,7 +127,7 @@ class RecipesHyperModel(kt.HyperModel):
         """
         raise NotImplementedError
 
-    def _build_spec(self, spec: CNNSpec | MLPSpec) -> keras.Model:
+    def _build_spec(self, spec: CNNSpec | MLPSpec, hp: kt.HyperParameters) -> keras.Model:
         raise NotImplementedError
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
@@ -129,7 +149,7 @@ class RecipesHyperModel(kt.HyperModel):
             keras.utils.set_random_seed(int(self.seed) + int(self.execution))
         spec = self.spec(hp)
         self.declare_training(hp)
-        model = self._build_spec(spec)
+        model = self._build_spec(spec, hp)
         steps = math.ceil(self.train_size / hp.get("batch_size"))
         self.compile_model(model, hp, steps_per_epoch=steps, epochs=self.max_epochs)
         return model
@@ -140,13 +160,15 @@ class RecipesHyperModel(kt.HyperModel):
         Args:
             hp: the hyperparameters.
         """
-        hp.Choice("optimizer", OPTIMIZERS)
-        with hp.conditional_scope("optimizer", list(MOMENTUM_OPTIMIZERS)):
-            hp.Choice("momentum", MOMENTUMS)
-        low, high = LEARNING_RATE_RANGE
-        hp.Float("learning_rate", low, high, sampling="log", default=1e-3)
-        hp.Choice("schedule", SCHEDULES)
-        hp.Choice("batch_size", BATCH_SIZES)
+        hp.Choice("optimizer", self.optimizers)
+        with_momentum = [o for o in MOMENTUM_OPTIMIZERS if o in self.optimizers]
+        if with_momentum:
+            with hp.conditional_scope("optimizer", with_momentum):
+                hp.Choice("momentum", MOMENTUMS)
+        low, high, default = self.learning_rates
+        hp.Float("learning_rate", low, high, sampling="log", default=default)
+        hp.Choice("schedule", self.schedules)
+        hp.Choice("batch_size", self.batch_sizes)
 
     def compile_model(
         self, model: keras.Model, hp: kt.HyperParameters, *, steps_per_epoch: int, epochs: int
@@ -172,8 +194,8 @@ class RecipesHyperModel(kt.HyperModel):
                            steps_per_epoch=max(1, int(steps_per_epoch)),
                            epochs=max(1, int(epochs)), **extra)
         optimizer_name = hp.get("optimizer")
-        kwargs = {"momentum": hp.get("momentum")} if optimizer_name in MOMENTUM_OPTIMIZERS \
-            else {}
+        kwargs = {"momentum": hp.get("momentum")} \
+            if optimizer_name in MOMENTUM_OPTIMIZERS and "momentum" in hp.values else {}
         with model.distribute_strategy.scope():
             model.compile(
                 optimizer=make_optimizer(optimizer_name, learning_rate=lr, **kwargs),
@@ -193,6 +215,9 @@ class RecipesHyperModel(kt.HyperModel):
         **kwargs: Any,
     ) -> keras.callbacks.History:
         """Fit with the trial's batch size and a schedule sized for this run.
+
+        With `class_names` and array ``validation_data``, a `ValidationMetrics` on it comes
+        first among the callbacks.
 
         Args:
             hp: the trial's hyperparameters.
@@ -219,5 +244,22 @@ class RecipesHyperModel(kt.HyperModel):
         batch_size = hp.get("batch_size")
         steps = math.ceil(len(x) / batch_size)
         self.compile_model(model, hp, steps_per_epoch=steps, epochs=epochs - initial_epoch)
+        kwargs["callbacks"] = [*self.validation_metrics(kwargs.get("validation_data")),
+                               *(kwargs.get("callbacks") or [])]
         return model.fit(x, y, batch_size=batch_size, epochs=epochs,
                          initial_epoch=initial_epoch, **kwargs)
+
+    def validation_metrics(self, validation_data: Any) -> list[keras.callbacks.Callback]:
+        """``[ValidationMetrics(...)]`` on ``(x_val, y_val)`` arrays, or ``[]``.
+
+        Args:
+            validation_data: `fit`'s ``validation_data``.
+
+        Returns:
+            The callback in a list, when there are class names and array validation data.
+        """
+        if self.class_names is None or not isinstance(validation_data, tuple | list) \
+                or len(validation_data) != 2:
+            return []
+        x_val, y_val = validation_data
+        return [ValidationMetrics(x_val, y_val, self.class_names, rare_class=self.rare_class)]

@@ -4,23 +4,29 @@ Every field is a command-line option: `recipes.cli` builds ``python -m tuning.se
 ``--help`` from `SearchConfig` (in four sections: data, search, output, distributed) and
 ``python -m tuning.distributed``'s from `LaunchConfig`, as for every ``ch11`` experiment.
 
-- `SearchConfig` checks each value and the rules between them (``--data fish`` needs
-  ``--data-dir``, ``--distributed`` needs ``--oracle``, ``--resume`` and ``--overwrite``
-  exclude each other, ...);
+- `SearchConfig` checks each value and the rules between them (the fish folders are only
+  read with ``--data fish``, ``--distributed`` needs ``--oracle``, ``--resume`` and
+  ``--overwrite`` exclude each other, ...);
 - `SearchConfig.resolved` fills the defaults that depend on other options (``--quick``,
-  the tuner, the data set);
-- `check_project` checks it against the disk: ``--directory`` can be written,
-  ``--data-dir`` is a folder, an existing project needs ``--resume`` or ``--overwrite``,
-  a resumed project keeps its data, model, tuner and seed (read from the
-  ``search_config.json`` every search writes), and a finished one (its results written,
-  no ``UNFINISHED`` marker: `recipes.runs.is_finished`) is not redone unless
-  ``--retrain-final`` asks for it.
+  the tuner, the data set: ``--data fish`` searches the fish CNN space with Hyperband);
+- `tuning.project.check_project` checks it against the disk: ``--directory`` can be
+  written, the photo folders exist, a ``--compare-run`` split its photos as this search
+  does, an existing project needs ``--resume`` or ``--overwrite``, a resumed project keeps
+  its data, model, tuner and seed (read from the ``search_config.json`` every search
+  writes), and a finished one (its results written, no ``UNFINISHED`` marker:
+  `recipes.runs.is_finished`) is not redone unless ``--retrain-final`` asks for it.
+
+The fish folder options mean what they mean for ``python -m ch11.fish`` (``--train-dir``,
+``--val-dir``, ``--test-dir``, ``--data-dir``, ``--test-from``, ``--test-split``,
+``--validation-split``), with the course's ``../shared/data/fish-train`` and ``fish-val``
+as the defaults.
 
 Example:
 
 ```python
 config = SearchConfig(model="mlp", tuner="hyperband", quick=True).resolved()
 config.max_epochs, config.project_name  # 3, 'mnist_mlp_hyperband_quick'
+SearchConfig(data="fish").resolved().tuner  # 'hyperband'
 ```
 
 Reference: Géron, Hands-On ML (3rd ed.), ch. 10, "Fine-Tuning Neural Network
@@ -30,23 +36,30 @@ Hyperparameters".
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from recipes.checks import check_at_least, check_choice, check_positive
+from recipes.checks import check_at_least, check_choice, check_fraction, check_positive
 from recipes.cli import option
-from tuning.names import DATASET_NAMES, MODEL_NAMES, OBJECTIVES, TUNER_NAMES
+from tuning.compare import AUTO
+from tuning.names import DATASET_NAMES, MODEL_NAMES, OBJECTIVES, TEST_SOURCES, TUNER_NAMES
 
-__all__ = ["CONFIG_FILE", "IMBALANCES", "ROLES", "SAME_ON_RESUME", "STRATEGIES",
-           "LaunchConfig", "SearchConfig", "check_project", "parse_address", "project_trials"]
+__all__ = ["CONFIG_FILE", "DEFAULT_TRAIN_DIR", "DEFAULT_VAL_DIR", "FISH_FOLDER_OPTIONS",
+           "IMBALANCES", "ROLES", "SAME_ON_RESUME", "STRATEGIES", "LaunchConfig",
+           "SearchConfig", "parse_address"]
 
 CONFIG_FILE = "search_config.json"
+# The course's photos beside the checkout, as ch11.fish finds them (ch11/_fish_config.py).
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_TRAIN_DIR = str(_SHARED / "fish-train")
+DEFAULT_VAL_DIR = str(_SHARED / "fish-val")
+# The options that say where the photos are and how they are split.
+FISH_FOLDER_OPTIONS = ("train_dir", "val_dir", "test_dir", "data_dir", "test_from",
+                       "test_split", "validation_split")
 # What a resumed project must keep: another value would mix two searches in one oracle.
 SAME_ON_RESUME = ("data", "model", "tuner", "objective", "quick", "subset", "image_size",
-                  "seed")
+                  "seed", *FISH_FOLDER_OPTIONS)
 IMBALANCES = ("auto", "class_weight", "focal", "none")
 STRATEGIES = ("none", "mirrored")
 ROLES = ("chief", "worker")
@@ -84,9 +97,30 @@ class SearchConfig:
 
     data: str = option("mnist", "data set; 'synthetic' is a tiny generated set for smoke runs",
                        DATASET_NAMES, group=_DATA)
-    data_dir: str | None = option(None, "folder of fish photos, one subfolder per class "
-                                        "(required with --data fish)",
+    train_dir: str = option(DEFAULT_TRAIN_DIR, "fish: training photos, one subfolder per class "
+                                               "(or Kaggle's Fish_Dataset layout)",
+                            metavar="DIR", group=_DATA,
+                            default_text="../shared/data/fish-train")
+    val_dir: str | None = option(DEFAULT_VAL_DIR, "fish: validation photos (the objective), "
+                                                  "the same class folders ('none': hold out "
+                                                  "--validation-split of the training folder)",
+                                 metavar="DIR", group=_DATA,
+                                 default_text="../shared/data/fish-val")
+    test_dir: str | None = option(None, "fish: test photos, the same class folders; without "
+                                        "it --test-split of the --test-from split is held "
+                                        "out and the report says so",
                                   metavar="DIR", group=_DATA)
+    data_dir: str | None = option(None, "fish: one folder with train/ val/ test/ (or one "
+                                        "folder per class): replaces --train-dir and "
+                                        "--val-dir", metavar="DIR", group=_DATA)
+    test_from: str = option("val", "fish without --test-dir: the split that gives up "
+                                   "--test-split of each class as the test set",
+                            TEST_SOURCES, group=_DATA)
+    test_split: float = option(0.5, "fish without --test-dir: the fraction of each class "
+                                    "held out as the test set", group=_DATA)
+    validation_split: float = option(0.2, "fish without a validation folder: the fraction of "
+                                          "each training class held out for validation",
+                                     group=_DATA)
     subset: int | None = option(
         None, "MNIST: use the first N training images, 0 for all 60,000; synthetic: N "
               "examples (fish uses every photo)",
@@ -95,29 +129,39 @@ class SearchConfig:
     val_size: int | None = option(None, "MNIST validation images, the last of the subset",
                                   metavar="N", group=_DATA,
                                   default_text="a sixth of it, 5,000 for the full set")
-    image_size: int | None = option(None, "fish photos are resized to this square size",
-                                    metavar="PIXELS", group=_DATA,
-                                    default_text="64; 32 with --quick")
+    image_size: tuple[int, ...] | None = option(
+        None, "fish photos are resized to this square size; several sizes make it a "
+              "hyperparameter (photos come from the decoded-photo cache, one per size)",
+        metavar="PIXELS", group=_DATA, default_text="64 96 (64 for --model mlp); 32 with "
+                                                    "--quick")
     imbalance: str = option("auto", "class imbalance: balanced class weights, focal loss "
                                     "weighted by them, or nothing; auto = class_weight for "
                                     "fish, none otherwise", IMBALANCES, group=_DATA)
-    model: str = option("cnn", "search space", MODEL_NAMES, group=_SEARCH)
-    tuner: str = option("random", "algorithm", TUNER_NAMES, group=_SEARCH)
+    model: str = option("cnn", "search space; cnn with --data fish is the fish photo CNN "
+                               "space (tuning.fish)", MODEL_NAMES, group=_SEARCH)
+    tuner: str | None = option(None, "algorithm", TUNER_NAMES, group=_SEARCH,
+                               default_text="hyperband for fish, random otherwise")
     max_trials: int | None = option(None, "trials at most; for hyperband a cap on its own "
                                           "schedule", metavar="N", group=_SEARCH,
                                     default_text="10, 3 with --quick; hyperband: no cap")
     max_epochs: int | None = option(None, "epochs per trial, hyperband's largest budget",
                                     metavar="N", group=_SEARCH,
-                                    default_text="5; with --quick 1, or 3 for hyperband")
+                                    default_text="5, 9 for fish with hyperband; with --quick "
+                                                 "1, or 3 for hyperband")
     executions_per_trial: int = option(1, "models trained per trial, metrics averaged",
                                        metavar="N", group=_SEARCH)
-    objective: str = option("val_accuracy", "metric to optimize (loss: lower is better)",
+    objective: str = option("val_accuracy", "metric to optimize (loss: lower is better); "
+                                            "val_macro_auc is the mean one-vs-rest ROC AUC "
+                                            "of the classes, val_rare_recall the recall of "
+                                            "the smallest class of the training split",
                             OBJECTIVES, group=_SEARCH)
-    patience: int = option(2, "early stopping: epochs without improvement of the objective",
-                           metavar="EPOCHS", group=_SEARCH)
+    patience: int | None = option(None, "early stopping: epochs without improvement of the "
+                                        "objective", metavar="EPOCHS", group=_SEARCH,
+                                  default_text="2; 4 for fish (1cycle's noisy middle)")
     seed: int = option(42, "seed of the oracle and each trial", group=_SEARCH)
     quick: bool = option(False, "smoke run: a small slice, 1 epoch, 3 trials, 500 test "
-                                "images, --run-eagerly", group=_SEARCH)
+                                "images, --run-eagerly; fish: every photo at 32x32, 1 "
+                                "epoch (3 for hyperband), 3 trials", group=_SEARCH)
     run_eagerly: bool = option(False, "train without tf.function graphs: faster for tiny "
                                       "runs (no tracing), slower for real ones", group=_SEARCH)
     strategy: str = option("none", "train each trial with tf.distribute.MirroredStrategy "
@@ -138,6 +182,11 @@ class SearchConfig:
                                         "test and overwrite best_model.keras, results.json and "
                                         "report.md (without it, --resume refuses a finished "
                                         "search)", group=_OUTPUT)
+    compare_run: str | None = option(
+        AUTO, "fish: a `make recipe-fish` run (its folder or results.json) whose CNN is "
+              "tested on this search's test photos beside the best model; 'auto': the "
+              "newest run in runs/fish/ that split its photos as this search does; 'none': "
+              "no comparison", metavar="RUN", group=_OUTPUT)
     verbose: bool = option(False, "Keras's line per epoch and Keras Tuner's trial tables",
                            group=_OUTPUT)
     distributed: str | None = option(
@@ -159,19 +208,42 @@ class SearchConfig:
         for name, valid in (("data", DATASET_NAMES), ("model", MODEL_NAMES),
                             ("tuner", TUNER_NAMES), ("objective", OBJECTIVES),
                             ("imbalance", IMBALANCES), ("strategy", STRATEGIES)):
-            check_choice(name, getattr(self, name), valid)
+            if getattr(self, name) is not None:  # tuner: None is "the data set's default"
+                check_choice(name, getattr(self, name), valid)
         if self.distributed is not None:
             check_choice("role", self.distributed, ROLES)
-        for name, low in (("subset", 0), ("val_size", 1), ("image_size", 8),
-                          ("max_trials", 1), ("max_epochs", 1), ("executions_per_trial", 1),
-                          ("patience", 1), ("top_k", 1)):
+        check_choice("test_from", self.test_from, TEST_SOURCES)
+        check_fraction("test_split", self.test_split)
+        check_fraction("validation_split", self.validation_split)
+        if self.image_size is not None:
+            sizes = (self.image_size,) if isinstance(self.image_size, int) else self.image_size
+            object.__setattr__(self, "image_size", tuple(int(s) for s in sizes))  # JSON lists
+            if not self.image_size:
+                raise ValueError("--image-size needs at least one size.")
+            for size in self.image_size:
+                check_at_least("image_size", size, 8)
+            if len(set(self.image_size)) != len(self.image_size):
+                raise ValueError(f"--image-size lists a size twice: {self.image_size}.")
+            if self.data == "fish" and self.model == "cnn" and min(self.image_size) < 16:
+                raise ValueError(f"The fish CNN space needs --image-size 16 or more (a stride-2 "
+                                 f"stem and 3 pooled blocks), got {min(self.image_size)}.")
+            if self.model == "mlp" and len(self.image_size) > 1:
+                raise ValueError("--model mlp searches one --image-size; the CNN space takes "
+                                 "several.")
+        for name, low in (("subset", 0), ("val_size", 1), ("max_trials", 1),
+                          ("max_epochs", 1), ("executions_per_trial", 1), ("patience", 1),
+                          ("top_k", 1)):
             if getattr(self, name) is not None:
                 check_at_least(name, getattr(self, name), low)
-        if self.data == "fish" and not self.data_dir:
-            raise ValueError("--data fish needs --data-dir DIR: a folder of fish photos with "
-                             "one subfolder per class (e.g. --data-dir ../shared/data/fish-val).")
-        if self.data != "fish" and self.data_dir:
-            raise ValueError(f"--data-dir is only read with --data fish, not --data {self.data}.")
+        if self.data != "fish":
+            given = [name for name, default in (
+                ("train_dir", DEFAULT_TRAIN_DIR), ("val_dir", DEFAULT_VAL_DIR),
+                ("test_dir", None), ("data_dir", None), ("compare_run", AUTO),
+                ("test_from", "val"), ("test_split", 0.5), ("validation_split", 0.2))
+                if getattr(self, name) != default]
+            if given:
+                raise ValueError(f"--{given[0].replace('_', '-')} is only read with --data "
+                                 f"fish, not --data {self.data}.")
         if self.data == "fish" and self.subset is not None:
             raise ValueError("--subset applies to --data mnist and synthetic; fish uses all "
                              "photos.")
@@ -204,26 +276,35 @@ class SearchConfig:
 
         ``max_trials``, ``max_epochs``, ``subset``, ``image_size``, ``imbalance``,
         ``project_name`` and ``tuner_id`` get their defaults for this data set, tuner and
-        ``quick``; ``--quick`` turns ``run_eagerly`` on. Resolving twice changes nothing.
+        ``quick``; ``--quick`` turns ``run_eagerly`` on (not for fish). Resolving twice changes
+        nothing.
 
         Returns:
             A new `SearchConfig`.
         """
-        hyperband = self.tuner == "hyperband"
-        fill: dict[str, object] = {"run_eagerly": self.run_eagerly or self.quick}
+        fish = self.data == "fish"
+        tuner = self.tuner or ("hyperband" if fish else "random")
+        hyperband = tuner == "hyperband"
+        # Eager is faster for --quick's tiny slices; fish uses every photo, so not there.
+        fill: dict[str, object] = {"tuner": tuner,
+                                   "run_eagerly": self.run_eagerly or (self.quick and not fish)}
         if self.max_trials is None:
             fill["max_trials"] = 3 if self.quick else (None if hyperband else 10)
         if self.max_epochs is None:
-            fill["max_epochs"] = (3 if hyperband else 1) if self.quick else 5
-        if self.subset is None and self.data != "fish":
+            fill["max_epochs"] = ((3 if hyperband else 1) if self.quick
+                                  else 9 if fish and hyperband else 5)
+        if self.patience is None:
+            fill["patience"] = 4 if fish else 2
+        if self.subset is None and not fish:
             fill["subset"] = (1200 if self.data == "mnist" else 240) if self.quick \
                 else (12000 if self.data == "mnist" else 480)
         if self.image_size is None:
-            fill["image_size"] = 32 if self.quick else 64
+            fill["image_size"] = (32,) if self.quick else \
+                (64, 96) if self.model == "cnn" else (64,)
         if self.imbalance == "auto":
-            fill["imbalance"] = "class_weight" if self.data == "fish" else "none"
+            fill["imbalance"] = "class_weight" if fish else "none"
         if self.project_name is None:
-            fill["project_name"] = (f"{self.data}_{self.model}_{self.tuner}"
+            fill["project_name"] = (f"{self.data}_{self.model}_{tuner}"
                                     + ("_quick" if self.quick else ""))
         if self.distributed == "chief":
             fill["tuner_id"] = "chief"
@@ -238,91 +319,12 @@ class SearchConfig:
         """``directory/project_name`` (of a resolved config)."""
         return Path(self.directory) / str(self.project_name)
 
-
-def project_trials(project_dir: str | os.PathLike) -> int | None:
-    """Number of trials of an existing project.
-
-    Args:
-        project_dir: ``DIRECTORY/PROJECT_NAME``.
-
-    Returns:
-        The number of ``trial_*`` folders, or `None` when there is no project (no
-        ``oracle.json``).
-    """
-    project_dir = Path(project_dir)
-    if not (project_dir / "oracle.json").exists():
-        return None
-    return len(list(project_dir.glob("trial_*")))
-
-
-def check_project(config: SearchConfig) -> SearchConfig:
-    """Check a resolved config against the disk: the fish folder and the project folder.
-
-    Args:
-        config: a `SearchConfig.resolved` config.
-
-    Returns:
-        The same config.
-
-    Raises:
-        ValueError: ``--directory`` is under a file or cannot be written; ``--data-dir``
-            is not a folder; the project exists and neither ``--resume`` nor
-            ``--overwrite`` is given (a worker joins the chief's project, so it is not
-            asked); a resumed project was created with other `SAME_ON_RESUME` options,
-            or is finished and ``--retrain-final`` is not given. The message says what to
-            change.
-    """
-    _check_writable("--directory", config.directory)
-    if config.data_dir and not Path(config.data_dir).is_dir():
-        raise ValueError(f"--data-dir {config.data_dir!r} is not a folder.")
-    project = config.project_dir
-    trials = project_trials(project)
-    if config.distributed == "worker" or trials is None:
-        return config
-    if not (config.resume or config.overwrite):
-        raise ValueError(f"Project {project} already exists ({trials} trial(s)). Choose: "
-                         "--resume to continue it (completed trials are kept) or "
-                         "--overwrite to delete it and start again (or another "
-                         "--project-name).")
-    saved = project / CONFIG_FILE
-    if config.resume and saved.exists():
-        old = json.loads(saved.read_text())
-        diff = [k for k in SAME_ON_RESUME if k in old and old[k] != getattr(config, k)]
-        if diff:
-            was = ", ".join(f"{k}={old[k]!r}" for k in diff)
-            raise ValueError(f"Cannot resume {project}: it was created with {was}. Resume "
-                             "with the same options, or use --overwrite/--project-name.")
-    if config.resume and not config.retrain_final and (project / "results.json").is_file():
-        from recipes.runs import is_finished  # imports Keras: only for a project with results
-
-        if is_finished(project):
-            raise ValueError(
-                f"Project {project} is a finished search ({trials} trial(s); its "
-                "results.json and report.md are written): --resume has nothing to continue "
-                "and would overwrite them. Add --retrain-final to run the trials left "
-                "(after raising --max-trials) and retrain, test and rewrite the results, or "
-                "use --overwrite or another --project-name to start a new search.")
-    return config
-
-
-def _check_writable(flag: str, directory: str) -> None:
-    """Raise ``ValueError`` unless folders can be created in `directory` (or it exists).
-
-    The nearest existing folder of the path must be a folder (not a file) where a folder
-    can be created: the check creates and deletes an empty temporary one.
-    """
-    path = Path(directory).expanduser()
-    existing = path
-    while not existing.exists() and existing.parent != existing:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ValueError(f"{flag} {directory!r}: {str(existing)!r} is a file, not a folder. "
-                         f"Choose another {flag}.")
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=existing))
-    except OSError as e:
-        raise ValueError(f"{flag} {directory!r}: cannot create a folder in {str(existing)!r} "
-                         f"({e.strerror or e}). Choose a writable {flag}.") from None
+    def fish_folders(self) -> tuple[str, str | None, str | None]:
+        """``(train, validation, test)`` folders as `recipes.data.fish.load_fish_splits`
+        takes them (``data_dir`` replaces the first two), as ``ch11.fish`` reads them."""
+        if self.data_dir:
+            return self.data_dir, None, self.test_dir
+        return self.train_dir, self.val_dir, self.test_dir
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,17 @@
 """The tuner's data: MNIST, fish photos or a tiny generated set, as NumPy splits.
 
-Every set comes as raw pixels (float32 in [0, 255]) split into train, validation and test;
-the hypermodels rescale inside the model (``input_norm="rescale"``), so the saved best
-model takes raw images. Arrays, not batched datasets, because the batch size is a
-hyperparameter.
+Every set comes as raw pixels (float32 in [0, 255]; uint8 photos for fish) split into
+train, validation and test; the hypermodels rescale inside the model
+(``input_norm="rescale"``), so the saved best model takes raw images. Arrays, not batched
+datasets, because the batch size is a hyperparameter.
 
 - ``mnist``: the first ``subset`` training images (the last ``val_size`` of them for
   validation) and the 10,000 test images (`recipes.data.load_mnist`, offline).
-- ``fish``: `recipes.data.load_fish` on a folder, resized to ``image_size``, split
-  stratified 70/20/10 per class; class imbalance is kept (the search weights it).
+- ``fish``: `recipes.data.fish.load_fish_splits` on the folders (the training and
+  validation folders, a test folder or a held-out part, as ``ch11.fish`` splits them),
+  resized to ``image_size`` through the decoded-photo cache (no photo is decoded twice,
+  across trials or runs); class imbalance is kept (the search weights it).
+  `load_fish_sizes` loads the same splits at several sizes, for a search over the size.
 - ``synthetic``: three classes of 12x12 noisy images with a bright band whose row says
   the class; for smoke runs and tests (no files needed).
 
@@ -25,15 +28,17 @@ Reference: Géron, Hands-On ML (3rd ed.), ch. 10 (MNIST/Fashion MNIST splits) an
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from recipes.checks import InputError, check_choice
-from recipes.data import load_fish, load_mnist
+from recipes.data import load_mnist
 from tuning.names import DATASET_NAMES
 
-__all__ = ["TuningData", "load_data"]
+__all__ = ["TuningData", "load_data", "load_fish_sizes", "rare_class"]
 
 
 @dataclass
@@ -41,10 +46,12 @@ class TuningData:
     """Train/validation/test arrays and what describes them.
 
     Attributes:
-        x_train, y_train, x_val, y_val, x_test, y_test: float32 images in [0, 255] and
-            int64 labels.
+        x_train, y_train, x_val, y_val, x_test, y_test: images in [0, 255] (float32, or
+            uint8 photos) and int64 labels.
         class_names: one name per class index.
         description: one line saying what was loaded.
+        sources: split -> where it came from, in words (fish: a folder or a held-out part).
+        counts: fish: photos per class (rows) and split (columns), else `None`.
     """
 
     x_train: np.ndarray
@@ -55,6 +62,8 @@ class TuningData:
     y_test: np.ndarray
     class_names: list[str] = field(default_factory=list)
     description: str = ""
+    sources: dict[str, str] = field(default_factory=dict)
+    counts: Any = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -86,25 +95,28 @@ def _mnist(subset: int | None, val_size: int | None, test_size: int | None) -> T
     )
 
 
-def _to_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
-    for xb, yb in dataset.as_numpy_iterator():
-        xs.append(xb)
-        ys.append(yb)
-    return np.concatenate(xs).astype("float32"), np.concatenate(ys).astype("int64")
+def _fish(folders: tuple[Any, Any, Any], image_size: int, seed: int,
+          log: Callable[[str], None] | None, **split: Any) -> TuningData:
+    from recipes.checks import InputError
+    from recipes.data.fish import load_fish_splits
 
-
-def _fish(data_dir: str | os.PathLike, image_size: int, seed: int) -> TuningData:
-    fish = load_fish(data_dir, image_size=(image_size, image_size), validation_split=0.2,
-                     test_split=0.1, seed=seed, batch_size=256, shuffle=False)
-    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = (
-        _to_arrays(fish.train), _to_arrays(fish.validation), _to_arrays(fish.test)
-    )
+    fish = load_fish_splits(*folders, image_size=image_size, seed=seed, log=log, **split)
+    if len(fish.y["test"]) == 0:
+        raise InputError("The test split is empty: give --test-dir DIR or --test-split > 0.")
+    how = ("read from the photo cache" if fish.from_cache
+           else f"decoded at {fish.decoded_per_s:,.0f} photos/s")
+    sizes = "/".join(f"{len(fish.y[s]):,}" for s in ("train", "validation", "test"))
+    description = (f"fish photos: {len(fish.class_names)} classes, {sizes} train/validation/"
+                   f"test photos at {image_size}x{image_size} ({how}, "
+                   f"{fish.load_seconds:.1f} s)")
+    if fish.duplicates:
+        a = fish.duplicates[0]
+        description += (f"; WARNING: {len(fish.duplicates)} photo(s) appear in two splits "
+                        f"(same bytes), e.g. {a[1]} ({a[0]}) = {a[3]} ({a[2]})")
     return TuningData(
-        x_tr, y_tr, x_va, y_va, x_te, y_te, class_names=list(fish.class_names),
-        description=f"fish photos in {fish.directory}: {len(fish.class_names)} classes, "
-                    f"{len(x_tr):,}/{len(x_va):,}/{len(x_te):,} train/validation/test images "
-                    f"at {image_size}x{image_size}",
+        fish.x["train"], fish.y["train"], fish.x["validation"], fish.y["validation"],
+        fish.x["test"], fish.y["test"], class_names=list(fish.class_names),
+        description=description, sources=dict(fish.sources), counts=fish.counts,
     )
 
 
@@ -130,17 +142,34 @@ def load_data(
     name: str,
     *,
     data_dir: str | os.PathLike | None = None,
+    train_dir: str | os.PathLike | None = None,
+    val_dir: str | os.PathLike | None = None,
+    test_dir: str | os.PathLike | None = None,
+    test_from: str = "val",
+    test_split: float = 0.5,
+    validation_split: float = 0.2,
     subset: int | None = None,
     val_size: int | None = None,
     test_size: int | None = None,
     image_size: int = 64,
     seed: int = 42,
+    log: Callable[[str], None] | None = None,
 ) -> TuningData:
     """Load a data set for the search.
 
     Args:
         name: `"mnist"`, `"fish"` or `"synthetic"`.
-        data_dir: the fish photo folder (fish only).
+        data_dir: fish: one folder with ``train/ val/ test/`` (or one folder per class);
+            replaces `train_dir` and `val_dir`.
+        train_dir: fish: the training folder, one subfolder per class.
+        val_dir: fish: the validation folder (`None`: `validation_split` of the training
+            folder is held out).
+        test_dir: fish: the test folder (`None`: `test_split` of each class of the
+            `test_from` split is held out).
+        test_from: fish: ``"val"`` or ``"train"``. Defaults to `"val"`.
+        test_split: fish: that fraction. Defaults to `0.5`.
+        validation_split: fish: the fraction held out for validation without a validation
+            folder. Defaults to `0.2`.
         subset: MNIST: use the first `subset` training images (`None` or 0: all 60,000);
             synthetic: number of train + validation examples (default 480).
         val_size: MNIST validation images, the last of the subset. Defaults to a sixth of
@@ -148,12 +177,15 @@ def load_data(
         test_size: keep only the first `test_size` test images (MNIST). Defaults to all.
         image_size: fish photos are resized to `image_size` x `image_size`.
         seed: the fish split and the synthetic draw.
+        log: fish: called with progress lines while photos are decoded. Defaults to `None`.
 
     Returns:
         A `TuningData`.
 
     Raises:
-        ValueError: unknown name, fish without `data_dir`, or a bad `val_size`.
+        ValueError: unknown name, fish without a folder, or a bad `val_size`.
+        recipes.checks.InputError: a bad photo folder (a `ValueError`; the message names
+            the folder or class and the fix).
 
     Reference: Géron, Hands-On ML (3rd ed.), ch. 10 (a validation set carved from the
     training set).
@@ -162,7 +194,38 @@ def load_data(
     if name == "mnist":
         return _mnist(subset, val_size, test_size)
     if name == "fish":
-        if data_dir is None:
-            raise ValueError("The fish data set needs a folder: pass data_dir (--data-dir).")
-        return _fish(data_dir, image_size, seed)
+        folders = (data_dir, None, test_dir) if data_dir else (train_dir, val_dir, test_dir)
+        if folders[0] is None:
+            raise ValueError("The fish data set needs a folder: pass train_dir (--train-dir) "
+                             "or data_dir (--data-dir).")
+        return _fish(folders, image_size, seed, log, test_from=test_from,
+                     test_split=test_split, validation_split=validation_split)
     return _synthetic(int(subset or 480), seed)
+
+
+def load_fish_sizes(sizes: Sequence[int], **kwargs: Any) -> dict[int, TuningData]:
+    """The same fish splits at several image sizes (each from the decoded-photo cache).
+
+    Args:
+        sizes: the square sizes.
+        **kwargs: `load_data`'s fish arguments (folders, fractions, seed, log).
+
+    Returns:
+        ``{size: TuningData}`` in the order of `sizes`; every entry has the same photos
+        and labels, resized.
+    """
+    return {int(size): load_data("fish", image_size=int(size), **kwargs) for size in sizes}
+
+
+def rare_class(y_train: np.ndarray, num_classes: int) -> int:
+    """The index of the smallest class of the training split (the first, on a tie).
+
+    Args:
+        y_train: the training labels.
+        num_classes: classes.
+
+    Returns:
+        The class index.
+    """
+    return int(np.argmin(np.bincount(np.asarray(y_train, dtype="int64"),
+                                     minlength=num_classes)))

@@ -133,8 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         start_by = time.monotonic() + launch.startup_timeout
         while not _listening(port):
             if chief.poll() is not None:
-                print(f"launcher: the chief exited ({chief.returncode}) before serving.",
-                      flush=True)
+                if chief.returncode != 2:  # 2: bad input, which the chief's error line says
+                    print(f"launcher: the chief exited ({chief.returncode}) before serving.",
+                          flush=True)
                 return chief.returncode or 1
             if time.monotonic() > min(start_by, deadline):
                 print(f"launcher: the chief did not serve on {HOST}:{port} within "

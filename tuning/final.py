@@ -4,8 +4,12 @@
 distributed one): it writes ``trials.csv`` and prints the best rows, draws the two
 plots, rebuilds the best hyperparameters, trains them on train + validation for the
 best trial's epoch count, saves ``best_model.keras``, evaluates it on the test set
-(accuracy and one-vs-rest AUC per class), writes ``results.json`` and ``report.md``, and
-last deletes the project's ``UNFINISHED`` marker (`recipes.runs.mark_finished`).
+(accuracy, and `recipes.metrics.class_report` per class: AUC, precision, recall), writes
+``results.json`` and ``report.md``, and last deletes the project's ``UNFINISHED`` marker
+(`recipes.runs.mark_finished`). For the fish photos the report also says where each split
+came from (a test folder, or a held-out part), names the rare class, and compares the best
+model with the hand recipe of ``make recipe-fish`` on the same test photos
+(`tuning.compare`).
 
 Reference: Géron, Hands-On ML (3rd ed.), ch. 10 ("retrain the best model on the full
 training set"), ch. 2 (evaluate once on the test set).
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +27,18 @@ import keras
 import numpy as np
 import pandas as pd
 
-from recipes.metrics import roc_auc_per_class
-from recipes.runs import library_versions, mark_finished, save_figure, write_json, write_report
+from recipes.metrics import class_report
+from recipes.runs import (
+    library_versions,
+    mark_finished,
+    markdown_table,
+    save_figure,
+    write_json,
+    write_report,
+)
+from tuning.compare import comparison_section, find_compare_run, score_hand_recipe
 from tuning.config import SearchConfig
-from tuning.data import TuningData
+from tuning.data import TuningData, load_data
 from tuning.results import (
     hyperparameter_columns,
     plot_hyperparameters,
@@ -33,10 +46,25 @@ from tuning.results import (
     trials_table,
 )
 
-__all__ = ["evaluate", "finish_search", "retrain_best"]
+__all__ = ["evaluate", "finish_search", "retrain_best", "trial_data"]
 
 
-def retrain_best(tuner: Any, hypermodel: Any, data: TuningData, *,
+def trial_data(data: TuningData | Mapping[int, TuningData], hp: Any) -> TuningData:
+    """The data a trial trained on: `data`, or its ``image_size``'s from a mapping of sizes.
+
+    Args:
+        data: one `TuningData`, or ``{image_size: TuningData}`` (the fish search).
+        hp: the trial's hyperparameters.
+
+    Returns:
+        The `TuningData`.
+    """
+    if isinstance(data, Mapping):
+        return data[int(hp.get("image_size"))]
+    return data
+
+
+def retrain_best(tuner: Any, hypermodel: Any, data: TuningData | Mapping[int, TuningData], *,
                  fit_extra: dict[str, Any] | None = None, strategy: Any = None,
                  verbose: int = 0) -> tuple[keras.Model, Any, int]:
     """Train the best trial's hyperparameters on train + validation.
@@ -47,7 +75,7 @@ def retrain_best(tuner: Any, hypermodel: Any, data: TuningData, *,
     Args:
         tuner: the tuner after the search.
         hypermodel: its hypermodel.
-        data: the data.
+        data: the data (or ``{image_size: TuningData}``: the best trial's size is used).
         fit_extra: more `fit` arguments (``class_weight``).
         strategy: the `tf.distribute` strategy of the search, or `None`.
         verbose: Keras's verbosity.
@@ -67,6 +95,7 @@ def retrain_best(tuner: Any, hypermodel: Any, data: TuningData, *,
     best = tuner.oracle.get_best_trials(1)[0]
     hp = best.hyperparameters
     epochs = int(hp.values.get("tuner/initial_epoch", 0)) + int(best.best_step or 0) + 1
+    data = trial_data(data, hp)
     x = np.concatenate([data.x_train, data.x_val])
     y = np.concatenate([data.y_train, data.y_val])
     keras.backend.clear_session()
@@ -79,33 +108,40 @@ def retrain_best(tuner: Any, hypermodel: Any, data: TuningData, *,
 
 
 def evaluate(model: keras.Model, data: TuningData) -> dict[str, Any]:
-    """Test-set accuracy and one-vs-rest AUC per class (`recipes.metrics.roc_auc_per_class`).
+    """Test-set accuracy and, per class, `recipes.metrics.class_report` (AUC, P, R, F1).
 
     Args:
         model: a trained classifier with softmax outputs.
         data: the data (its test split is used).
 
     Returns:
-        ``{"accuracy", "per_class_auc": {class: auc}, "mean_auc", "test_size"}``; the AUC
-        of a class absent from the test set is NaN, and so is every AUC when the model's
+        ``{"accuracy", "correct", "per_class_auc": {class: auc}, "mean_auc", "test_size",
+        "per_class": [{class, auc, precision, recall, f1, support}, ...]}``; the AUC of a
+        class absent from the test set is NaN, and so is every AUC when the model's
         outputs are not finite (a retraining that diverged), with a ``note`` saying so.
 
-    Reference: Géron, Hands-On ML (3rd ed.), ch. 3 (accuracy, ROC AUC).
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 3 (accuracy, precision/recall, ROC AUC).
     """
-    proba = model.predict(data.x_test, batch_size=256, verbose=0)
-    accuracy = float(np.mean(proba.argmax(axis=1) == data.y_test))
+    proba = np.asarray(model.predict(data.x_test, batch_size=256, verbose=0), dtype="float64")
+    correct = int(np.sum(proba.argmax(axis=1) == data.y_test))
     test: dict[str, Any] = {}
-    if np.isfinite(proba).all():
-        aucs = roc_auc_per_class(data.y_test, proba)["auc"].to_numpy(dtype=float)
-    else:
-        aucs = np.full(proba.shape[1], np.nan)
+    finite = np.isfinite(proba).all()
+    if not finite:
         test["note"] = (f"{int(np.sum(~np.isfinite(proba)))} model outputs are not finite "
                         "(the retraining diverged): AUC undefined.")
+    report = class_report(data.y_test, np.where(np.isfinite(proba), proba, 0.0),
+                          data.class_names)
+    if not finite:
+        report["auc"] = np.nan
+    aucs = report["auc"].to_numpy(dtype=float)
     return {
-        "accuracy": accuracy,
+        "accuracy": correct / len(data.y_test),
+        "correct": correct,
         "per_class_auc": {name: float(a) for name, a in zip(data.class_names, aucs)},
         "mean_auc": float(np.nanmean(aucs)) if np.isfinite(aucs).any() else float("nan"),
         "test_size": int(len(data.y_test)),
+        "per_class": report[["class", "auc", "precision", "recall", "f1", "support"]]
+        .to_dict("records"),
         **test,
     }
 
@@ -118,18 +154,79 @@ def _top(table: pd.DataFrame, k: int, direction: str) -> pd.DataFrame:
     return ranked[[c for c in keep if c in ranked.columns]].head(k)
 
 
-def finish_search(tuner: Any, hypermodel: Any, data: TuningData, config: SearchConfig,
-                  *, fit_extra: dict[str, Any], strategy: Any, started: float) -> dict[str, Any]:
+def _fish_sections(config: SearchConfig, data: TuningData | Mapping[int, TuningData],
+                   best_data: TuningData, test: dict[str, Any], report: Any,
+                   rare: int | None) -> tuple[list[tuple[str, str]], dict[str, Any], list[str]]:
+    """The fish report's sections: the splits, the rare class, the hand recipe beside the best.
+
+    Returns:
+        ``(sections, facts for results.json, notes)``.
+    """
+    sections, facts, notes = [], {}, []
+    counts = best_data.counts.reset_index()
+    sources = "\n".join(f"- {split}: {text}" for split, text in best_data.sources.items())
+    if not best_data.sources.get("test", "").startswith("folder"):
+        notes.append("No --test-dir: the test figures come from a held-out part of the "
+                     f"{'training' if config.test_from == 'train' else 'validation'} split, "
+                     "not from a separate test folder.")
+    sections.append(("Photos", f"{sources}\n\n{markdown_table(counts)}"))
+    if rare is not None:
+        name = best_data.class_names[rare]
+        n = {split: int((y == rare).sum()) for split, y in
+             (("train", best_data.y_train), ("validation", best_data.y_val),
+              ("test", best_data.y_test))}
+        facts["rare_class"] = name
+        sections.append(("The rare class", (
+            f"The smallest class of the training split is **{name}**: {n['train']} training, "
+            f"{n['validation']} validation and {n['test']} test photo(s). "
+            f"`--objective val_rare_recall` optimizes its validation recall; every trial's "
+            f"per-class validation AUC (`val_auc_<class>`) is in `trials.csv`.")))
+    if report is None or rare is None:
+        return sections, facts, notes
+    folder, why = find_compare_run(config)
+    if folder is None:
+        notes.append(why)
+        facts["hand_recipe"] = None
+        return sections, facts, notes
+
+    def test_at(size: int) -> tuple[Any, Any]:
+        if isinstance(data, Mapping) and size in data:
+            return data[size].x_test, data[size].y_test
+        train, val, test_dir = config.fish_folders()
+        other = load_data("fish", train_dir=train, val_dir=val, test_dir=test_dir,
+                          test_from=config.test_from, test_split=config.test_split,
+                          validation_split=config.validation_split, image_size=size,
+                          seed=config.seed)
+        return other.x_test, other.y_test
+
+    hand = score_hand_recipe(folder, test_at, best_data.class_names)
+    best = {**test, "report": report}
+    body, verdict = comparison_section(best, hand, best_data.class_names[rare])
+    sections.append(("Best trial vs the hand recipe", f"{why}\n\n{body}"))
+    notes.append(verdict)
+    facts["hand_recipe"] = {"run": hand["run"], "image_size": hand["image_size"],
+                            "accuracy": hand["accuracy"], "macro_auc": hand["macro_auc"],
+                            "per_class": hand["report"][["class", "auc", "precision", "recall",
+                                                         "f1", "support"]].to_dict("records"),
+                            "verdict": verdict}
+    print(f"\n{verdict}", flush=True)
+    return sections, facts, notes
+
+
+def finish_search(tuner: Any, hypermodel: Any, data: TuningData | Mapping[int, TuningData],
+                  config: SearchConfig, *, fit_extra: dict[str, Any], strategy: Any,
+                  started: float, rare: int | None = None) -> dict[str, Any]:
     """Write every output of a finished search into the project folder.
 
     Args:
         tuner: the tuner (local, or the chief's).
         hypermodel: its hypermodel.
-        data: the data.
+        data: the data (or ``{image_size: TuningData}`` for the fish search).
         config: the search's (resolved) settings.
         fit_extra: more `fit` arguments for the retraining.
         strategy: the `tf.distribute` strategy, or `None`.
         started: `time.perf_counter()` at the start.
+        rare: the index of the rare class (the smallest of the training split).
 
     Returns:
         ``{"project_dir", "table", "best_hyperparameters", "best_trial", "test"}``.
@@ -152,18 +249,21 @@ def finish_search(tuner: Any, hypermodel: Any, data: TuningData, config: SearchC
     summary: dict[str, Any] = {"project_dir": project, "table": table}
     test: dict[str, Any] = {}
     sections = []
+    report = None
+    best_data = next(iter(data.values())) if isinstance(data, Mapping) else data
     if config.retrain:
         t0 = time.perf_counter()
         model, best, epochs = retrain_best(tuner, hypermodel, data, fit_extra=fit_extra,
                                            strategy=strategy, verbose=2 if config.verbose else 0)
+        best_data = trial_data(data, best.hyperparameters)
         model.save(project / "best_model.keras")
-        test = {**evaluate(model, data), "retrain_epochs": epochs,
+        test = {**evaluate(model, best_data), "retrain_epochs": epochs,
                 "retrain_seconds": round(time.perf_counter() - t0, 1)}
+        report = pd.DataFrame(test["per_class"])
         values = {k: v for k, v in best.hyperparameters.values.items()
                   if not k.startswith("tuner/")}
         summary.update(best_trial=best.trial_id, best_hyperparameters=values)
-        auc_rows = "\n".join(f"| {name} | {auc:.4f} |"
-                             for name, auc in test["per_class_auc"].items())
+        per_class = report.rename(columns={"auc": "AUC"})
         sections = [
             ("Best hyperparameters", "\n".join(f"- `{k}`: {v}" for k, v in values.items())
              + f"\n\nSpec: `{hypermodel.spec(best.hyperparameters.copy())!r}`"),
@@ -171,14 +271,22 @@ def finish_search(tuner: Any, hypermodel: Any, data: TuningData, config: SearchC
              f"Trial {best.trial_id} ({objective} {best.score:.4f}) retrained on train + "
              f"validation for {epochs} epoch(s), saved as `best_model.keras` "
              f"(raw pixels in, `import recipes; keras.models.load_model(path)`).\n\n"
-             f"- test accuracy: **{test['accuracy']:.4f}** on {test['test_size']:,} images\n"
+             f"- test accuracy: **{test['accuracy']:.4f}** ({test['correct']:,} of "
+             f"{test['test_size']:,} images)\n"
              f"- mean one-vs-rest AUC: {test['mean_auc']:.4f}\n\n"
-             f"| class | AUC |\n|---|---|\n{auc_rows}"),
+             f"{markdown_table(per_class)}"),
         ]
         print(f"\nBest trial {best.trial_id}: {objective}={best.score:.4f}; retrained "
               f"{epochs} epoch(s); test accuracy {test['accuracy']:.4f}, mean AUC "
               f"{test['mean_auc']:.4f}", flush=True)
+    facts: dict[str, Any] = {}
+    fish_notes: list[str] = []
+    if config.data == "fish":
+        fish_sections, facts, fish_notes = _fish_sections(config, data, best_data, test,
+                                                          report, rare)
+        sections = fish_sections[:1] + sections + fish_sections[1:]
     summary["test"] = test
+    summary.update(facts)
     wall = time.perf_counter() - started
     write_json(project / "results.json", {
         "config": config, "seed": config.seed, "objective": objective,
@@ -187,16 +295,19 @@ def finish_search(tuner: Any, hypermodel: Any, data: TuningData, config: SearchC
         "best_trial": summary.get("best_trial"),
         "best_hyperparameters": summary.get("best_hyperparameters"),
         "best_objective": float(top["best_objective"].iloc[0]) if len(top) else None,
-        "test": test, "wall_time_s": round(wall, 1), "versions": library_versions(),
+        "test": test, **facts, "wall_time_s": round(wall, 1), "versions": library_versions(),
     })
     workers = sorted(w for w in table["worker"].unique() if w)
-    notes = [f"{data.description}.",
+    notes = [f"{best_data.description}.",
              f"{len(table)} trial(s) by the {config.tuner} tuner; workers: "
              f"{', '.join(workers) or 'unknown'}; each trial stops early after "
              f"{config.patience} epoch(s) without progress of {objective}.",
+             *fish_notes,
              f"Wall time {wall:.0f} s."]
     if config.quick:
-        notes.append("--quick: a small slice and one epoch, a smoke run, not a result.")
+        notes.append("--quick: " + ("small photos and short trials" if config.data == "fish"
+                                    else "a small slice and one epoch")
+                     + ", a smoke run, not a result.")
     write_report(project, f"Hyperparameter search: {config.model} on {config.data}", top,
                  intro=f"Top {len(top)} of {len(table)} trials by `{objective}` "
                        f"({direction}); every trial is in `trials.csv`.",

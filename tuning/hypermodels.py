@@ -101,7 +101,7 @@ class CNNHyperModel(RecipesHyperModel):
         dense_units: the fixed hidden Dense layers after the convolutions. Defaults to
             `(64,)`.
         **kwargs: `RecipesHyperModel`'s (`loss`, `input_norm`, `seed`, `train_size`,
-            `max_epochs`, `run_eagerly`, `name`).
+            `max_epochs`, `run_eagerly`, `class_names`, `rare_class`, `name`).
 
     Reference: Géron, Hands-On ML (3rd ed.), ch. 14 (CNN architectures) and ch. 11.
     """
@@ -140,7 +140,7 @@ class CNNHyperModel(RecipesHyperModel):
             l2=hp.Choice("l2", L2S),
         )
 
-    def _build_spec(self, spec: CNNSpec) -> keras.Model:
+    def _build_spec(self, spec: CNNSpec, hp: kt.HyperParameters) -> keras.Model:
         return build_cnn(spec, self.input_shape, self.num_classes)
 
 
@@ -157,7 +157,7 @@ class MLPHyperModel(RecipesHyperModel):
         input_shape: one example, e.g. `(28, 28)`.
         num_classes: classes (>= 2).
         **kwargs: `RecipesHyperModel`'s (`loss`, `input_norm`, `seed`, `train_size`,
-            `max_epochs`, `run_eagerly`, `name`).
+            `max_epochs`, `run_eagerly`, `class_names`, `rare_class`, `name`).
 
     Reference: Géron, Hands-On ML (3rd ed.), ch. 11 (the exercise's deep net on CIFAR10).
     """
@@ -185,7 +185,7 @@ class MLPHyperModel(RecipesHyperModel):
             dropout_kind=kind or "standard", l2=hp.Choice("l2", L2S),
         )
 
-    def _build_spec(self, spec: MLPSpec) -> keras.Model:
+    def _build_spec(self, spec: MLPSpec, hp: kt.HyperParameters) -> keras.Model:
         return build_mlp(spec, self.input_shape, self.num_classes)
 
 

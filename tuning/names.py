@@ -11,9 +11,14 @@ Hyperparameters".
 
 from __future__ import annotations
 
-__all__ = ["DATASET_NAMES", "MODEL_NAMES", "OBJECTIVES", "TUNER_NAMES"]
+__all__ = ["DATASET_NAMES", "MODEL_NAMES", "OBJECTIVES", "RARE_OBJECTIVE", "TEST_SOURCES",
+           "TUNER_NAMES"]
 
 DATASET_NAMES: tuple[str, ...] = ("mnist", "fish", "synthetic")
 MODEL_NAMES: tuple[str, ...] = ("cnn", "mlp")
 TUNER_NAMES: tuple[str, ...] = ("random", "hyperband", "bayesian", "grid")
-OBJECTIVES: tuple[str, ...] = ("val_accuracy", "val_loss", "accuracy", "loss")
+# val_macro_auc and val_rare_recall are logged by recipes.callbacks.ValidationMetrics.
+OBJECTIVES: tuple[str, ...] = ("val_accuracy", "val_loss", "accuracy", "loss", "val_macro_auc",
+                               "val_rare_recall")
+RARE_OBJECTIVE = "val_rare_recall"  # the recall of the smallest class of the training split
+TEST_SOURCES: tuple[str, ...] = ("val", "train")  # recipes.data.fish's, without pandas

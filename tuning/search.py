@@ -3,7 +3,11 @@
 The coursework tunes kernel size (3/5/7), pooling (max/average), epochs and optimizer by
 hand, one run at a time; this runs the search with Keras Tuner over the same builders:
 hp -> `CNNSpec`/`MLPSpec` -> `build_cnn`/`build_mlp` -> `make_optimizer`/`make_schedule`.
-Every trial stops early when the objective stops improving. At the end it writes, in
+Every trial stops early when the objective stops improving. ``--data fish`` searches the
+fish photo CNN space (`tuning.fish`: the hand recipe's family of `CNNSpec`, image size
+included) with Hyperband on the course's training photos, the validation photos giving the
+objective (accuracy, macro ROC AUC or the rare class's recall), and compares the best model
+with the hand recipe of ``make recipe-fish`` on the same test photos. At the end it writes, in
 ``<directory>/<project-name>/`` beside Keras Tuner's own files: ``trials.csv`` (one row
 per trial, one column per hyperparameter), ``objective_per_trial.png``,
 ``hyperparameters_vs_objective.png``, ``best_model.keras`` (the best hyperparameters
@@ -13,6 +17,8 @@ Examples:
 
     python -m tuning.search                          # MNIST, CNN, random search
     python -m tuning.search --tuner hyperband --max-epochs 9
+    python -m tuning.search --data fish              # make tune-fish: Hyperband, ~30 min
+    python -m tuning.search --data fish --test-dir DIR --objective val_macro_auc
     python -m tuning.search --data fish --data-dir ../shared/data/fish-val --imbalance focal
     python -m tuning.search --resume                 # continue a killed search
     python -m tuning.search --resume --max-trials 20 --retrain-final   # extend a finished one
@@ -32,7 +38,9 @@ from typing import Any
 
 from recipes.checks import InputError
 from recipes.cli import parse_config, print_error
-from tuning.config import CONFIG_FILE, SearchConfig, check_project, project_trials
+from tuning.config import CONFIG_FILE, SearchConfig
+from tuning.names import RARE_OBJECTIVE
+from tuning.project import check_project, project_trials
 
 __all__ = ["EPILOG", "PROG", "main", "parse_args", "run"]
 
@@ -53,7 +61,7 @@ def parse_args(argv: Sequence[str] | None = None) -> SearchConfig:
 
     Returns:
         The resolved `SearchConfig` (`SearchConfig.resolved`), checked against the disk
-        (`tuning.config.check_project`).
+        (`tuning.project.check_project`).
 
     Raises:
         SystemExit: on bad input, with a message saying what to change (code 2), or after
@@ -85,8 +93,9 @@ def run(config: SearchConfig) -> dict[str, Any]:
         serve_oracle,
         wait_at_barrier,
     )
-    from tuning.data import load_data
+    from tuning.data import load_data, load_fish_sizes, rare_class
     from tuning.final import finish_search
+    from tuning.fish import FishCNNHyperModel
     from tuning.hypermodels import make_hypermodel
     from tuning.tuners import make_tuner
 
@@ -96,10 +105,27 @@ def run(config: SearchConfig) -> dict[str, Any]:
     if config.distributed:
         quiet_condition_protos()
     set_seed(config.seed)
-    data = load_data(config.data, data_dir=config.data_dir, subset=config.subset,
-                     val_size=config.val_size, test_size=500 if config.quick else None,
-                     image_size=config.image_size, seed=config.seed)
-    print(f"[{config.tuner_id}] {data.description}", flush=True)
+    photos = None
+    if config.data == "fish":
+        train, val, test = config.fish_folders()
+        photos = load_fish_sizes(
+            config.image_size, train_dir=train, val_dir=val, test_dir=test,
+            test_from=config.test_from, test_split=config.test_split,
+            validation_split=config.validation_split, seed=config.seed,
+            log=lambda line: print(f"[{config.tuner_id}] {line}", flush=True))
+        data = next(iter(photos.values()))
+        for size_data in photos.values():
+            print(f"[{config.tuner_id}] {size_data.description}", flush=True)
+        print(f"[{config.tuner_id}] test photos: {data.sources['test']}", flush=True)
+    else:
+        data = load_data(config.data, subset=config.subset, val_size=config.val_size,
+                         test_size=500 if config.quick else None, seed=config.seed)
+        print(f"[{config.tuner_id}] {data.description}", flush=True)
+    rare = rare_class(data.y_train, data.num_classes)
+    if config.objective == RARE_OBJECTIVE and not (data.y_val == rare).any():
+        raise InputError(f"The rare class '{data.class_names[rare]}' (the smallest of the "
+                         "training split) has no photo in the validation split, so its recall "
+                         "cannot be the objective: add some, or choose another --objective.")
     fit_extra: dict[str, Any] = {}
     loss: Any = "crossentropy"
     if config.imbalance == "class_weight":
@@ -113,9 +139,17 @@ def run(config: SearchConfig) -> dict[str, Any]:
         strategy = tf.distribute.MirroredStrategy()
         print(f"[{config.tuner_id}] MirroredStrategy with {strategy.num_replicas_in_sync} "
               "replica(s)", flush=True)
-    hypermodel = make_hypermodel(config.model, data.input_shape, data.num_classes, loss=loss,
-                                 seed=config.seed, train_size=len(data.x_train),
-                                 max_epochs=config.max_epochs, run_eagerly=config.run_eagerly)
+    common = dict(loss=loss, seed=config.seed, max_epochs=config.max_epochs,
+                  run_eagerly=config.run_eagerly, class_names=data.class_names, rare_class=rare)
+    if photos is not None and config.model == "cnn":
+        hypermodel = FishCNNHyperModel(photos, **common)
+        search_args: tuple = (photos,)  # each trial takes the photos of its image size
+        validation: dict[str, Any] = {}
+    else:
+        hypermodel = make_hypermodel(config.model, data.input_shape, data.num_classes,
+                                     train_size=len(data.x_train), **common)
+        search_args = (data.x_train, data.y_train)
+        validation = {"validation_data": (data.x_val, data.y_val)}
     project_dir = config.project_dir
     if config.resume and role != "worker" and project_trials(project_dir) is None:
         print(f"[{config.tuner_id}] nothing to resume in {project_dir}: starting a new search",
@@ -127,16 +161,18 @@ def run(config: SearchConfig) -> dict[str, Any]:
             project_name=config.project_name, seed=config.seed,
             executions_per_trial=config.executions_per_trial,
             overwrite=config.overwrite and role != "worker", distribution_strategy=strategy)
-        if role != "worker":
-            write_json(project_dir / CONFIG_FILE, config)  # creates the folder's file
+        if role != "worker":  # (--overwrite has just removed the folder)
+            project_dir.mkdir(parents=True, exist_ok=True)
+            write_json(project_dir / CONFIG_FILE, config)
             mark_unfinished(project_dir)  # until finish_search's last step
         mode = "min" if "loss" in config.objective else "max"
         fit_kwargs = dict(
-            validation_data=(data.x_val, data.y_val), epochs=config.max_epochs,
+            **validation, epochs=config.max_epochs,
             callbacks=[keras.callbacks.EarlyStopping(monitor=config.objective, mode=mode,
                                                      patience=config.patience)],
             verbose=2 if config.verbose else 0, **fit_extra)
-        print(f"[{config.tuner_id}] {config.tuner} search of the {config.model} space in "
+        space = "fish CNN" if isinstance(hypermodel, FishCNNHyperModel) else config.model
+        print(f"[{config.tuner_id}] {config.tuner} search of the {space} space in "
               f"{project_dir}: {config.max_trials or 'hyperband schedule'} trials, up to "
               f"{config.max_epochs} epoch(s) each, objective {config.objective}", flush=True)
         if role == "chief":
@@ -147,12 +183,13 @@ def run(config: SearchConfig) -> dict[str, Any]:
             if config.start_barrier:
                 wait_at_barrier(config.start_barrier[0], int(config.start_barrier[1]),
                                 config.tuner_id)
-            tuner.search(data.x_train, data.y_train, **fit_kwargs)
+            tuner.search(*search_args, **fit_kwargs)
     if role == "worker":
         print(f"[{config.tuner_id}] no more trials: done", flush=True)
         return {"role": role}
-    summary = finish_search(tuner, hypermodel, data, config, fit_extra=fit_extra,
-                            strategy=strategy, started=started)
+    searched = photos if isinstance(hypermodel, FishCNNHyperModel) else data
+    summary = finish_search(tuner, hypermodel, searched, config, fit_extra=fit_extra,
+                            strategy=strategy, started=started, rare=rare)
     return {"role": role, **summary}
 
 
@@ -170,7 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments (default `sys.argv[1:]`).
 
     Returns:
-        The exit status: 0 on success, 1 when the search failed, 2 on bad input.
+        The exit status: 0 on success, 1 when the search failed, 2 on bad input (options,
+        or photo folders whose problem shows only when they are read: the message names
+        the folder or class and the fix).
     """
     config = parse_args(argv)
     logging.getLogger("tensorflow").addFilter(_NoRetracingWarning())

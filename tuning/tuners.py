@@ -147,7 +147,8 @@ def make_tuner(
     Args:
         kind: the tuner's name.
         hypermodel: the search space.
-        objective: the metric to optimize, e.g. `"val_accuracy"` (direction inferred).
+        objective: the metric to optimize, e.g. `"val_accuracy"` or `"val_macro_auc"`
+            (lower is better for a loss, higher for anything else).
         max_trials: trials at most; for Hyperband a cap on top of its own schedule
             (`None`: the schedule alone).
         max_epochs: Hyperband's largest epoch budget (factor 3).
@@ -168,7 +169,9 @@ def make_tuner(
     Hyperparameters".
     """
     check_choice("tuner", kind, TUNERS)
-    common = dict(hypermodel=hypermodel, objective=objective, seed=seed,
+    # Keras Tuner infers the direction of Keras's metrics only, not of val_macro_auc.
+    goal = kt.Objective(objective, "min" if "loss" in objective else "max")
+    common = dict(hypermodel=hypermodel, objective=goal, seed=seed,
                   directory=str(directory), project_name=project_name, overwrite=overwrite,
                   executions_per_trial=executions_per_trial,
                   distribution_strategy=distribution_strategy)
