@@ -46,7 +46,18 @@ def _calls():
         "saliency_grid": lambda: plots.saliency_grid(images, images ** 2, labels=list("abcd")),
         "confusion_heatmap": lambda: plots.confusion_heatmap(confusion_matrix(Y, SCORES)),
         "roc_plot": lambda: plots.roc_plot(roc_curves(Y, SCORES), roc_auc_per_class(Y, SCORES)),
+        "spread_bars": lambda: plots.spread_bars(SEEDS, "remedy", ["auc", "recall"]),
+        "capacity_curves": lambda: plots.capacity_curves(SIZES),
     }
+
+
+# one row per seed and variant (spread_bars), per size, regime and seed (capacity_curves)
+SEEDS = pd.DataFrame({"remedy": ["none"] * 3 + ["weights"] * 3,
+                      "auc": [0.7, 0.8, 0.9, 0.85, 0.9, 0.95], "recall": [0.0, 0.2, 0.4] * 2})
+SIZES = pd.DataFrame({"params": [100, 100, 1000, 1000] * 2,
+                      "regime": ["plain"] * 4 + ["regularized"] * 4,
+                      "train_acc": [0.8, 0.9, 1.0, 1.0, 0.7, 0.8, 0.85, 0.95],
+                      "val_acc": [0.7, 0.8, 0.6, 0.7, 0.65, 0.75, 0.8, 0.8]})
 
 
 class PlotsTest(tf.test.TestCase, parameterized.TestCase):
@@ -66,6 +77,25 @@ class PlotsTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_every_public_plot_is_tested(self):
         self.assertEqual(sorted(plots.__all__), sorted(_calls()))
+
+    def test_spread_bars_draw_the_mean_the_range_and_every_seed(self):
+        ax = plots.spread_bars(SEEDS, "remedy", ["auc", "recall"]).axes[0]
+        heights = [p.get_height() for p in ax.patches]
+        self.assertAllClose(heights, [0.8, 0.2, 0.9, 0.2])  # none: auc, recall; weights: ...
+        dots = [line.get_ydata() for line in ax.lines if line.get_marker() == "."]
+        self.assertAllClose(dots[0], [0.7, 0.8, 0.9])
+        self.assertEqual([t.get_text() for t in ax.get_xticklabels()], ["auc", "recall"])
+        self.assertEqual([t.get_text() for t in ax.get_legend().get_texts()],
+                         ["none", "weights"])
+
+    def test_capacity_curves_average_seeds_and_draw_the_gap(self):
+        left, right = plots.capacity_curves(SIZES).axes
+        self.assertEqual((left.get_xscale(), right.get_xscale()), ("log", "log"))
+        train, val = left.lines[0], left.lines[1]
+        self.assertAllClose(train.get_xdata(), [100, 1000])
+        self.assertAllClose(train.get_ydata(), [0.85, 1.0])
+        self.assertAllClose(val.get_ydata(), [0.75, 0.65])
+        self.assertAllClose(right.lines[0].get_ydata(), [0.1, 0.35])  # the plain gap grows
 
     def test_gradient_flow_draws_the_norms_on_a_log_scale(self):
         fig = plots.gradient_flow({"a": GRADS, "b": GRADS.assign(grad_norm=GRADS.grad_norm * 10)})
