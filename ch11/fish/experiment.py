@@ -16,6 +16,7 @@ from ch11.fish import report
 from ch11.fish.config import NAME, Config
 from ch11.fish.predict import save_model_with_classes
 from recipes.callbacks import EpochTimer
+from recipes.data.pipeline import make_dataset
 from recipes.hardware import machine_info
 from recipes.losses import class_weights, make_loss
 from recipes.transfer import build_transfer, fine_tune
@@ -49,13 +50,14 @@ def train_transfer(config: Config, data: _fish.FishSplits) -> _fish.Trained:
                if config.imbalance in ("class_weight", _BOTH) else None)
     loss = make_loss("focal" if config.imbalance in ("focal", _BOTH) else "crossentropy")
     started = time.perf_counter()
-    phases = fine_tune(model, (data.x["train"], data.y["train"]),
-                       (data.x["validation"], data.y["validation"]), base_layers="backbone",
+    phases = fine_tune(model, make_dataset(data.x["train"], data.y["train"], config.batch_size,
+                                           seed=config.seed),
+                       make_dataset(data.x["validation"], data.y["validation"], 256,
+                                    shuffle=False), base_layers="backbone",
                        learning_rate=config.learning_rate or 1e-3, frozen_epochs=frozen,
                        fine_tune_epochs=tune, fine_tune_lr_factor=0.1 if pretrained else 1.0,
-                       loss=loss, class_weight=weights, batch_size=config.batch_size,
-                       keep_bn_frozen=pretrained, callbacks=[EpochTimer()],
-                       verbose=1 if sys.stdout.isatty() else 2)
+                       loss=loss, class_weight=weights, keep_bn_frozen=pretrained,
+                       callbacks=[EpochTimer()], verbose=1 if sys.stdout.isatty() else 2)
     history: dict[str, list] = {}
     for h in phases.values():
         for key, values in h.history.items():
