@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from absl.testing import parameterized
+from photo_folders import COLOURS, make_folder
 from PIL import Image
 
 from ch11 import _fish, fish
@@ -22,19 +23,7 @@ from recipes.data.fish import load_fish_splits
 from recipes.regularization import MCDropout
 from recipes.transfer import build_transfer
 
-COLOURS = {"blue": (20, 40, 230), "green": (30, 200, 40), "red": (220, 30, 30)}
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def _make_folder(root: Path, sizes: dict, size: int = 24, seed: int = 0) -> Path:
-    """One folder per class of noisy solid colours (every photo's bytes differ)."""
-    rng = np.random.default_rng(seed)
-    for name, n in sizes.items():
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            img = np.clip(np.array(COLOURS[name]) + rng.normal(0, 15, (size, size, 3)), 0, 255)
-            Image.fromarray(img.astype("uint8")).save(root / name / f"{i:03d}.png")
-    return root
 
 
 def _run_main(argv):
@@ -93,8 +82,8 @@ class FishConfigTest(tf.test.TestCase, parameterized.TestCase):
          r"^error: The validation folder '.*NOPE' does not exist"),
     )
     def test_bad_folders_give_one_error_line_and_exit_2(self, sizes, extra, pattern):
-        root = _make_folder(self.tmp / "photos", sizes, size=8) if sizes else self.tmp / "nope"
-        _make_folder(self.tmp / "TEST", {"blue": 2}, size=8)
+        root = make_folder(self.tmp / "photos", sizes, size=8) if sizes else self.tmp / "nope"
+        make_folder(self.tmp / "TEST", {"blue": 2}, size=8)
         extra = [str(self.tmp / e) if e in ("TEST", "NOPE") else e for e in extra]
         out_dir = self.tmp / "runs"
         argv = ["--train-dir", str(root), "--val-dir", "none", "--quick", "--out-dir",
@@ -109,7 +98,7 @@ class FishConfigTest(tf.test.TestCase, parameterized.TestCase):
         self.assertFalse(out_dir.exists())  # nothing trained, no run folder
 
     def test_a_missing_weights_file_fails_before_training(self):
-        root = _make_folder(self.tmp / "photos", {"red": 10, "blue": 10}, size=8)
+        root = make_folder(self.tmp / "photos", {"red": 10, "blue": 10}, size=8)
         code, out, err = _run_main(["--data-dir", str(root), "--quick", "--backbone",
                                     "mobilenetv2", "--weights", str(self.tmp / "w.h5"),
                                     "--out-dir", str(self.tmp / "runs")])
@@ -177,7 +166,7 @@ class FishTrainPredictTest(tf.test.TestCase):
         self.tmp = Path(self.get_temp_dir())
 
     def test_tiny_cnn_learns_colours_and_predict_reads_photos_and_folders(self):
-        root = _make_folder(self.tmp / "photos", {"red": 30, "green": 30, "blue": 30}, size=16)
+        root = make_folder(self.tmp / "photos", {"red": 30, "green": 30, "blue": 30}, size=16)
         data = load_fish_splits(root, image_size=16, validation_split=0.2, test_split=0.5,
                                 cache_dir=self.tmp / "cache")
         spec = _fish.recipe_spec(quick=True, augmentation=())
@@ -277,9 +266,9 @@ class FishPipelineTest(tf.test.TestCase):
 
     def test_quick_run_with_a_test_folder_a_backbone_and_the_remedies(self):
         root = self.tmp / "split"
-        _make_folder(root / "train", {"blue": 16, "green": 16, "red": 6})
-        _make_folder(root / "val", {"blue": 4, "green": 4, "red": 2}, seed=1)
-        _make_folder(root / "test", {"blue": 4, "green": 4, "red": 2}, seed=2)
+        make_folder(root / "train", {"blue": 16, "green": 16, "red": 6})
+        make_folder(root / "val", {"blue": 4, "green": 4, "red": 2}, seed=1)
+        make_folder(root / "test", {"blue": 4, "green": 4, "red": 2}, seed=2)
         config = fish.Config(data_dir=str(root), quick=True, backbone="mobilenetv2",
                              weights="none", compare_imbalance=True,
                              out_dir=str(self.tmp / "runs"))
@@ -317,7 +306,7 @@ class FishPipelineTest(tf.test.TestCase):
     def test_imagenet_weights_unreachable_fail_before_training(self):
         if os.environ.get("RECIPES_ONLINE"):
             self.skipTest("this machine can download the weights")
-        root = _make_folder(self.tmp / "photos", {"red": 10, "blue": 10}, size=8)
+        root = make_folder(self.tmp / "photos", {"red": 10, "blue": 10}, size=8)
         code, out, err = _run_main(["--data-dir", str(root), "--quick", "--backbone",
                                     "mobilenetv2", "--weights", "imagenet",
                                     "--out-dir", str(self.tmp / "runs")])

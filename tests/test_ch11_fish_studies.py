@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from PIL import Image
+from photo_folders import make_folder
 
 from ch11 import fish_capacity, fish_imbalance, fish_transfer
 from ch11._fish import subset_classes
@@ -18,19 +18,6 @@ from ch11.fish_imbalance.experiment import rare_row, threshold_moved
 from ch11.fish_imbalance.report import effect, summary
 from recipes.data.fish import load_fish_splits
 from recipes.diagnosis.measures import class_gradient_shares
-
-COLOURS = {"blue": (20, 40, 230), "green": (30, 200, 40), "red": (220, 30, 30),
-           "white": (230, 230, 230)}
-
-
-def _make_folder(root: Path, sizes: dict, size: int = 16, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    for name, n in sizes.items():
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            img = np.clip(np.array(COLOURS[name]) + rng.normal(0, 15, (size, size, 3)), 0, 255)
-            Image.fromarray(img.astype("uint8")).save(root / name / f"{i:03d}.png")
-    return root
 
 
 class ImbalanceMeasuresTest(tf.test.TestCase):
@@ -109,8 +96,8 @@ class CapacityAndTransferPiecesTest(tf.test.TestCase):
         self.assertFalse(plain.global_pooling)  # the head's width is the capacity
 
     def test_subset_classes_relabels_and_keeps_few_training_photos(self):
-        root = _make_folder(Path(self.get_temp_dir()) / "p",
-                            {"blue": 12, "green": 12, "red": 12, "white": 4})
+        root = make_folder(Path(self.get_temp_dir()) / "p",
+                           {"blue": 12, "green": 12, "red": 12, "white": 4}, size=16)
         data = load_fish_splits(root, image_size=8, test_split=0.0, validation_split=0.25,
                                 cache_dir=Path(self.get_temp_dir()) / "cache")
         b = subset_classes(data, ["white", "red"], per_class=3, seed=1)
@@ -129,9 +116,10 @@ class FishStudiesQuickRunTest(tf.test.TestCase):
         super().setUp()
         self.tmp = Path(self.get_temp_dir())
         self.root = self.tmp / "split"
-        _make_folder(self.root / "train", {"blue": 14, "green": 14, "red": 14, "white": 6})
-        _make_folder(self.root / "val", {"blue": 4, "green": 4, "red": 4, "white": 3}, seed=1)
-        _make_folder(self.root / "test", {"blue": 4, "green": 4, "red": 4, "white": 3}, seed=2)
+        small = {"blue": 4, "green": 4, "red": 4, "white": 3}
+        make_folder(self.root / "train", {"blue": 14, "green": 14, "red": 14, "white": 6}, size=16)
+        make_folder(self.root / "val", small, size=16, seed=1)
+        make_folder(self.root / "test", small, size=16, seed=2)
 
     def _run(self, module, **kwargs):
         config = module.Config(data_dir=str(self.root), quick=True,
