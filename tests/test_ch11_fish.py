@@ -291,7 +291,7 @@ class FishPipelineTest(tf.test.TestCase):
                      "## Imbalance comparison", "NO pretrained weights", "![ROC curves"):
             self.assertIn(text, report)
         for remedy in ("none", "focal", "oversample"):
-            self.assertIn(f"| {remedy} | red | 4 | 2 |", report)
+            self.assertIn(f"| {remedy} | red | 6 | 2 |", report)
         saved = json.loads((run_dir / "results.json").read_text())["metrics"]
         self.assertGreater(saved["first_step_s"], 0)
         self.assertGreater(saved["train_photos_per_s"], 0)
