@@ -6,7 +6,10 @@ on a log scale; ``schedule``; ``batch_size``), compiles with `recipes.make_optim
 `recipes.make_schedule` and `recipes.make_loss`, and fits: `fit` recompiles the model
 with the schedule sized for the real number of steps (``ceil(N / batch_size)`` per epoch,
 ``epochs - initial_epoch`` epochs) and forwards every other argument, the tuner's
-callbacks included, to ``model.fit``. `tuning.hypermodels` adds the architectures.
+callbacks included, to ``model.fit``; when they hold a ``TensorBoard`` callback (Keras
+Tuner points it at ``<log_dir>/<trial>/execution<k>``), a `GradientMonitor` writes the
+trial's gradient norms and dead units beside it, in ``gradients/``. `tuning.hypermodels`
+adds the architectures.
 
 Reference: Géron, Hands-On ML (3rd ed.), ch. 11 ("Faster Optimizers", "Learning Rate
 Scheduling"); ch. 10 ("Fine-Tuning Neural Network Hyperparameters").
@@ -15,11 +18,14 @@ Scheduling"); ch. 10 ("Fine-Tuning Neural Network Hyperparameters").
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import keras
 import keras_tuner as kt
+import numpy as np
 
+from recipes.callbacks import GradientMonitor
 from recipes.checks import check_at_least
 from recipes.losses import make_loss
 from recipes.optimizers import make_optimizer
@@ -34,6 +40,7 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "RecipesHyperModel",
+    "with_gradient_monitor",
 ]
 
 # The training search space: subsets of recipes.names' OPTIMIZER_NAMES and SCHEDULE_NAMES.
@@ -202,7 +209,9 @@ class RecipesHyperModel(kt.HyperModel):
             epochs: last epoch (Keras's meaning; Hyperband passes it per trial).
             initial_epoch: first epoch (Hyperband's continued trials).
             **kwargs: everything else for `model.fit` (`validation_data`, `callbacks`
-                with the tuner's callbacks, `class_weight`, `verbose`).
+                with the tuner's callbacks, `class_weight`, `verbose`). With a
+                ``TensorBoard`` among the callbacks, a `GradientMonitor` on 256 training
+                examples writes to its ``log_dir/gradients`` (`with_gradient_monitor`).
 
         Returns:
             The `History`.
@@ -219,5 +228,38 @@ class RecipesHyperModel(kt.HyperModel):
         batch_size = hp.get("batch_size")
         steps = math.ceil(len(x) / batch_size)
         self.compile_model(model, hp, steps_per_epoch=steps, epochs=epochs - initial_epoch)
+        if kwargs.get("callbacks") and y is not None:
+            kwargs["callbacks"] = with_gradient_monitor(kwargs["callbacks"], x, y)
         return model.fit(x, y, batch_size=batch_size, epochs=epochs,
                          initial_epoch=initial_epoch, **kwargs)
+
+
+def with_gradient_monitor(callbacks: Any, x: Any, y: Any,
+                          size: int = 256) -> list[keras.callbacks.Callback]:
+    """`callbacks` plus a `GradientMonitor` beside their ``TensorBoard`` callback, if any.
+
+    The monitor measures on `size` examples drawn (seeded) from `x`, writes to the
+    TensorBoard callback's ``log_dir/gradients``, costs at most 5% of the training time
+    and leaves the epoch logs alone (`recipes.callbacks.tensorboard_callbacks`).
+
+    Args:
+        callbacks: a trial's callbacks.
+        x: training inputs.
+        y: their labels.
+        size: examples measured. Defaults to `256`.
+
+    Returns:
+        A new list (`callbacks` unchanged when none is a ``TensorBoard``).
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "The Vanishing/Exploding Gradients
+    Problems"; ch. 10, "Using TensorBoard for Visualization".
+    """
+    callbacks = list(callbacks)
+    board = next((c for c in callbacks if isinstance(c, keras.callbacks.TensorBoard)), None)
+    if board is None:
+        return callbacks
+    pick = np.sort(np.random.default_rng(0).permutation(len(x))[:size])
+    callbacks.insert(callbacks.index(board), GradientMonitor(
+        np.asarray(x)[pick], np.asarray(y)[pick], log_dir=os.path.join(board.log_dir, "gradients"),
+        to_logs=False, max_overhead=0.05))
+    return callbacks
