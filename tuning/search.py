@@ -134,6 +134,8 @@ def run(config: SearchConfig) -> dict[str, Any]:
             executions_per_trial=config.executions_per_trial,
             overwrite=config.overwrite and role != "worker", distribution_strategy=strategy)
         if role != "worker":
+            # Keras Tuner's overwrite deletes the folder it has just created: make it again.
+            project_dir.mkdir(parents=True, exist_ok=True)
             write_json(project_dir / CONFIG_FILE, config)  # creates the folder's file
             mark_unfinished(project_dir)  # until finish_search's last step
         mode = "min" if "loss" in config.objective else "max"
