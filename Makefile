@@ -55,7 +55,7 @@ test-fast: install
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 lint: install
-	$(PY) -m ruff check recipes ch11 tuning tests bench notebooks
+	$(PY) -m ruff check recipes ch11 tuning tests bench notebooks/build.py
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache build *.egg-info notebooks/*.executed.ipynb

@@ -61,7 +61,8 @@ are `python -m ch11.<name>` (see the README).
 
 **Quick mode**: `QUICK = True` (or the environment variable `CH11_QUICK=1`) shrinks every
 section to a small slice and one epoch: the whole notebook runs in about a minute, and
-the numbers only show that it works. Full mode takes about 20 minutes on 2 CPU cores.
+the numbers only show that it works. Full mode takes about 10 minutes on 2 idle CPU cores
+(up to 20 on a busy machine).
 """),
     code("""
 import importlib.util
@@ -108,10 +109,10 @@ import keras
 import numpy as np
 import pandas as pd
 from IPython.display import Image, display
-from recipes import (CNNSpec, EpochTimer, GradientMonitor, MLPSpec, build_mlp, build_selu_mlp,
+from recipes import (EpochTimer, GradientMonitor, MLPSpec, build_mlp, build_selu_mlp,
                      confusion_matrix, examine, find_learning_rate, fine_tune, gradient_norms,
-                     layer_outputs, layer_statistics, make_optimizer, make_regularizer,
-                     make_schedule, mc_predict, recommended_initializer, reuse_layers)
+                     layer_outputs, layer_statistics, make_optimizer, make_schedule, mc_predict,
+                     recommended_initializer, reuse_layers)
 from recipes.callbacks import tensorboard_callbacks
 from recipes.plots import (activation_histograms, confusion_heatmap, gradient_flow, layer_profile,
                            learning_curves, lr_finder_plot, schedule_curves)
@@ -202,7 +203,8 @@ print({a: recommended_initializer(a) for a in ("sigmoid", "tanh", "relu", "selu"
 histories = {}
 for init in ("lecun_normal", "glorot_uniform", "he_normal"):
     spec = MLPSpec.deep(DEEP, 100, activation="relu", initializer=init)
-    _, histories[init] = train(f"init_{init}", lambda: build_mlp(spec, (28, 28), 10), "sgd", 0.01)
+    _, histories[init] = train(f"init_{init}", lambda s=spec: build_mlp(s, (28, 28), 10), "sgd",
+                               0.01)
 learning_curves(histories, title=f"Deep ReLU net ({DEEP} x 100), SGD 0.01");
 summary(histories)
 """),
@@ -220,7 +222,7 @@ histories = {}
 for activation in activations:
     spec = MLPSpec.deep(10, 100, activation=activation)  # initializer "auto": the chapter's table
     _, histories[activation] = train(f"activation_{activation}",
-                                     lambda: build_mlp(spec, (28, 28), 10), "sgd", 0.01)
+                                     lambda s=spec: build_mlp(s, (28, 28), 10), "sgd", 0.01)
 learning_curves(histories, title="10 x 100, SGD 0.01");
 summary(histories).sort_values("val_accuracy", ascending=False)
 """),
@@ -229,8 +231,8 @@ dead = []
 for activation in ("relu", "leaky_relu"):
     monitor = GradientMonitor(x_train[:1000], y_train[:1000])  # dead/<layer> in the history
     spec = MLPSpec.deep(10, 100, activation=activation)
-    _, history = train(f"dying_{activation}", lambda: build_mlp(spec, (28, 28), 10), "adam", 0.01,
-                       callbacks=[monitor])
+    _, history = train(f"dying_{activation}", lambda s=spec: build_mlp(s, (28, 28), 10), "adam",
+                       0.01, callbacks=[monitor])
     last = {k: v[-1] for k, v in history.history.items() if k.startswith("dead/act_")}
     dead.append(pd.DataFrame({"variant": activation, "depth": range(len(last)),
                               "dead_fraction": list(last.values())}))
@@ -273,7 +275,7 @@ histories = {}
 for placement in ("none", "before"):
     spec = MLPSpec(hidden_units=(300, 100), batch_norm=placement)
     _, histories[f"BN {placement}"] = train(f"bn_{placement}",
-                                            lambda: build_mlp(spec, (28, 28), 10), "sgd", 0.05,
+                                            lambda s=spec: build_mlp(s, (28, 28), 10), "sgd", 0.05,
                                             n_epochs=3)
 learning_curves(histories, title="MLP 300-100, SGD 0.05");
 summary(histories)
@@ -355,7 +357,7 @@ for name in optimizers:
     _, histories[name] = train(f"optimizer_{name}",
                                lambda: build_mlp(MLPSpec(hidden_units=(300, 100)), (28, 28), 10),
                                name, n_epochs=3)
-learning_curves(histories, metrics=("loss", "accuracy"), title="MLP 300-100");
+learning_curves(histories, metrics=("loss", "accuracy"), title="MLP 300-100")
 learning_curves(histories, metrics=("loss",), x="time", title="The same, against seconds");
 summary(histories).sort_values("val_accuracy", ascending=False)
 """),
@@ -419,7 +421,7 @@ specs = {"none": MLPSpec(hidden_units=(300, 100)),
 histories, models = {}, {}
 for name, spec in specs.items():
     models[name], histories[name] = train(f"regularization_{name}",
-                                          lambda: build_mlp(spec, (28, 28), 10), "nadam",
+                                          lambda s=spec: build_mlp(s, (28, 28), 10), "nadam",
                                           n_epochs=20, data=subset)
 learning_curves({k: histories[k] for k in ("none", "l2", "dropout")}, metrics=("accuracy",),
                 title="Train (dashed) vs validation (solid)");
