@@ -14,7 +14,8 @@ export MPLBACKEND ?= Agg
 PYTEST_ARGS ?=
 
 .PHONY: install test test-fast lint data clean recipes recipe-% recipe-fish recipe-fish-imbalance \
-	recipe-fish-capacity recipe-fish-transfer tune tune-fish tune-distributed bench bench-fish help
+	recipe-fish-capacity recipe-fish-transfer tune tune-fish tune-distributed bench bench-fish \
+	notebook help
 
 help:
 	@echo "make recipe-bn      batch norm on MNIST (the main job; sets everything up)"
@@ -30,6 +31,7 @@ help:
 	@echo "make tune-distributed WORKERS=2   the same search, a chief and N workers on 127.0.0.1 (ARGS=\"--data fish\" for the photos)"
 	@echo "make bench          time to 99.0%/99.3% MNIST accuracy: keras.io convnet vs the recipes (~26 min; ARGS=--quick)"
 	@echo "make bench-fish     fish photos: decoding, cache, time to the first step, each augmentation's cost"
+	@echo "make notebook       run notebooks/chapter11.ipynb in full, save notebooks/chapter11.executed.ipynb (ARGS=--quick)"
 	@echo "make lint | clean"
 
 install: $(STAMP)
@@ -55,10 +57,10 @@ test-fast: install
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 lint: install
-	$(PY) -m ruff check recipes ch11 tuning tests bench
+	$(PY) -m ruff check recipes ch11 tuning tests bench notebooks/build.py
 
 clean:
-	rm -rf runs .pytest_cache .ruff_cache build *.egg-info
+	rm -rf runs .pytest_cache .ruff_cache build *.egg-info notebooks/*.executed.ipynb
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
 # One target per chapter section: make recipe-<name> [ARGS="--quick ..."]
@@ -111,3 +113,9 @@ bench: install data
 # The fish photos' input speed: decoding, the cache, the first step, each augmentation's cost
 bench-fish: install
 	$(PY) -m bench.fish_input $(ARGS)
+
+# The chapter as a notebook, run top to bottom in a Jupyter kernel on this Python (about
+# 10-20 min on 2 cores; ARGS=--quick: about a minute); the executed copy with its outputs
+# is notebooks/chapter11.executed.ipynb (ignored by git). Edit the cells in notebooks/build.py.
+notebook: install data
+	$(PY) notebooks/build.py --run $(ARGS)

@@ -8,7 +8,9 @@
   with a validation split carved from the training set, the book's way; `train_subset`.
 - `classifier_compile(...)`: the ``model.compile`` arguments of a classifier.
 - `train_variant(...)`: re-seed, fit with Keras's progress bar and an epoch timer, and
-  return the history, so every compared variant starts equal; `test_accuracy`.
+  return the history, so every compared variant starts equal; `test_accuracy`. With
+  ``log_dir=tensorboard_dir(run_dir, variant)`` it writes the variant's TensorBoard logs
+  (`recipes.callbacks.tensorboard_callbacks`).
 - `finish(...)`: write results.json, history CSVs, report.md, and print the table.
 
 An experiment imports this module as ``ex`` (``ex.option``, ``ex.train_variant`` ...);
@@ -17,6 +19,7 @@ the sentences the reports share are in `ch11._text`.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,7 +39,7 @@ from ch11._config import (
     option,
     out_dir_option,
 )
-from recipes.callbacks import EpochTimer
+from recipes.callbacks import EpochTimer, tensorboard_callbacks
 from recipes.data import load_mnist
 from recipes.losses import LOSS_NAMES, make_loss
 from recipes.optimizers import make_optimizer
@@ -52,7 +55,8 @@ from recipes.runs import (
 
 __all__ = ["HIDDEN_LAYERS", "INPUT_NORMS", "ExperimentConfig", "Results", "classifier_compile",
            "finish", "input_norm_option", "mnist_splits", "optimizer_option", "option",
-           "out_dir_option", "start", "test_accuracy", "train_subset", "train_variant"]
+           "out_dir_option", "start", "tensorboard_dir", "test_accuracy", "train_subset",
+           "train_variant"]
 
 
 
@@ -191,6 +195,7 @@ def train_variant(
     label: str = "",
     verbose: int | None = None,
     fit_kwargs: Mapping[str, Any] | None = None,
+    log_dir: str | os.PathLike | None = None,
 ) -> tuple[keras.Model, keras.callbacks.History]:
     """Re-seed, build, compile and fit one variant with the validation set.
 
@@ -208,6 +213,10 @@ def train_variant(
             line per epoch otherwise (logs, CI).
         fit_kwargs: more ``model.fit`` arguments (``class_weight``,
             ``validation_batch_size`` ...).
+        log_dir: the variant's TensorBoard folder (`tensorboard_dir`): per-epoch scalars,
+            the learning rate, and gradient norms and dead units on the first 256 training
+            examples (`recipes.callbacks.tensorboard_callbacks`; the results are the same
+            with or without). Defaults to `None` (no logs).
 
     Returns:
         ``(model, history)``; ``history.history["epoch_time"]`` holds seconds per epoch.
@@ -220,10 +229,12 @@ def train_variant(
     set_seed(seed)
     model = build()
     model.compile(**compile_kwargs)
+    board = [] if log_dir is None else tensorboard_callbacks(
+        log_dir, (data["x_train"][:256], data["y_train"][:256]))
     history = model.fit(
         data["x_train"], data["y_train"], epochs=epochs, batch_size=batch_size,
         validation_data=(data["x_valid"], data["y_valid"]),
-        callbacks=[EpochTimer(), *callbacks], verbose=verbose, **(fit_kwargs or {}),
+        callbacks=[EpochTimer(), *callbacks, *board], verbose=verbose, **(fit_kwargs or {}),
     )
     return model, history
 
@@ -288,6 +299,27 @@ def finish(
 # The hidden Dense layers of recipes.builders.build_mlp (and build_selu_mlp), as a pattern for
 # recipes.diagnosis.measures.gradient_norms(..., layers=HIDDEN_LAYERS).
 HIDDEN_LAYERS = r"hidden_\d+"
+
+
+
+def tensorboard_dir(run_dir: str | os.PathLike, variant: str) -> Path:
+    """A variant's TensorBoard folder: ``<run_dir>/tb/<variant>``.
+
+    The variant's name is made safe for a folder the way its ``history_<variant>.csv``
+    is (characters other than letters, digits, ``-``, ``_`` and ``.`` become ``_``), so
+    ``tensorboard --logdir runs/`` lists each variant under the name of its CSV.
+
+    Args:
+        run_dir: the run folder (from `start`).
+        variant: the variant's name, as in the ``histories`` given to `finish`.
+
+    Returns:
+        The folder (created by TensorBoard's writers when training starts).
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 10, "Using TensorBoard for Visualization".
+    """
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in variant)
+    return Path(run_dir) / "tb" / safe
 
 
 if __name__ == "__main__":  # pragma: no cover

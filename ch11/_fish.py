@@ -18,6 +18,7 @@ stopping, regularization) and chapter 14 (CNNs, data augmentation).
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ import pandas as pd
 
 from ch11._fish_config import FishDataConfig
 from recipes.builders import build_cnn, count_params
-from recipes.callbacks import EpochTimer
+from recipes.callbacks import EpochTimer, tensorboard_callbacks
 from recipes.checks import InputError
 from recipes.data.fish import FishSplits, load_fish_splits
 from recipes.data.pipeline import make_dataset
@@ -215,6 +216,7 @@ def train_cnn(
     train_indices: np.ndarray | None = None,
     class_weighted: bool = False,
     verbose: int | None = None,
+    log_dir: str | os.PathLike | None = None,
 ) -> Trained:
     """Build the CNN from `spec` and train it on the training split, the chapter's way.
 
@@ -243,6 +245,10 @@ def train_cnn(
         class_weighted: add class weights to another remedy (focal loss with weights).
         verbose: Keras's verbosity (default: a progress bar on a terminal, one line per
             epoch otherwise).
+        log_dir: the model's TensorBoard folder (``ch11._experiment.tensorboard_dir``):
+            per-epoch scalars, the learning rate, and gradient norms and dead units on 64
+            random training photos (`recipes.callbacks.tensorboard_callbacks`). Defaults to
+            `None` (no logs).
 
     Returns:
         The `Trained` model (best epoch's weights).
@@ -286,12 +292,16 @@ def train_cnn(
     marks: dict[str, float] = {}
     first = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: marks.setdefault("first", time.perf_counter()))
+    board = []
+    if log_dir is not None:  # measured on 64 photos of every class (the split is sorted)
+        pick = np.sort(np.random.default_rng(seed).permutation(len(y))[:64])
+        board = tensorboard_callbacks(log_dir, (x[pick], y[pick]))
     started = time.perf_counter()
     history = model.fit(make_dataset(x, y, batch_size, seed=seed),
                         validation_data=make_dataset(data.x["validation"], data.y["validation"],
                                                      256, shuffle=False),
-                        epochs=epochs, class_weight=weights, callbacks=[timer, *stop, first],
-                        verbose=verbose, shuffle=False)
+                        epochs=epochs, class_weight=weights,
+                        callbacks=[timer, *stop, first, *board], verbose=verbose, shuffle=False)
     seconds = time.perf_counter() - started
     h = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     best = int(np.argmin(h["val_loss"])) + 1 if h.get("val_loss") else len(h.get("loss", []))

@@ -79,7 +79,8 @@ def check_seeds(config: Any) -> Any:
     """Check every seed field of a config: integers in [0, 2**32 - 1].
 
     Seed fields are ``seed``, names ending in ``_seed`` and tuples named ``seeds`` or
-    ``*_seeds``; `None` (a default filled later) passes.
+    ``*_seeds`` (an int ``seeds`` is a count of seeds, checked by its config); `None` (a
+    default filled later) passes.
 
     Args:
         config: a config dataclass (or anything with such attributes).
@@ -98,7 +99,8 @@ def check_seeds(config: Any) -> Any:
         if f.name == "seed" or f.name.endswith("_seed"):
             values = (value,)
         elif f.name == "seeds" or f.name.endswith("_seeds"):
-            values = tuple(value)
+            # a tuple of seeds; an int is a count of seeds (ch11.transfer), not a seed
+            values = tuple(value) if isinstance(value, tuple | list) else ()
         else:
             continue
         for v in values:

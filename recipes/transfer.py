@@ -139,7 +139,8 @@ def reuse_layers(
     x = _body(clone)[n - 1].output
     for layer in head:
         x = layer(x)
-    return keras.Model(clone.inputs, x, name=name or f"{model.name}_reused")
+    # One input tensor, as A's (not a list of one): B(x) then takes an array as A(x) does.
+    return keras.Model(clone.inputs[0], x, name=name or f"{model.name}_reused")
 
 
 def _sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:

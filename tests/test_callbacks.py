@@ -1,4 +1,4 @@
-"""Tests for recipes.callbacks: EpochTimer, GradientMonitor, ValidationMetrics, make_callbacks."""
+"""recipes.callbacks: EpochTimer, GradientMonitor, ValidationMetrics, make_callbacks, boards."""
 
 import os
 import subprocess
@@ -18,7 +18,10 @@ from recipes.callbacks import (
     ValidationMetrics,
     class_key,
     make_callbacks,
+    tensorboard_callbacks,
+    tensorboard_level,
 )
+from recipes.checks import InputError
 from recipes.diagnosis.measures import gradient_norms
 from recipes.names import SCHEDULE_NAMES
 from recipes.runs import write_history
@@ -185,15 +188,55 @@ class GradientMonitorTest(tf.test.TestCase):
         x, y = np.ones((2, 5), "float32"), np.array([0, 1])
         monitor = GradientMonitor(x, y, loss="mse", log_dir="tb", dead_units=False)
         config = monitor.get_config()
-        self.assertEqual(set(config), {"x", "y", "loss", "log_dir", "dead_units"})
+        self.assertEqual(set(config), {"x", "y", "loss", "log_dir", "dead_units", "to_logs",
+                                       "max_overhead"})
         again = GradientMonitor.from_config(config)
         self.assertAllClose(again.x, x)
         self.assertEqual((again.loss, again.log_dir, again.dead_units), ("mse", "tb", False))
+        self.assertEqual((again.to_logs, again.max_overhead), (True, None))
+        config = GradientMonitor(x, y, to_logs=False, max_overhead=0.05).get_config()
+        again = GradientMonitor.from_config(config)
+        self.assertEqual((again.to_logs, again.max_overhead), (False, 0.05))
         restored = keras.saving.deserialize_keras_object(
             keras.saving.serialize_keras_object(monitor))
         self.assertIsInstance(restored, GradientMonitor)
         self.assertAllClose(restored.x, x)
         self.assertAllEqual(restored.y, y)
+
+    def test_to_logs_false_writes_tensorboard_only(self):
+        model = dead_relu_model(dead=3)
+        model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+        x = np.random.default_rng(0).random((64, 5)).astype("float32")
+        y = np.arange(64) % 3
+        log_dir = Path(self.get_temp_dir()) / "quiet"
+        monitor = GradientMonitor(x[:32], y[:32], log_dir=str(log_dir), to_logs=False)
+        history = model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[monitor])
+        self.assertEqual(sorted(history.history), ["loss"])
+        self.assertEqual(event_tags(log_dir)["dead_fraction/hidden_0"], [0, 1])
+
+    def test_max_overhead_skips_epochs_once_the_budget_is_spent(self):
+        # A budget of a billionth of the training time: only the first epoch is measured;
+        # later epochs get NaN in the logs (one value per epoch) and nothing in TensorBoard.
+        model = dead_relu_model(dead=3)
+        model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+        x = np.random.default_rng(0).random((64, 5)).astype("float32")
+        y = np.arange(64) % 3
+        log_dir = Path(self.get_temp_dir()) / "budget"
+        monitor = GradientMonitor(x[:32], y[:32], log_dir=str(log_dir), max_overhead=1e-9)
+        history = model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[monitor])
+        dead = history.history["dead/hidden_0"]
+        self.assertAllClose(dead[0], 0.3)
+        self.assertTrue(np.isnan(dead[1]) and np.isnan(dead[2]))
+        self.assertEqual(event_tags(log_dir)["gradient_norm/hidden_0"], [0])
+        # An ample budget measures every epoch.
+        monitor = GradientMonitor(x[:32], y[:32], max_overhead=1e9)
+        history = model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[monitor])
+        self.assertFalse(np.any(np.isnan(history.history["grad_norm/output"])))
+
+    def test_bad_max_overhead(self):
+        x, y = np.ones((2, 5), "float32"), np.array([0, 1])
+        with self.assertRaisesRegex(ValueError, r"max_overhead must be > 0, got 0\."):
+            GradientMonitor(x, y, max_overhead=0)
 
     def test_without_dead_units(self):
         model = dead_relu_model()
@@ -310,3 +353,90 @@ class MakeCallbacksTest(tf.test.TestCase, parameterized.TestCase):
         callbacks = make_callbacks("performance", patience=1, monitor="loss", min_delta=1e9)
         with self.assertRaisesRegex(TypeError, "learning rate is not settable"):
             model.fit(x, x[:, :1], epochs=3, batch_size=16, verbose=0, callbacks=callbacks)
+
+
+class TensorBoardCallbacksTest(tf.test.TestCase):
+    def setUp(self):
+        super().setUp()
+        keras.utils.set_random_seed(0)
+        keras.backend.clear_session()
+        self._saved = os.environ.pop("RECIPES_TENSORBOARD", None)
+
+    def tearDown(self):
+        os.environ.pop("RECIPES_TENSORBOARD", None)
+        if self._saved is not None:
+            os.environ["RECIPES_TENSORBOARD"] = self._saved
+        super().tearDown()
+
+    def test_level_from_the_argument_or_the_environment(self):
+        self.assertEqual(tensorboard_level(), "on")
+        self.assertEqual(tensorboard_level("FULL"), "full")
+        os.environ["RECIPES_TENSORBOARD"] = "off"
+        self.assertEqual(tensorboard_level(), "off")
+        self.assertEqual(tensorboard_level("on"), "on")  # the argument wins
+        os.environ["RECIPES_TENSORBOARD"] = "yes"
+        with self.assertRaisesRegex(InputError, r"^Unknown RECIPES_TENSORBOARD 'yes'\. "
+                                                r"Valid: off, on, full\.$"):
+            tensorboard_level()
+        with self.assertRaisesRegex(InputError, r"^Unknown level 'all'\. Valid: off, on, "):
+            tensorboard_level("all")
+
+    def test_callbacks_per_level(self):
+        log_dir = Path(self.get_temp_dir()) / "run"
+        batch = (np.ones((2, 5), "float32"), np.array([0, 1]))
+        self.assertEqual(tensorboard_callbacks(log_dir, batch, level="off"), [])
+        monitor, board = tensorboard_callbacks(log_dir, batch, level="on")
+        self.assertEqual(monitor.log_dir, str(log_dir / "gradients"))
+        self.assertEqual((monitor.to_logs, monitor.max_overhead), (False, 0.05))
+        self.assertIsInstance(board, keras.callbacks.TensorBoard)
+        self.assertEqual((board.log_dir, board.histogram_freq, board.write_graph),
+                         (str(log_dir), 0, False))
+        _, board = tensorboard_callbacks(log_dir, batch, level="full")
+        self.assertEqual((board.histogram_freq, board.write_graph), (1, True))
+        (board,) = tensorboard_callbacks(log_dir)  # no batch: no gradients
+        self.assertIsInstance(board, keras.callbacks.TensorBoard)
+        os.environ["RECIPES_TENSORBOARD"] = "off"
+        self.assertEqual(tensorboard_callbacks(log_dir, batch), [])
+
+    def _train(self, callbacks):
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential([
+            keras.Input((5,)), keras.layers.Dense(16, name="hidden_0"),
+            keras.layers.BatchNormalization(), keras.layers.Activation("relu", name="act_0"),
+            keras.layers.Dropout(0.5), keras.layers.Dense(3, activation="softmax",
+                                                          name="output")])
+        model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        x = np.random.default_rng(0).random((96, 5)).astype("float32")
+        y = np.arange(96) % 3
+        history = model.fit(x, y, validation_data=(x[:32], y[:32]), epochs=3, batch_size=16,
+                            verbose=0, callbacks=[EpochTimer(), *callbacks(x, y)])
+        return model, history
+
+    def test_logs_everything_and_changes_nothing(self):
+        # BN's batch statistics and dropout's random state are used by the measurements in
+        # training mode and restored: the training is the same with or without the logs.
+        plain, plain_history = self._train(lambda x, y: [])
+        log_dir = Path(self.get_temp_dir()) / "variant"
+        logged, history = self._train(
+            lambda x, y: tensorboard_callbacks(log_dir, (x[:32], y[:32]), max_overhead=1e9))
+        for a, b in zip(plain.get_weights(), logged.get_weights()):
+            self.assertAllEqual(a, b)
+        self.assertEqual(sorted(history.history), sorted(plain_history.history))
+        self.assertAllEqual(history.history["val_loss"], plain_history.history["val_loss"])
+        tags = event_tags(log_dir / "train")
+        for tag in ("epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_epoch_time"):
+            self.assertEqual(tags[tag], [0, 1, 2], tag)
+        self.assertEqual(event_tags(log_dir / "validation")["epoch_loss"], [0, 1, 2])
+        tags = event_tags(log_dir / "gradients")
+        for tag in ("gradient_norm/hidden_0", "gradient_norm/output", "dead_fraction/act_0"):
+            self.assertEqual(tags[tag], [0, 1, 2], tag)
+
+    def test_full_level_adds_weight_histograms(self):
+        log_dir = Path(self.get_temp_dir()) / "full"
+        self._train(lambda x, y: tensorboard_callbacks(log_dir, level="full"))
+        tags = event_tags(log_dir / "train")  # "<model name>/<layer>/<weight>/histogram"
+        (kernel,) = (t for t in tags if t.endswith("/hidden_0/kernel/histogram"))
+        self.assertEqual(tags[kernel], [0, 1, 2])
+        self.assertIn("keras", tags)  # the graph

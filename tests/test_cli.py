@@ -178,6 +178,13 @@ class SeedTest(tf.test.TestCase):
         self.assertEqual(code, 2)
         self.assertIn("p: error: seed must be >= 0, got -1.", err)
 
+    def test_a_count_of_seeds_is_not_a_seed(self):
+        # ch11.transfer's `seeds` is how many seeds: its command line must parse.
+        from ch11.transfer import Config
+
+        config = parse_config(Config, ["--quick", "--seeds", "3"], prog="p")
+        self.assertEqual((config.quick, config.seeds), (True, 3))
+
     def test_every_command_line_refuses_a_negative_seed(self):
         for module, argv in (("tuning.search", ["--seed", "-1"]),
                              ("ch11.batch_norm", ["--seed", "-1"]),

@@ -1,5 +1,7 @@
 """Tests for recipes.transfer: reuse_layers, freeze/unfreeze and two-phase fine_tune."""
 
+import warnings
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -124,6 +126,17 @@ class ReuseLayersTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(hidden_b, hidden_a)
         # A model B can itself be reused (its cloned layers have several nodes).
         self.assertEqual(reuse_layers(model_b, 3, 2).output_shape, (None, 2))
+
+    def test_model_b_takes_one_tensor_as_model_a_does(self):
+        # Called on an array, a model whose input is a list of one tensor warns (Keras's
+        # "The structure of `inputs` doesn't match"): B takes one tensor, like A.
+        x = np.ones((3, 4), "float32")
+        for model_a in (_model_a(), _functional_a()):
+            model_b = reuse_layers(model_a, 2, 2)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                self.assertEqual(model_b(x).shape, (3, 2))
+            self.assertEqual(model_b.input_shape, (None, 4))
 
     @parameterized.named_parameters(("zero", 0), ("too_many", 5), ("float", 2.0))
     def test_n_layers_out_of_range(self, n_layers):

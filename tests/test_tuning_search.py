@@ -332,6 +332,14 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         code, err = _parse_error(["--directory", self.dir, "--resume"])
         self.assertIn("it was created with model='mlp'", err)
 
+    def test_overwrite_when_there_is_nothing_to_overwrite(self):
+        argv = ["--data", "synthetic", "--model", "mlp", "--quick", "--max-trials", "1",
+                "--subset", "120", "--directory", os.path.join(self.dir, "new"), "--overwrite"]
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.assertEqual(search.main(argv), 0)
+        self.assertTrue(os.path.isfile(os.path.join(self.dir, "new", "synthetic_mlp_random_quick",
+                                                    "trials.csv")))
+
     def test_directory_under_a_file_or_unwritable(self):
         a_file = os.path.join(self.dir, "notes.txt")
         open(a_file, "w").write("x")

@@ -9,8 +9,11 @@ with the schedule sized for the real number of steps (``ceil(N / batch_size)`` p
 callbacks included, to ``model.fit``. With the class names it also puts a
 `recipes.callbacks.ValidationMetrics` first among the callbacks, so every epoch's logs
 (and the tuner's objective, and ``trials.csv``) have the validation split's per-class ROC
-AUC, their macro mean and the rare class's recall. `tuning.hypermodels` adds the
-architectures, `tuning.fish` the fish photo space.
+AUC, their macro mean and the rare class's recall; when the callbacks hold a
+``TensorBoard`` callback (Keras Tuner points it at ``<log_dir>/<trial>/execution<k>``), a
+`GradientMonitor` writes the trial's gradient norms and dead units beside it, in
+``gradients/``. `tuning.hypermodels` adds the architectures, `tuning.fish` the fish photo
+space.
 
 Reference: Géron, Hands-On ML (3rd ed.), ch. 11 ("Faster Optimizers", "Learning Rate
 Scheduling"); ch. 10 ("Fine-Tuning Neural Network Hyperparameters").
@@ -19,12 +22,14 @@ Scheduling"); ch. 10 ("Fine-Tuning Neural Network Hyperparameters").
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import keras
 import keras_tuner as kt
+import numpy as np
 
-from recipes.callbacks import ValidationMetrics
+from recipes.callbacks import GradientMonitor, ValidationMetrics
 from recipes.checks import check_at_least
 from recipes.losses import make_loss
 from recipes.optimizers import make_optimizer
@@ -39,6 +44,7 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "RecipesHyperModel",
+    "with_gradient_monitor",
 ]
 
 # The training search space: subsets of recipes.names' OPTIMIZER_NAMES and SCHEDULE_NAMES.
@@ -227,7 +233,9 @@ class RecipesHyperModel(kt.HyperModel):
             epochs: last epoch (Keras's meaning; Hyperband passes it per trial).
             initial_epoch: first epoch (Hyperband's continued trials).
             **kwargs: everything else for `model.fit` (`validation_data`, `callbacks`
-                with the tuner's callbacks, `class_weight`, `verbose`).
+                with the tuner's callbacks, `class_weight`, `verbose`). With a
+                ``TensorBoard`` among the callbacks, a `GradientMonitor` on 256 training
+                examples writes to its ``log_dir/gradients`` (`with_gradient_monitor`).
 
         Returns:
             The `History`.
@@ -246,6 +254,8 @@ class RecipesHyperModel(kt.HyperModel):
         self.compile_model(model, hp, steps_per_epoch=steps, epochs=epochs - initial_epoch)
         kwargs["callbacks"] = [*self.validation_metrics(kwargs.get("validation_data")),
                                *(kwargs.get("callbacks") or [])]
+        if y is not None:
+            kwargs["callbacks"] = with_gradient_monitor(kwargs["callbacks"], x, y)
         return model.fit(x, y, batch_size=batch_size, epochs=epochs,
                          initial_epoch=initial_epoch, **kwargs)
 
@@ -263,3 +273,34 @@ class RecipesHyperModel(kt.HyperModel):
             return []
         x_val, y_val = validation_data
         return [ValidationMetrics(x_val, y_val, self.class_names, rare_class=self.rare_class)]
+
+
+def with_gradient_monitor(callbacks: Any, x: Any, y: Any,
+                          size: int = 256) -> list[keras.callbacks.Callback]:
+    """`callbacks` plus a `GradientMonitor` beside their ``TensorBoard`` callback, if any.
+
+    The monitor measures on `size` examples drawn (seeded) from `x`, writes to the
+    TensorBoard callback's ``log_dir/gradients``, costs at most 5% of the training time
+    and leaves the epoch logs alone (`recipes.callbacks.tensorboard_callbacks`).
+
+    Args:
+        callbacks: a trial's callbacks.
+        x: training inputs.
+        y: their labels.
+        size: examples measured. Defaults to `256`.
+
+    Returns:
+        A new list (`callbacks` unchanged when none is a ``TensorBoard``).
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "The Vanishing/Exploding Gradients
+    Problems"; ch. 10, "Using TensorBoard for Visualization".
+    """
+    callbacks = list(callbacks)
+    board = next((c for c in callbacks if isinstance(c, keras.callbacks.TensorBoard)), None)
+    if board is None:
+        return callbacks
+    pick = np.sort(np.random.default_rng(0).permutation(len(x))[:size])
+    callbacks.insert(callbacks.index(board), GradientMonitor(
+        np.asarray(x)[pick], np.asarray(y)[pick], log_dir=os.path.join(board.log_dir, "gradients"),
+        to_logs=False, max_overhead=0.05))
+    return callbacks

@@ -51,7 +51,7 @@ from recipes.builders import build_cnn
 from recipes.callbacks import ValidationMetrics
 from recipes.data.pipeline import make_dataset
 from recipes.specs import CNNSpec
-from tuning.base import RecipesHyperModel
+from tuning.base import RecipesHyperModel, with_gradient_monitor
 from tuning.data import TuningData
 
 __all__ = ["ACTIVATIONS", "AUGMENTATION_LEVELS", "BASE_FILTERS", "BATCH_NORMS", "CONV_BLOCKS",
@@ -201,6 +201,7 @@ class FishCNNHyperModel(RecipesHyperModel):
                                                   rare_class=self.rare_class))
         steps = math.ceil(len(x) / batch_size)
         self.compile_model(model, hp, steps_per_epoch=steps, epochs=epochs - initial_epoch)
+        callbacks = with_gradient_monitor(callbacks, x, y)
         seed = None if self.seed is None else int(self.seed) + int(self.execution)
         return model.fit(make_dataset(x, y, batch_size, seed=seed), epochs=epochs,
                          initial_epoch=initial_epoch, callbacks=callbacks, shuffle=False,

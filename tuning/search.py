@@ -11,7 +11,9 @@ with the hand recipe of ``make recipe-fish`` on the same test photos. At the end
 ``<directory>/<project-name>/`` beside Keras Tuner's own files: ``trials.csv`` (one row
 per trial, one column per hyperparameter), ``objective_per_trial.png``,
 ``hyperparameters_vs_objective.png``, ``best_model.keras`` (the best hyperparameters
-retrained on train + validation), ``results.json`` and ``report.md``.
+retrained on train + validation), ``results.json`` and ``report.md``; ``tb/`` holds each
+trial's TensorBoard logs with its hyperparameters (``tensorboard --logdir runs/``, HParams
+tab; ``RECIPES_TENSORBOARD=off`` writes none).
 
 Examples:
 
@@ -85,6 +87,7 @@ def run(config: SearchConfig) -> dict[str, Any]:
     """
     import keras
 
+    from recipes.callbacks import tensorboard_callbacks
     from recipes.losses import class_weights, make_loss
     from recipes.runs import mark_unfinished, set_seed, write_json
     from tuning.cluster import (
@@ -102,6 +105,9 @@ def run(config: SearchConfig) -> dict[str, Any]:
     started = time.perf_counter()
     config = config.resolved()
     role = config.distributed or "local"
+    # Keras Tuner gives each trial its TensorBoard folder, tb/<trial>/execution<k>, with
+    # its hyperparameters (the HParams dashboard); the hypermodel's fit adds the gradients.
+    board = tensorboard_callbacks(config.project_dir / "tb")  # a bad level fails here
     if config.distributed:
         quiet_condition_protos()
     set_seed(config.seed)
@@ -169,7 +175,8 @@ def run(config: SearchConfig) -> dict[str, Any]:
         fit_kwargs = dict(
             **validation, epochs=config.max_epochs,
             callbacks=[keras.callbacks.EarlyStopping(monitor=config.objective, mode=mode,
-                                                     patience=config.patience)],
+                                                     patience=config.patience),
+                       *board],
             verbose=2 if config.verbose else 0, **fit_extra)
         space = "fish CNN" if isinstance(hypermodel, FishCNNHyperModel) else config.model
         print(f"[{config.tuner_id}] {config.tuner} search of the {space} space in "

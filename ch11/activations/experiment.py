@@ -110,7 +110,8 @@ def run(config: Config) -> ex.Results:
             ex.classifier_compile(optimizer, lr), part_data, seed=config.seed, epochs=epochs,
             batch_size=config.batch_size, callbacks=[tracker],
             label=f"variant {k}/{len(plan)}: {part}, {activation}, {optimizer} at {lr:g} on "
-                  f"{len(part_data['x_train'])} images")
+                  f"{len(part_data['x_train'])} images",
+            log_dir=ex.tensorboard_dir(run_dir, f"{part}_{activation}"))
         histories[f"{part}_{activation}"] = history
         layers = _dead_per_layer(model, probe).assign(part=part, activation=activation)
         per_layer.append(layers)

@@ -83,7 +83,8 @@ def run(config: Config) -> ex.Results:
             lambda s=spec, b=builder: b(s, (28, 28), 10),
             ex.classifier_compile(config.optimizer, lr, loss=_LOSS), data,
             seed=config.seed, epochs=epochs, batch_size=config.batch_size,
-            label=f"variant {k}/{total}: {family}, BN {placement}, learning rate {lr:g}")
+            label=f"variant {k}/{total}: {family}, BN {placement}, learning rate {lr:g}",
+            log_dir=ex.tensorboard_dir(run_dir, key))
         diag = None
         if family == "mlp":
             diag = _diagnose(model, probe, probe_y, f"BN {placement}, lr {lr:g}")
@@ -100,7 +101,8 @@ def run(config: Config) -> ex.Results:
             ex.classifier_compile(config.optimizer, lr0, loss=_LOSS), small,
             seed=config.seed, epochs=1, batch_size=config.small_batch_size,
             label=f"variant {k}/{total}: mlp, BN {placement}, "
-                  f"batch {config.small_batch_size} on {len(small['x_train'])} images")
+                  f"batch {config.small_batch_size} on {len(small['x_train'])} images",
+            log_dir=ex.tensorboard_dir(run_dir, f"mlp_small_batch_bn_{placement}"))
         row = _row("mlp (small batch)", placement, lr0, model, history, data,
                    config.small_batch_size)
         rows.append(row)

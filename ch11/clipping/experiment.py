@@ -111,7 +111,8 @@ def run(config: Config) -> ex.Results:
             data, seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
             callbacks=[monitor, keras.callbacks.TerminateOnNaN()],
             label=f"variant {k}/{len(CLIPS)}: {clip}"
-                  + (f"={kwargs[clip]:g}" if kwargs else " (no clipping)"))
+                  + (f"={kwargs[clip]:g}" if kwargs else " (no clipping)"),
+            log_dir=ex.tensorboard_dir(run_dir, clip))
         histories[clip] = history
         traces.append(pd.DataFrame({"variant": clip, "step": monitor.steps,
                                     "grad_norm": monitor.grad_norms, "loss": monitor.losses}))

@@ -49,7 +49,8 @@ def run(config: Config) -> ex.Results:
             ex.classifier_compile(opt, loss="sparse_categorical_crossentropy"), data,
             seed=config.seed, epochs=config.max_epochs, batch_size=config.batch_size,
             callbacks=[stopper],
-            label=f"variant {k}/{len(grid)}: kernel {kernel}, {pooling} pooling, {opt}")
+            label=f"variant {k}/{len(grid)}: kernel {kernel}, {pooling} pooling, {opt}",
+            log_dir=ex.tensorboard_dir(run_dir, f"k{kernel}_{pooling}_{opt}"))
         h = history.history
         val_loss, val_acc = model.evaluate(data["x_valid"], data["y_valid"], verbose=0)
         _, test_acc = model.evaluate(data["x_test"], data["y_test"], verbose=0)

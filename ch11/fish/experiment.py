@@ -6,6 +6,7 @@ import dataclasses
 import shutil
 import sys
 import time
+from pathlib import Path
 
 import keras
 import pandas as pd
@@ -66,13 +67,14 @@ def train_transfer(config: Config, data: _fish.FishSplits) -> _fish.Trained:
                          time.perf_counter() - started, config.learning_rate or 1e-3, how)
 
 
-def _train_cnn(config: Config, data: _fish.FishSplits, remedy: str, label: str) -> _fish.Trained:
+def _train_cnn(config: Config, data: _fish.FishSplits, remedy: str, label: str,
+               log_dir: Path | None = None) -> _fish.Trained:
     spec = _fish.recipe_spec(quick=config.quick)
     return _fish.train_cnn(spec, data, remedy=remedy if remedy != _BOTH else "focal",
                            epochs=config.cnn_epochs, patience=config.patience,
                            batch_size=config.batch_size, max_lr=config.learning_rate,
                            optimizer=config.optimizer, seed=config.seed, label=label,
-                           class_weighted=remedy == _BOTH)
+                           class_weighted=remedy == _BOTH, log_dir=log_dir)
 
 
 def run(config: Config) -> ex.Results:
@@ -101,7 +103,8 @@ def run(config: Config) -> ex.Results:
         keras.backend.clear_session()
     run_dir, started = ex.start(NAME, config)
     cnn = _train_cnn(config, data, config.imbalance,
-                     f"CNN from scratch ({config.imbalance}), {len(data.y['train']):,} photos")
+                     f"CNN from scratch ({config.imbalance}), {len(data.y['train']):,} photos",
+                     ex.tensorboard_dir(run_dir, "cnn"))
     first_step = time.perf_counter() - started_all - cnn.seconds + cnn.first_step_s
     models = [cnn]
     if config.backbone != "none":
@@ -121,7 +124,8 @@ def run(config: Config) -> ex.Results:
                   if r != config.imbalance]
         for i, remedy in enumerate(others, 2):
             m = _train_cnn(config, data, remedy,
-                           f"imbalance comparison {i}/{len(others) + 1}: CNN, {remedy}")
+                           f"imbalance comparison {i}/{len(others) + 1}: CNN, {remedy}",
+                           ex.tensorboard_dir(run_dir, f"cnn_{remedy}"))
             _fish.evaluate(m, data)
             compare.append(m)
     table = pd.DataFrame([m.row() for m in models])

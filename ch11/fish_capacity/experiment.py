@@ -75,7 +75,8 @@ def run(config: Config) -> ex.Results:
                             patience=None, batch_size=config.batch_size,
                             max_lr=config.learning_rate, optimizer=config.optimizer, seed=seed,
                             train_indices=rows_subset, name=f"cnn_{units}",
-                            label=f"model {k}/{len(plan)}: dense {units}, {regime}, seed {seed}")
+                            label=f"model {k}/{len(plan)}: dense {units}, {regime}, seed {seed}",
+                            log_dir=ex.tensorboard_dir(run_dir, f"dense{units}_{regime}_s{seed}"))
         x_sub, y_sub = data.x["train"][rows_subset], data.y["train"][rows_subset]
         train_acc = float(np.mean(m.model.predict(x_sub, batch_size=256, verbose=0)
                                   .argmax(1) == y_sub))

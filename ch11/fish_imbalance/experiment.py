@@ -136,7 +136,8 @@ def run(config: Config) -> ex.Results:
             m = _fish.train_cnn(spec, data, remedy=remedy, epochs=config.epochs,
                                 patience=config.patience, batch_size=config.batch_size,
                                 max_lr=config.learning_rate, optimizer=config.optimizer,
-                                seed=seed, label=f"model {k}/{total}: {remedy}, seed {seed}")
+                                seed=seed, label=f"model {k}/{total}: {remedy}, seed {seed}",
+                                log_dir=ex.tensorboard_dir(run_dir, f"{remedy}_s{seed}"))
             probs = _probs(m, data, rare)
             rows.append(rare_row(probs, data, rare, seed=seed, remedy=remedy, trained=m))
             histories[f"{remedy}_s{seed}"] = m.history

@@ -126,7 +126,7 @@ def run(config: Config) -> ex.Results:
                         patience=4, batch_size=64, max_lr=config.a_learning_rate,
                         optimizer=config.optimizer, seed=config.seed, name="model_a",
                         label=f"model A: {len(a_names)} classes, {len(data_a.y['train']):,} "
-                              "photos")
+                              "photos", log_dir=ex.tensorboard_dir(run_dir, "model_a"))
     a_acc = float(np.mean(a.model.predict(data_a.x["validation"], batch_size=256, verbose=0)
                           .argmax(1) == data_a.y["validation"]))
     a.model.save(run_dir / "model_a.keras")

@@ -132,7 +132,8 @@ def run(config: Config) -> ex.Results:
         model, history = ex.train_variant(
             build, ex.classifier_compile(config.optimizer, lr), train, seed=config.seed,
             epochs=epochs, batch_size=batch, callbacks=[_TrainTimer()],
-            label=f"variant {k}/{len(config.batch_sizes)}: {name}, learning rate {lr:.3g}")
+            label=f"variant {k}/{len(config.batch_sizes)}: {name}, learning rate {lr:.3g}",
+            log_dir=ex.tensorboard_dir(run_dir, "full" if batch == n_train else f"b{batch}"))
         key = "full" if batch == n_train else f"b{batch}"
         histories[key] = history
         steps_per_epoch = -(-n_train // batch)

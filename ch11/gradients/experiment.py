@@ -112,7 +112,8 @@ def run(config: Config) -> ex.Results:
         model, history = ex.train_variant(
             build, ex.classifier_compile(config.optimizer, config.learning_rate), data,
             seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
-            label=f"variant {k}/{len(config.variants)}: {activation} + {initializer}")
+            label=f"variant {k}/{len(config.variants)}: {activation} + {initializer}",
+            log_dir=ex.tensorboard_dir(run_dir, variant.replace(":", "_")))
         histories[variant.replace(":", "_")] = history
         rows.append(_row(variant, model, history, data, profiles[-1]))
 

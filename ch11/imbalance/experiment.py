@@ -138,7 +138,7 @@ def run(config: Config) -> ex.Results:
             ex.classifier_compile(config.optimizer, config.learning_rate, loss=loss), train,
             seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
             label=f"variant {k}/{len(config.treatments)}: {treatment}",
-            fit_kwargs={"class_weight": weights})
+            fit_kwargs={"class_weight": weights}, log_dir=ex.tensorboard_dir(run_dir, treatment))
         histories[treatment] = history
         probs = model.predict(data["x_test"], verbose=0)
         per_digit = class_report(data["y_test"], probs).assign(treatment=treatment)

@@ -84,7 +84,8 @@ def run(config: Config) -> ex.Results:
             build, ex.classifier_compile(config.optimizer, config.learning_rate), data,
             seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
             label=f"variant {k}/{len(config.variants)}: {activation} + {initializer} "
-                  f"({'matched' if matched else 'mismatched'})")
+                  f"({'matched' if matched else 'mismatched'})",
+            log_dir=ex.tensorboard_dir(run_dir, variant.replace(":", "_")))
         histories[variant.replace(":", "_")] = history
         h = history.history
         rows.append({

@@ -82,7 +82,8 @@ def run(config: Config) -> ex.Results:
             lambda: build_mlp(spec, (28, 28), 10),
             ex.classifier_compile(config.optimizer, config.learning_rate, loss=loss_name),
             data, seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
-            label=f"variant {k}/3: 10 classes, loss {loss_name}")
+            label=f"variant {k}/3: 10 classes, loss {loss_name}",
+            log_dir=ex.tensorboard_dir(run_dir, loss_name))
         histories[loss_name] = history
         rows.append(_row(loss_name, "10 classes", model, history, data))
 
@@ -95,7 +96,8 @@ def run(config: Config) -> ex.Results:
                               metrics=[keras.metrics.BinaryAccuracy(name="accuracy"),
                                        keras.metrics.AUC(name="auc")]),
         binary, seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
-        label=f"variant 3/3: {digit} vs rest, loss binary_crossentropy")
+        label=f"variant 3/3: {digit} vs rest, loss binary_crossentropy",
+        log_dir=ex.tensorboard_dir(run_dir, "binary_crossentropy"))
     histories["binary_crossentropy"] = history
     rows.append(_binary_row(model, history, binary, digit))
 

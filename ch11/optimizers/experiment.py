@@ -58,7 +58,8 @@ def run(config: Config) -> ex.Results:
             lambda: build_mlp(spec, (28, 28), 10), compile_kwargs, data, seed=config.seed,
             epochs=config.epochs, batch_size=config.batch_size,
             label=f"variant {k}/{len(config.optimizers)}: {name} "
-                  f"({type(optimizer).__name__}), learning rate {lr:g}")
+                  f"({type(optimizer).__name__}), learning rate {lr:g}",
+            log_dir=ex.tensorboard_dir(run_dir, name))
         h = history.history
         test_loss, test_acc = model.evaluate(data["x_test"], data["y_test"], verbose=0)
         # Keras's training accuracy is a running mean while the weights move: measure it

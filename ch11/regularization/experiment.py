@@ -124,10 +124,15 @@ def run(config: Config) -> ex.Results:
             ex.classifier_compile(config.optimizer, config.learning_rate,
                                   loss="sparse_categorical_crossentropy"),
             data, seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
-            label=f"variant {k}/{len(specs)}: {describe[name]}")
+            label=f"variant {k}/{len(specs)}: {describe[name]}",
+            log_dir=ex.tensorboard_dir(run_dir, name))
         histories[name] = history
         weights[name] = _hidden_kernels(model)
-        probs = {s: model.predict(x, batch_size=1024, verbose=0) for s, x in probe_x.items()}
+        # Called, not predict(): predict traces a graph for every new model (and each new
+        # batch shape), and after five TensorFlow warns about retracing (Keras's advice
+        # for data that fits in memory).
+        probs = {s: keras.ops.convert_to_numpy(model(x, training=False))
+                 for s, x in probe_x.items()}
         rows.append(_row(name, describe[name], model, history,
                          {s: prediction_stats(p, probe_y[s]) for s, p in probs.items()},
                          weights[name]))

@@ -78,7 +78,8 @@ def run(config: Config) -> ex.Results:
             build, ex.classifier_compile(config.optimizer, config.learning_rate), data,
             seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
             callbacks=[keras.callbacks.TerminateOnNaN()],
-            label=f"variant {k}/{len(plan)}: {name}")
+            label=f"variant {k}/{len(plan)}: {name}",
+            log_dir=ex.tensorboard_dir(run_dir, name.replace(" + ", "_").replace(" ", "_")))
         after, after_loss = hidden_gradient_norms(model, x_probe, y_probe)
         histories[name.replace(" + ", "_").replace(" ", "_")] = history
         for when, norms in (("initialization", init["norms"]), ("after training", after)):

@@ -139,7 +139,8 @@ def run(config: Config) -> ex.Results:
             build[family], ex.classifier_compile(config.optimizer, schedule, loss=_LOSS), data,
             seed=config.seed, epochs=epochs, batch_size=config.batch_size,
             callbacks=[_Track(data["x_test"], data["y_test"]), *extra],
-            label=f"variant {k}/{len(plan)}: {family}, {name}, rate {rate[family]:.3g}")
+            label=f"variant {k}/{len(plan)}: {family}, {name}, rate {rate[family]:.3g}",
+            log_dir=ex.tensorboard_dir(run_dir, f"{family}_{name}"))
         h = history.history
         hits = [i + 1 for i, a in enumerate(h["test_accuracy"]) if a >= config.target_accuracy]
         rows.append({

@@ -85,7 +85,8 @@ def run(config: Config) -> ex.Results:
         model, history = ex.train_variant(
             build, ex.classifier_compile(config.optimizer, config.learning_rate), data,
             seed=config.seed, epochs=config.epochs, batch_size=config.batch_size,
-            label=f"variant {k}/{len(builders)}: {config.depth} x {config.units} {name}")
+            label=f"variant {k}/{len(builders)}: {config.depth} x {config.units} {name}",
+            log_dir=ex.tensorboard_dir(run_dir, name))
         trained = layer_statistics(model, x_probe)
         stats.append(trained.assign(variant=f"{name}, after {config.epochs} epoch(s)"))
         histories[name] = history

@@ -16,7 +16,7 @@ from ch11.transfer import report
 from ch11.transfer.config import NAME, Config
 from ch11.transfer.report import VARIANTS
 from recipes.builders import build_mlp, count_params
-from recipes.callbacks import EpochTimer
+from recipes.callbacks import EpochTimer, tensorboard_callbacks
 from recipes.optimizers import make_optimizer
 from recipes.runs import set_seed
 from recipes.specs import MLPSpec
@@ -102,7 +102,8 @@ def run(config: Config) -> ex.Results:
         ex.classifier_compile(config.optimizer, lr), data_a, seed=config.seed,
         epochs=config.epochs_a, batch_size=config.batch_size,
         label=f"variant 1/{total}: model A on the {len(np.unique(data_a['y_train']))} other "
-              f"digits ({len(data_a['x_train']):,} images)")
+              f"digits ({len(data_a['x_train']):,} images)",
+        log_dir=ex.tensorboard_dir(run_dir, "A"))
     acc_a = ex.test_accuracy(model_a, data_a)
     base = [layer.name for layer in model_a.layers
             if not isinstance(layer, keras.layers.InputLayer)].index("output")
@@ -116,7 +117,8 @@ def run(config: Config) -> ex.Results:
             ex.classifier_compile(config.optimizer, lr, loss="binary_crossentropy"), data_b,
             seed=seed, epochs=config.epochs_b, batch_size=config.batch_size,
             callbacks=[test_error], verbose=0,
-            label=f"variant {2 + 2 * i}/{total}: B from scratch, seed {seed}")
+            label=f"variant {2 + 2 * i}/{total}: B from scratch, seed {seed}",
+            log_dir=ex.tensorboard_dir(run_dir, f"B_scratch_s{seed}"))
         scratch = history.history["test_error"][-1]
         print(f"test error {scratch:.4f}", flush=True)
         histories[f"B_scratch_s{seed}"] = history.history
@@ -132,7 +134,10 @@ def run(config: Config) -> ex.Results:
             optimizer=make_optimizer(config.optimizer, learning_rate=lr), learning_rate=lr,
             frozen_epochs=config.frozen_epochs, fine_tune_epochs=config.fine_tune_epochs,
             fine_tune_lr_factor=config.fine_tune_lr_factor, loss="binary_crossentropy",
-            callbacks=[EpochTimer(), test_error], verbose=0, batch_size=config.batch_size)
+            callbacks=[EpochTimer(), test_error, *tensorboard_callbacks(
+                ex.tensorboard_dir(run_dir, f"B_on_A_s{seed}"),
+                (data_b["x_train"][:256], data_b["y_train"][:256]))],
+            verbose=0, batch_size=config.batch_size)
         both = {k: phases["phase1"].history[k] + phases["phase2"].history.get(k, [])
                 for k in phases["phase1"].history}
         frozen, tuned = both["test_error"][config.frozen_epochs - 1], both["test_error"][-1]
