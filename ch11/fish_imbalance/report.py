@@ -114,7 +114,8 @@ def sections(summary: pd.DataFrame, shares: pd.DataFrame, data: FishSplits,
          markdown_table(shares) + "\n\n`rare_weight_share`: its share of the loss's total "
          "weight (count x class weight); `rare_gradient_share`: the norm of its photos' "
          "gradient over the norm of the whole training loss's gradient "
-         "(`recipes.diagnosis.measures.class_gradient_shares`)."),
+         "(`recipes.diagnosis.measures.class_gradient_shares`); above 1 when the other "
+         "classes' gradients cancel out (they are fitted) while the rare photos' do not."),
     ]
 
 
@@ -147,22 +148,27 @@ def notes(summary: pd.DataFrame, shares: pd.DataFrame, data: FishSplits, rare: i
         after = shares[shares["when"].str.contains("after")]
         text = (f"Why class weights alone do what they do: at initialization the rare photos "
                 f"carry {init.loc['no', 'rare_weight_share']:.1%} of the loss's weight and "
-                f"{init.loc['no', 'rare_gradient_share']:.1%} of its gradient; class weights "
-                f"(x{init.loc['yes', 'rare_weight']:.1f} on each rare photo) raise that to "
-                f"{init.loc['yes', 'rare_weight_share']:.1%} and "
-                f"{init.loc['yes', 'rare_gradient_share']:.1%}.")
-        if len(after):
-            text += " After training, " + "; ".join(
-                f"{row['when'].replace('after training ', '')}: "
-                f"{row['rare_gradient_share']:.1%} of the gradient "
-                f"({'weighted' if row['class_weights'] == 'yes' else 'unweighted'} loss)"
-                for _, row in after.iterrows()) + "."
+                f"their gradient is {init.loc['no', 'rare_gradient_share']:.2f}x the norm of "
+                f"the whole loss's; class weights (x{init.loc['yes', 'rare_weight']:.1f} on "
+                f"each rare photo) raise that to {init.loc['yes', 'rare_weight_share']:.1%} "
+                f"and {init.loc['yes', 'rare_gradient_share']:.2f}x.")
+        trained = after[after["class_weights"] == "no"].set_index("when")
+        plain_after = trained.filter(like="(none)", axis=0)
+        weighted_after = trained.filter(like="(class_weight)", axis=0)
+        if len(plain_after) and len(weighted_after):
+            text += (f" After training without weights, the rare photos' (unweighted) gradient "
+                     f"is {plain_after['rare_gradient_share'].iloc[0]:.2f}x the whole loss's: "
+                     "the common classes are fitted and their gradients cancel, the rare "
+                     "photos still pull; after training with weights it is "
+                     f"{weighted_after['rare_gradient_share'].iloc[0]:.2f}x: they are fitted "
+                     "too.")
         cw = s.loc["class_weight"]
         text += (f" The weighted model fits its {int(np.sum(data.y['train'] == rare))} rare "
-                 f"training photos (recall {_cell(cw, 'rare_train_recall')} on them) while its "
-                 f"test recall is {_cell(cw, 'rare_recall')}: weights make the few photos "
-                 "count more, they cannot add the variety that more photos would bring, so "
-                 "the features that separate the rare species from its look-alike stay weak.")
+                 f"training photos (recall {_cell(cw, 'rare_train_recall')} on them, plain "
+                 f"{_cell(s.loc['none'], 'rare_train_recall')}) while its test recall is "
+                 f"{_cell(cw, 'rare_recall')}: weights make the few photos count, they cannot "
+                 "add the variety that more photos would bring, so the features that "
+                 "separate the rare species from its look-alike stay weak.")
         out.append(text)
         out.append(f"What the rare photos are mistaken for (plain model, per seed): "
                    f"{s.loc['none', 'mistaken_for']}.")
