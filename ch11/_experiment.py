@@ -44,6 +44,7 @@ from recipes.data import load_mnist
 from recipes.losses import LOSS_NAMES, make_loss
 from recipes.optimizers import make_optimizer
 from recipes.runs import (
+    intra_op_threads,
     library_versions,
     make_run_dir,
     mark_finished,
@@ -283,6 +284,7 @@ def finish(
         "experiment": name, "seed": config.seed, "quick": getattr(config, "quick", False),
         "metrics": metrics, "table": table, "notes": list(notes),
         "versions": library_versions(),
+        "tf_intra_op_threads": intra_op_threads(),  # reruns match when this matches
     })
     write_report(run_dir, title, table, intro=intro + f"\n\nWall time: {wall:.0f} s.",
                  figures=figures, notes=notes, sections=sections)

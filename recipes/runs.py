@@ -50,6 +50,7 @@ UNFINISHED = "UNFINISHED"  # the marker file of a run folder that has not finish
 
 __all__ = [
     "UNFINISHED",
+    "intra_op_threads",
     "is_finished",
     "library_versions",
     "markdown_table",
@@ -68,6 +69,13 @@ __all__ = [
 
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and the backend (``keras.utils.set_random_seed``).
+
+    That is all a CPU rerun needs to repeat its numbers bit for bit at the same
+    `intra_op_threads` count. TensorFlow's op determinism
+    (``tf.config.experimental.enable_op_determinism``) is not enabled: on the CPU it
+    is not needed for that, does not remove the dependence on the thread count, and
+    made ``python -m ch11.batch_norm --quick`` 1.11x slower in CPU time (1.17x in wall
+    time; two runs each, interleaved, on 2 shared cores; issue 16).
 
     Args:
         seed: the seed; part of every config and of ``results.json``.
@@ -174,6 +182,36 @@ def library_versions() -> dict[str, str]:
     except ImportError:  # pragma: no cover - keras_tuner is in requirements.txt
         pass
     return versions
+
+
+def intra_op_threads() -> int:
+    """The threads TensorFlow splits one operation over (its intra-op parallelism).
+
+    TensorFlow's CPU kernels (matrix products, convolutions, batch-norm sums) cut their
+    sums into one part per thread, so a result's last digits depend on this count, and
+    a long training turns them into different accuracies. Nothing else varies between
+    reruns on one machine: the same seed and the same count give the same numbers,
+    whatever the load and the cores the run may use (measured: ``taskset``, 1 or 2
+    threads, ``TF_NUM_INTEROP_THREADS``). The count defaults to the cores the process may
+    use (``taskset``, a container's cpuset change it); the environment variable
+    ``TF_NUM_INTRAOP_THREADS=N``, read when TensorFlow starts, pins it, e.g. to repeat
+    a run made on more or fewer cores. The experiments write it to ``results.json``.
+
+    Returns:
+        The count in effect: ``tf.config.threading``'s setting, else the environment
+        variable's, else the number of cores the process may run on.
+    """
+    import tensorflow as tf
+
+    configured = tf.config.threading.get_intra_op_parallelism_threads()
+    if configured > 0:
+        return int(configured)
+    env = os.environ.get("TF_NUM_INTRAOP_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    if hasattr(os, "sched_getaffinity"):  # what TensorFlow counts on Linux
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -300,6 +300,23 @@ class WeightStatsTest(tf.test.TestCase):
         bn = keras.Sequential([keras.Input((2,)), keras.layers.BatchNormalization(name="bn")])
         self.assertEqual(list(weight_stats(bn)["trainable"]), [True, True, False, False])
 
+    def test_norm_does_not_depend_on_the_blas_threads(self):
+        # A kernel as large as the chapter's MLPs' first one (784 x 100): BLAS's dot, which
+        # np.linalg.norm uses, splits it over its threads and its last digits change with
+        # their number; weight_stats must give the same norm with 1 and 2 threads.
+        from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(100, name="wide")])
+        kernel = np.asarray(model.get_layer("wide").kernel.numpy(), dtype="float64").ravel()
+        norms, blas = [], []
+        for threads in (1, 2):
+            with threadpool_limits(threads, user_api="blas"):
+                norms.append(weight_stats(model)["norm"].iloc[0])
+                blas.append(np.linalg.norm(kernel))
+        self.assertEqual(norms[0], norms[1])
+        self.assertAllClose(norms, blas, rtol=1e-12)
+
 
 class SaliencyTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):

@@ -193,9 +193,17 @@ class LearningRateProbeTest(tf.test.TestCase, parameterized.TestCase):
         x, y = toy_data(600)
         weights = [w.copy() for w in model.get_weights()]
         probe = probe_learning_rate(model, x, y, steps=10)
-        self.assertEqual(list(probe.columns), ["step", "loss", "loss_x10", "loss_x100"])
+        runs = [f"order{k}_loss{s}" for s in ("", "_x10", "_x100") for k in (1, 2, 3)]
+        self.assertEqual(list(probe.columns), ["step", "loss", "loss_x10", "loss_x100", *runs])
         self.assertLen(probe, 11)
-        self.assertAllClose(probe.iloc[0, 1:], [probe["loss"][0]] * 3)  # same start
+        self.assertAllClose(probe.iloc[0, 1:], [probe["loss"][0]] * 12)  # same start
+        for s in ("", "_x10", "_x100"):  # the columns of a rate: the median of its orders
+            orders = probe[[f"order{k}_loss{s}" for k in (1, 2, 3)]].to_numpy()
+            median = np.median(np.where(np.isfinite(orders), orders, np.inf), axis=1)
+            self.assertAllEqual(probe[f"loss{s}"].to_numpy(),
+                                np.where(np.isfinite(median), median, np.nan))
+        self.assertEqual(probe.attrs["orders"], 3)
+        self.assertEqual(probe.attrs["evaluated_on"], "training")
         self.assertAllClose(probe.attrs["learning_rate"], rate)
         self.assertEqual(probe.attrs["optimizer"], optimizer.__name__)
         self.assertEqual([f.kind for f in check_probe(probe, Thresholds())], kinds)
@@ -225,6 +233,76 @@ class LearningRateProbeTest(tf.test.TestCase, parameterized.TestCase):
     def test_bad_steps(self):
         with self.assertRaisesRegex(ValueError, "steps must be >= 1, got 0"):
             probe_learning_rate(small_mlp(), *toy_data(10), steps=0)
+        with self.assertRaisesRegex(ValueError, "orders must be >= 1, got 0"):
+            probe_learning_rate(small_mlp(), *toy_data(10), steps=1, orders=0)
+
+    def test_validation_data_is_where_the_loss_is_measured(self):
+        model = small_mlp()
+        model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+        x, y = toy_data(600)
+        x_val, y_val = toy_data(100, seed=1)
+        probe = probe_learning_rate(model, x, y, steps=2, factors=(), validation=(x_val, y_val))
+        self.assertEqual(probe.attrs["evaluated_on"], "validation")
+        start = float(np.mean(keras.losses.sparse_categorical_crossentropy(y_val, model(x_val))))
+        self.assertAllClose(probe["loss"][0], start, rtol=1e-5)  # all 100 (< eval_size)
+
+
+def synthetic_probe(levels, jitter, steps=20, start=0.1, seed=0):
+    """A probe table: per order, the loss moves from `start` to `start * level` with
+    multiplicative noise of size `jitter` (None: NaN from the middle on)."""
+    rng = np.random.default_rng(seed)
+    table = pd.DataFrame({"step": np.arange(steps + 1)})
+    for k, level in enumerate(levels, start=1):
+        if level is None:
+            table[f"order{k}_loss"] = [start] * (steps // 2) + [np.nan] * (steps + 1 - steps // 2)
+            continue
+        trend = np.r_[1.0, np.full(steps, level)]
+        noise = np.r_[1.0, np.exp(jitter * rng.standard_normal(steps))]
+        table[f"order{k}_loss"] = start * trend * noise
+    runs = table.filter(like="order").to_numpy()
+    table.insert(1, "loss", np.median(np.where(np.isfinite(runs), runs, np.inf), axis=1))
+    table.attrs.update(optimizer="RMSprop", learning_rate=1e-3, orders=len(levels))
+    return table
+
+
+class CheckProbeTest(tf.test.TestCase, parameterized.TestCase):
+    """check_probe's rule on synthetic tables: every order must rise beyond the noise."""
+
+    @parameterized.named_parameters(
+        ("clear_rise_in_every_order", (3.0, 2.5, 4.0), 0.05, True),
+        ("rise_within_the_noise", (1.6, 1.5, 1.7), 0.4, False),
+        ("rise_in_two_orders_of_three", (3.0, 1.0, 3.0), 0.05, False),
+        ("rise_below_lr_rise", (1.15, 1.15, 1.15), 0.0, False),
+        ("flat", (1.0, 1.0, 1.0), 0.1, False),
+        ("one_order_diverges", (1.0, None, 1.0), 0.1, True),
+    )
+    def test_rule(self, levels, jitter, found):
+        probe = synthetic_probe(levels, jitter)
+        findings = check_probe(probe, Thresholds())
+        self.assertEqual([f.kind for f in findings], ["lr_too_high"] if found else [])
+        if found and None not in levels:
+            evidence = findings[0].evidence
+            self.assertEqual(evidence["window"], [10, 20])
+            self.assertLen(evidence["level_per_order"], 3)
+            self.assertAllClose(evidence["rise"], min(evidence["level_per_order"]) / 0.1)
+            self.assertAllClose(evidence["spread"], jitter, rtol=0.5)
+            self.assertIn("in all 3 mini-batch orders", findings[0].message)
+        elif found:
+            self.assertEqual(findings[0].evidence["orders_non_finite"], 1)
+            self.assertIn("NaN/Inf within 20 steps in 1 of 3 mini-batch orders",
+                          findings[0].message)
+
+    def test_noise_band_is_a_threshold(self):
+        # The same rise (2x in every order) is a finding with a quiet loss and none when
+        # the loss jitters by more than half the rise (lr_noise = 2 spreads).
+        quiet, noisy = synthetic_probe((2.0,) * 3, 0.1), synthetic_probe((2.0,) * 3, 0.6)
+        self.assertLen(check_probe(quiet, Thresholds()), 1)
+        self.assertEqual(check_probe(noisy, Thresholds()), [])
+        self.assertLen(check_probe(noisy, Thresholds(lr_noise=0.5)), 1)
+
+    def test_single_order_table_still_works(self):
+        table = pd.DataFrame({"step": range(6), "loss": [1.0, 2, 4, 8, 16, 32]})
+        self.assertEqual([f.kind for f in check_probe(table, Thresholds())], ["lr_too_high"])
 
 
 @pytest.mark.slow
@@ -248,3 +326,93 @@ class HealthyMnistTest(tf.test.TestCase):
         self.assertGreater(exam.classes["auc"].min(), 0.95)
         self.assertEqual(list(exam.gradients["layer"]),
                          ["conv_0_0", "conv_1_0", "hidden_0", "output"])
+
+
+def _mnist_slices(train=2000, valid=500):
+    from recipes.data import load_mnist
+
+    (x_train, y_train), (x_test, y_test) = load_mnist()
+    return ((x_train[:train] / 255.0).astype("float32"), y_train[:train].astype("int64"),
+            (x_test[:valid] / 255.0).astype("float32"), y_test[:valid].astype("int64"))
+
+
+# Healthy: each architecture with each optimizer at its usual rate, trained a few epochs on
+# 2,000 MNIST images (the CNN with RMSprop 1e-3 is issue 16's false alarm: a converged model
+# whose loss jitters and, on the examples it memorized, drifts up as it trains on others).
+HEALTHY = [("mlp", "sgd", 0.05, 3), ("mlp", "adam", 1e-3, 3), ("mlp", "rmsprop", 1e-3, 3),
+           ("cnn", "sgd", 0.05, 2), ("cnn", "adam", 1e-3, 2), ("cnn", "rmsprop", 1e-3, 4)]
+
+
+@pytest.mark.slow
+class ProbeOnMnistTest(tf.test.TestCase):
+    """The learning-rate probe on real MNIST models: quiet when healthy, loud when not."""
+
+    @classmethod
+    def setUpClass(cls):
+        from recipes.builders import build_cnn, build_mlp
+        from recipes.specs import CNNSpec, MLPSpec
+
+        super().setUpClass()
+        cls.data = x, y, x_val, y_val = _mnist_slices()
+        optimizers = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam,
+                      "rmsprop": keras.optimizers.RMSprop}
+        cls.models = {}
+        for arch, name, rate, epochs in HEALTHY:
+            keras.backend.clear_session()
+            keras.utils.set_random_seed(0)
+            model = (build_mlp(MLPSpec(hidden_units=(100,)), (28, 28), 10) if arch == "mlp"
+                     else build_cnn(CNNSpec(filters=(16, 32), dense_units=(64,)), (28, 28), 10))
+            model.compile(optimizers[name](rate), "sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
+            model.fit(x, y, epochs=epochs, verbose=0)
+            cls.models[arch, name] = model
+
+    def examine(self, model, steps=20, validation=True):
+        x, y, x_val, y_val = self.data
+        keras.utils.set_random_seed(0)
+        if not validation:
+            return examine(model, x[:1000], y[:1000], probe_steps=steps)
+        return examine(model, x[:1000], y[:1000], x_val, y_val, probe_steps=steps)
+
+    def test_healthy_models_get_no_finding(self):
+        for arch, name, rate, _ in HEALTHY:
+            model = self.models[arch, name]
+            with self.subTest(model=f"{arch} {name} {rate:g}"):
+                exam = self.examine(model)
+                self.assertEqual([str(f) for f in exam.findings], [])
+                self.assertGreater(exam.scores["val_accuracy"], 0.8)
+                self.assertEqual(exam.probe.attrs["evaluated_on"], "validation")
+        # Without validation data the probe measures held-out training examples, which the
+        # converged CNN memorized (their loss rises toward the held-out loss): still quiet.
+        exam = self.examine(self.models["cnn", "rmsprop"], validation=False)
+        self.assertEqual(exam.probe.attrs["evaluated_on"], "training")
+        self.assertEqual([str(f) for f in exam.findings], [])
+
+    def test_too_high_rates_are_found(self):
+        for arch, name, factor in (("mlp", "sgd", 100), ("mlp", "rmsprop", 30),
+                                   ("cnn", "rmsprop", 30)):
+            model = self.models[arch, name]
+            rate = float(model.optimizer.learning_rate)
+            model.optimizer.learning_rate = rate * factor
+            try:
+                with self.subTest(model=f"{arch} {name} x{factor}"):
+                    findings = self.examine(model).findings
+                    self.assertEqual([(f.kind, f.severity) for f in findings],
+                                     [("lr_too_high", "error")])
+                    evidence = findings[0].evidence
+                    self.assertAllClose(evidence["learning_rate"], rate * factor)
+                    if "rise" in evidence:
+                        self.assertGreater(evidence["rise"], 1.2)
+                        self.assertGreater(np.log(evidence["rise"]), 2 * evidence["spread"])
+            finally:
+                model.optimizer.learning_rate = rate
+
+    def test_too_low_rate_is_found(self):
+        model = self.models["mlp", "sgd"]
+        model.optimizer.learning_rate = 5e-5
+        try:
+            findings = self.examine(model).findings
+        finally:
+            model.optimizer.learning_rate = 0.05
+        self.assertEqual([(f.kind, f.severity) for f in findings], [("lr_too_low", "warning")])
+        self.assertLess(abs(findings[0].evidence["relative_drop"]), 0.01)

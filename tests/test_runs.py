@@ -101,6 +101,16 @@ class RunsTest(tf.test.TestCase):
         self.assertEqual(versions["keras"], keras.__version__)
         self.assertRegex(versions["tensorflow"], r"^2\.\d+")
 
+    def test_intra_op_threads(self):
+        if tf.config.threading.get_intra_op_parallelism_threads():
+            self.skipTest("this process set TensorFlow's thread count itself")
+        env = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}
+        with mock.patch.dict(os.environ, env, clear=True):
+            self.assertEqual(runs.intra_op_threads(), len(os.sched_getaffinity(0)))
+        for value, expected in (("3", 3), (" 5 ", 5), ("0", len(os.sched_getaffinity(0)))):
+            with mock.patch.dict(os.environ, {"TF_NUM_INTRAOP_THREADS": value}):
+                self.assertEqual(runs.intra_op_threads(), expected)
+
     def test_same_seed_same_weights(self):
         def weights(seed):
             keras.backend.clear_session()

@@ -3,7 +3,9 @@
 Hands-On ML, chapter 11, the whole chapter turned around: instead of showing a remedy,
 find the problem. The model is loaded from a ``.keras`` file, run on a few batches of
 real data (and, with ``--probe-steps N``, trained N steps on COPIES at its own learning
-rate, 10x and 100x it), and every finding is printed with its evidence (the numbers) and
+rate, 10x and 100x it, each on 3 mini-batch orders, the loss measured on the validation
+sample: a rate is too high only when every order's loss rises beyond its own
+step-to-step noise), and every finding is printed with its evidence (the numbers) and
 the chapter's remedy: vanishing or exploding gradients, NaN/Inf, dead ReLUs, saturated
 sigmoid/tanh units, a lagging class, overfitting, a learning rate too high or too low.
 ``report.md`` with the plots (gradient flow, activation and weight histograms, confusion

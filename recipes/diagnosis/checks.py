@@ -9,6 +9,7 @@ Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Training Deep Neural Networks
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -267,8 +268,23 @@ def check_overfitting(history: Any, scores: Mapping[str, float], t: Thresholds) 
                      evidence)]
 
 
+def _probe_runs(probe: pd.DataFrame, suffix: str = "") -> list[str]:
+    """The per-order columns of a rate (``order<k>_loss<suffix>``), else its median column."""
+    runs = [c for c in probe.columns if re.fullmatch(rf"order\d+_loss{re.escape(suffix)}", c)]
+    return runs or [f"loss{suffix}"]
+
+
 def check_probe(probe: pd.DataFrame | None, t: Thresholds) -> list[Finding]:
     """A learning rate too high (the probe's loss rises) or too low (it does not move).
+
+    Too high: at the model's own rate the loss becomes NaN/Inf, or it rises in every
+    mini-batch order beyond the noise of the rate itself. Each order's level is the median
+    of its loss over the last half of the steps; each must be at least ``t.lr_rise`` times
+    the initial loss and above it by ``t.lr_noise`` times the spread of that order's loss
+    over those steps (the standard deviation of its logarithm, the median over the
+    orders). A healthy, trained model's loss jitters from step to step (each mini-batch
+    pulls the weights its own way) and, measured on examples it memorized, drifts up
+    toward its held-out loss: neither is a rate that is too high.
 
     Args:
         probe: `recipes.diagnosis.lr_probe.probe_learning_rate`'s table, or None.
@@ -281,17 +297,37 @@ def check_probe(probe: pd.DataFrame | None, t: Thresholds) -> list[Finding]:
     """
     if probe is None or len(probe) < 2:
         return []
+    steps = len(probe) - 1
+    runs = probe[_probe_runs(probe)].to_numpy(dtype=float)  # (steps + 1, orders)
     loss = probe["loss"].to_numpy(dtype=float)
-    l0, ln = loss[0], loss[-1]
+    l0, ln = float(runs[0, 0]), float(loss[-1])
     evidence = {"optimizer": probe.attrs.get("optimizer"),
-                "learning_rate": probe.attrs.get("learning_rate"), "steps": len(probe) - 1,
-                "initial_loss": float(l0), "final_loss": float(ln),
-                "max_loss": float(np.nanmax(np.where(np.isfinite(loss), loss, np.inf)))}
-    if not np.all(np.isfinite(loss)) or ln >= l0 * t.lr_rise:
+                "learning_rate": probe.attrs.get("learning_rate"), "steps": steps,
+                "orders": runs.shape[1], "evaluated_on": probe.attrs.get("evaluated_on"),
+                "initial_loss": l0, "final_loss": ln,
+                "max_loss": float(np.nanmax(np.where(np.isfinite(runs), runs, np.inf)))}
+    bad = int(np.sum(~np.all(np.isfinite(runs), axis=0)))
+    if bad:
         return [_finding(
             "lr_too_high", "error",
-            f"Learning rate too high: in {len(loss) - 1} steps on a copy the loss went from "
-            f"{l0:.4g} to {ln:.4g}.", evidence)]
+            f"Learning rate too high: at its own rate, on a copy, the loss became NaN/Inf "
+            f"within {steps} steps in {bad} of {runs.shape[1]} mini-batch orders.",
+            {**evidence, "orders_non_finite": bad})]
+    first = max(1, (steps + 1) // 2)  # the last half of the steps
+    window = runs[first:]
+    if l0 > 0 and np.all(window > 0):
+        levels = np.median(window, axis=0)
+        rise = float(np.min(levels)) / l0
+        spread = float(np.median(np.std(np.log(window), axis=0)))
+        if rise >= t.lr_rise and np.log(rise) >= t.lr_noise * spread:
+            return [_finding(
+                "lr_too_high", "error",
+                f"Learning rate too high: at its own rate, on a copy, the loss rose from "
+                f"{l0:.4g} to {np.min(levels):.4g}-{np.max(levels):.4g} (median of steps "
+                f"{first}-{steps}) in all {runs.shape[1]} mini-batch orders: {rise:.2f}x or "
+                f"more, beyond its own step-to-step spread (x{np.exp(spread):.2f}).",
+                {**evidence, "level_per_order": [float(v) for v in levels], "rise": rise,
+                 "spread": spread, "window": [first, steps]})]
     moved = (l0 - ln) / l0 if l0 > 0 else 0.0
     drops = {}
     for column in (c for c in probe.columns if c.startswith("loss_x")):
@@ -300,7 +336,6 @@ def check_probe(probe: pd.DataFrame | None, t: Thresholds) -> list[Finding]:
         # 1e-5: well above float32's resolution of a loss (about 1e-7 of its value).
         proportional = drop > 1e-5 and drop >= t.lr_linear * factor * max(moved, 0)
         drops[f"x{factor:g}"] = (float(drop), bool(np.isfinite(drop) and proportional))
-    steps = len(loss) - 1
     if (steps >= t.lr_min_steps and abs(moved) < t.lr_still and drops
             and all(ok for _, ok in drops.values())):
         top = max(drops, key=lambda k: float(k[1:]))

@@ -114,7 +114,8 @@ def examine(model: keras.Model, x: Any, y: Any, x_val: Any = None, y_val: Any = 
         history: a Keras ``History``, a dict of per-epoch lists or a DataFrame (a history
             CSV) for the train-validation gap over training.
         probe_steps: training steps of the learning-rate probe on a copy (0: no probe;
-            skipped when NaN/Inf were found).
+            skipped when NaN/Inf were found); it measures its loss on the validation
+            data when given, on held-out examples of `x` otherwise.
         class_names: the class names, for the evidence.
         class_counts: training examples per class (a list or a dict) for the evidence.
             Defaults to the counts in `y`.
@@ -167,7 +168,8 @@ def examine(model: keras.Model, x: Any, y: Any, x_val: Any = None, y_val: Any = 
     probe = None
     diverged = any(f.kind == "non_finite" for f in findings)
     if probe_steps > 0 and not diverged:  # training a NaN model shows nothing new
-        probe = probe_learning_rate(model, x, y, probe_steps)
+        probe = probe_learning_rate(model, x, y, probe_steps,
+                                    validation=(x_val, y_val) if has_val else None)
         findings += check_probe(probe, t)
     for f in findings:
         f.remedy = f.remedy or REMEDIES[f.kind]

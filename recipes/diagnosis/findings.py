@@ -125,7 +125,12 @@ class Thresholds:
         overfit_gap: training minus validation accuracy at least this large.
         overfit_loss_rise: the history's last validation loss this fraction above its best
             (at least 2 epochs earlier) while the training loss kept falling.
-        lr_rise: probe loss after the steps at least this many times the initial one.
+        lr_rise: the probe's loss at the model's rate, over the last half of its steps
+            (the median), at least this many times the initial loss in every mini-batch
+            order ...
+        lr_noise: ... and above it by at least this many times its own spread (the
+            standard deviation of the log loss over those steps, median over the orders):
+            a rise within the rate's step-to-step noise is no finding.
         lr_still: probe loss moving by less than this fraction over the steps ...
         lr_linear: ... while each faster copy (f x the rate) lowers it at least this times f
             as much (even 100x the rate does not overshoot: the steps are far too small) ...
@@ -146,6 +151,7 @@ class Thresholds:
     overfit_gap: float = 0.1
     overfit_loss_rise: float = 0.25
     lr_rise: float = 1.2
+    lr_noise: float = 2.0
     lr_still: float = 0.01
     lr_linear: float = 0.5
     lr_min_steps: int = 10

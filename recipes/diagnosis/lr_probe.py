@@ -1,15 +1,19 @@
-"""Learning-rate probe: a few training steps on copies of a model, at its rate and faster.
+"""Learning-rate probe: a few training steps on a copy of a model, at its rate and faster.
 
-Each copy is ``keras.models.clone_model`` plus ``set_weights``, compiled with the model's
+The copy is ``keras.models.clone_model`` plus ``set_weights``, compiled with the model's
 own optimizer (its config, and its state when it was compiled and built, e.g. a ``.keras``
 file saved after training) or Adam when it was never compiled. The model itself is never
-changed. After each step the loss is measured on a fixed evaluation batch.
+changed. Each rate is run on a few mini-batch orders, each run starting from the model's
+weights and optimizer state; after each step the loss is measured on a fixed evaluation
+batch, held-out examples when given (`recipes.diagnosis.checks.check_probe` reads the
+table).
 
 Example:
 
 ```python
-table = probe_learning_rate(model, x_train[:2000], y_train[:2000], steps=20)
-table[["step", "loss", "loss_x10", "loss_x100"]]
+table = probe_learning_rate(model, x_train[:2000], y_train[:2000], steps=20,
+                            validation=(x_valid, y_valid))
+table[["step", "loss", "loss_x10", "loss_x100"]]  # medians over the batch orders
 ```
 
 Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Learning Rate Scheduling" (too high a
@@ -68,15 +72,27 @@ def clone_optimizer(model: keras.Model, clone: keras.Model, factor: float = 1.0)
 
 
 def _eval_loss(model: keras.Model, loss_fn: Any, x: np.ndarray, y: Any) -> float:
-    return float(ops.mean(loss_fn(y, model(x, training=False))))
+    # predict_on_batch runs a compiled function (traced once per copy): a few times
+    # faster than an eager call, and the same outputs (inference mode).
+    return float(ops.mean(loss_fn(y, model.predict_on_batch(x))))
+
+
+def _column(order: int, factor: float) -> str:
+    return f"order{order}_loss" + ("" if factor == 1.0 else f"_x{factor:g}")
 
 
 def probe_learning_rate(model: keras.Model, x: Any, y: Any, steps: int, *,
                         batch_size: int = 32, factors: Sequence[float] = (10.0, 100.0),
-                        eval_size: int = 256, seed: int = 0) -> pd.DataFrame:
+                        eval_size: int = 256, seed: int = 0, orders: int = 3,
+                        validation: tuple[Any, Any] | None = None) -> pd.DataFrame:
     """Train copies of `model` for `steps` mini-batches at its rate and at `factors` x it.
 
-    Every copy sees the same mini-batches in the same order.
+    Each rate is trained `orders` times from the model's weights (and optimizer state),
+    each time on another mini-batch order, so that the check can tell a rise of the loss
+    that every order shows from one batch order's noise; at one rate, every order uses
+    the same mini-batches. The loss is measured on held-out examples (`validation`) when
+    given: on a subset of `x` instead, which a trained model has memorized, its loss
+    rises toward the held-out loss as the copy trains on other examples, healthy or not.
 
     Args:
         model: a built model (not modified).
@@ -85,51 +101,88 @@ def probe_learning_rate(model: keras.Model, x: Any, y: Any, steps: int, *,
         steps: optimizer steps per copy (>= 1).
         batch_size: mini-batch size. Defaults to `32`.
         factors: the other copies' rate multipliers. Defaults to `(10.0, 100.0)`.
-        eval_size: examples of `x` (a seeded random subset) whose loss is measured after
-            each step, left out of the mini-batches when `x` has twice as many. Defaults
-            to `256`.
-        seed: seed of the mini-batch order. Defaults to `0`.
+        eval_size: examples (a seeded random subset of `validation`, else of `x`) whose
+            loss is measured after each step; taken from `x`, they are left out of the
+            mini-batches when `x` has twice as many. Defaults to `256`.
+        seed: seed of the evaluation subset and of the mini-batch orders. Defaults to `0`.
+        orders: mini-batch orders per rate (>= 1). Defaults to `3`.
+        validation: ``(x_val, y_val)``, held-out examples to measure the loss on. Defaults
+            to `None` (a subset of `x`).
 
     Returns:
-        One row per step (0 = before training): ``step``, ``loss`` (at the model's rate)
-        and ``loss_x<f>`` per factor, e.g. ``loss_x10`` (NaN when the rate is a schedule).
-        ``attrs["learning_rate"]`` holds the rate (None for a schedule) and
-        ``attrs["optimizer"]`` the optimizer's class name.
+        One row per step (0 = before training): ``step``; per order k (1, 2 ...),
+        ``order<k>_loss`` (at the model's rate) and ``order<k>_loss_x<f>`` per factor,
+        e.g. ``order1_loss_x10``; and their medians over the orders, ``loss`` and
+        ``loss_x<f>`` (a NaN/Inf loss counts as +Inf, a median that is not finite is
+        NaN; NaN columns when the rate is a schedule, which a factor cannot scale).
+        ``attrs["learning_rate"]`` holds the rate (None for a schedule),
+        ``attrs["optimizer"]`` the optimizer's class name,
+        ``attrs["orders"]`` the number of orders and ``attrs["evaluated_on"]``
+        ``"validation"`` or ``"training"``.
 
     Raises:
-        ValueError: ``steps < 1`` or the data do not fit the model.
+        ValueError: ``steps < 1``, ``orders < 1`` or the data do not fit the model.
 
     Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Learning Rate Scheduling"; ch. 10
     (the learning-rate sweep).
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}.")
+    if orders < 1:
+        raise ValueError(f"orders must be >= 1, got {orders}.")
     x = check_input_shape(model, x)
     y = np.asarray(y)
     loss_fn = resolve_loss(model, y)
-    perm = np.random.default_rng(seed).permutation(len(x))  # data may be sorted by class
-    x_eval, y_eval = x[perm[:eval_size]], y[perm[:eval_size]]
-    order = perm[eval_size:] if len(x) >= 2 * eval_size else perm  # train on the rest
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(x))  # data may be sorted by class
+    if validation is not None:
+        x_val = check_input_shape(model, validation[0])
+        y_val = np.asarray(validation[1])
+        keep = rng.permutation(len(x_val))[:eval_size]
+        x_eval, y_eval, pool = x_val[keep], y_val[keep], perm
+    else:
+        x_eval, y_eval = x[perm[:eval_size]], y[perm[:eval_size]]
+        pool = perm[eval_size:] if len(x) >= 2 * eval_size else perm  # train on the rest
+    batch_orders = [pool] + [rng.permutation(pool) for _ in range(orders - 1)]
+    # One copy, compiled once (a compile per rate and order would cost more than the
+    # steps); before each run its weights, its optimizer's state and its rate are reset.
+    clone = keras.models.clone_model(model)
+    weights = model.get_weights()
+    clone.set_weights(weights)
+    optimizer = clone_optimizer(model, clone)
+    state = [v.numpy() for v in optimizer.variables]
+    rate = keras.optimizers.serialize(optimizer)["config"].get("learning_rate")
+    scalable = isinstance(rate, (int, float))
+    clone.compile(optimizer=optimizer, loss=loss_fn)
     columns: dict[str, list[float]] = {}
-    for name, scale in (("loss", 1.0), *((f"loss_x{f:g}", f) for f in factors)):
-        clone = keras.models.clone_model(model)
-        clone.set_weights(model.get_weights())
-        optimizer = clone_optimizer(model, clone, scale)
-        if optimizer is None:
-            columns[name] = [float("nan")] * (steps + 1)
-            continue
-        clone.compile(optimizer=optimizer, loss=loss_fn)
-        losses = [_eval_loss(clone, loss_fn, x_eval, y_eval)]
-        for step in range(steps):
-            start = (step * batch_size) % len(x)
-            idx = np.take(order, np.arange(start, start + batch_size), mode="wrap")
-            clone.train_on_batch(x[idx], y[idx])
-            losses.append(_eval_loss(clone, loss_fn, x_eval, y_eval))
-        columns[name] = losses
-    table = pd.DataFrame({"step": np.arange(steps + 1), **columns})
-    source = getattr(model, "optimizer", None)
-    config = keras.optimizers.serialize(source if source is not None else keras.optimizers.Adam())
-    rate = config["config"].get("learning_rate")
-    table.attrs["learning_rate"] = float(rate) if isinstance(rate, (int, float)) else None
-    table.attrs["optimizer"] = config.get("class_name", "Adam")
+    for factor in (1.0, *(float(f) for f in factors)):
+        for k, order in enumerate(batch_orders, start=1):
+            name = _column(k, factor)
+            if factor != 1.0 and not scalable:
+                columns[name] = [float("nan")] * (steps + 1)
+                continue
+            clone.set_weights(weights)
+            for variable, value in zip(optimizer.variables, state):
+                variable.assign(value)
+            if scalable:
+                optimizer.learning_rate = float(rate) * factor
+            losses = [_eval_loss(clone, loss_fn, x_eval, y_eval)]
+            for step in range(steps):
+                start = (step * batch_size) % len(order)
+                idx = np.take(order, np.arange(start, start + batch_size), mode="wrap")
+                clone.train_on_batch(x[idx], y[idx])
+                losses.append(_eval_loss(clone, loss_fn, x_eval, y_eval))
+            columns[name] = losses
+    table = pd.DataFrame({"step": np.arange(steps + 1)})
+    for factor in (1.0, *(float(f) for f in factors)):
+        runs = np.array([columns[_column(k, factor)] for k in range(1, orders + 1)])
+        median = np.median(np.where(np.isfinite(runs), runs, np.inf), axis=0)
+        table["loss" if factor == 1.0 else f"loss_x{factor:g}"] = np.where(
+            np.isfinite(median), median, np.nan)
+    for name, values in columns.items():
+        table[name] = values
+    table.attrs["learning_rate"] = float(rate) if scalable else None
+    table.attrs["optimizer"] = type(optimizer).__name__
+    table.attrs["orders"] = orders
+    table.attrs["evaluated_on"] = "training" if validation is None else "validation"
     return table

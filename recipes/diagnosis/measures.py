@@ -316,8 +316,11 @@ def weight_stats(model: keras.Model) -> pd.DataFrame:
     for v in model.weights:
         values = np.asarray(keras.ops.convert_to_numpy(v.value), dtype="float64").ravel()
         finite = values[np.isfinite(values)]
+        # The norm as NumPy's pairwise sum, not np.linalg.norm: BLAS's dot splits a long
+        # vector over one thread per usable core, so its last digits would change with the
+        # cores a run may use (taskset, a container's cpuset) and reruns would differ.
         stats = ((finite.mean(), finite.std(), finite.min(), finite.max(),
-                  np.linalg.norm(finite)) if finite.size else (np.nan,) * 5)
+                  np.sqrt(np.sum(finite * finite))) if finite.size else (np.nan,) * 5)
         rows.append(dict(zip(
             ("variable", "layer", "trainable", "shape", "size", "mean", "std", "min", "max",
              "norm", "nonfinite"),
