@@ -35,9 +35,9 @@ CLIS = (
     "ch11.transfer", "ch11.optimizers", "ch11.schedules",
     "ch11.batch_norm", "ch11.regularization", "ch11.cnn_hparams", "ch11.gradient_descent",
     "ch11.losses", "ch11.imbalance", "ch11.residual", "ch11.diagnose", "ch11.run_all",
-    "ch11.fish",
+    "ch11.fish", "ch11.fish_imbalance", "ch11.fish_capacity", "ch11.fish_transfer",
     "tuning.search", "tuning.distributed",
-    "bench.time_to_accuracy", "bench.overhead",
+    "bench.time_to_accuracy", "bench.overhead", "bench.fish_input",
 )
 
 
