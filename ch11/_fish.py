@@ -105,8 +105,8 @@ def recipe_spec(*, quick: bool = False, filters: Sequence[int] = (32, 64, 128, 2
     He initialization (the ``auto`` table for ReLU), BN before each ReLU (momentum 0.9: a
     run is only a few hundred steps), a stride-2 first convolution (96x96 photos cost a
     quarter as much in the first block), max pooling, global average pooling, dropout
-    before the output, random horizontal flips inside the model (training only; rotations
-    and zooms cost throughput: their measured cost is in `make bench-fish`), and
+    before the output, random horizontal flips inside the model (training only; the cost
+    of each augmentation layer is measured by `make bench-fish`), and
     pixels rescaled inside the model so it takes raw uint8 photos.
 
     Args:
@@ -187,10 +187,10 @@ RANGE_TEST_STEPS = 300
 
 def _range_test(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int,
                 seed: int) -> tuple[float, str, pd.DataFrame]:
-    # Up to 300 steps (4 epochs of a small set): measured on the fish photos with AdamW, a
-    # one-epoch sweep of 83 steps put the loss minimum at 0.14 (suggestion 0.014, a run
-    # that barely learned), 300 steps at 0.035 (suggestion 0.0035, the rate that trains
-    # well); with Nesterov SGD both gave 0.11. Adam's moment estimates need the steps.
+    # Up to 300 steps (4 epochs of a small set): measured on the fish photos at 64x64 with
+    # AdamW, a one-epoch sweep of 83 steps put the loss minimum at 0.14 (suggestion 0.014,
+    # a run that barely learned), 300 steps at 0.035 (suggestion 0.0035, the rate that
+    # trains well); with Nesterov SGD both gave 0.11. Adam's moment estimates need steps.
     per_epoch = max(1, int(np.ceil(len(x) / batch_size)))
     result = find_learning_rate(model, make_dataset(x, y, batch_size, seed=seed),
                                 min_lr=1e-5, max_lr=1.0,
