@@ -226,6 +226,16 @@ class FishTrainPredictTest(tf.test.TestCase):
         (self.tmp / "bad.jpg").write_bytes(b"garbage")
         self.assertRegex(error(["--model", str(path), str(self.tmp / "bad.jpg")]),
                          r"^error: Image '.*bad.jpg' cannot be decoded")
+        # more pixels than Pillow's limit: refused, not decoded (a decompression bomb)
+        Image.new("RGB", (300, 300), (1, 2, 3)).save(self.tmp / "big.png")
+        limit = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = 50_000
+        try:
+            self.assertRegex(error(["--model", str(path), str(self.tmp / "big.png")]),
+                             r"^error: Image '.*big.png' cannot be decoded \(ValueError: "
+                             r"refused as a possible decompression bomb")
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
         self.assertEqual(error(["--model", str(self.tmp / "x.keras"), "a.jpg"]).strip(),
                          "error: Image 'a.jpg' does not exist.")
         photo = str(self.tmp / "gray.png")

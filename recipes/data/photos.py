@@ -158,16 +158,22 @@ def decode_photo(data: bytes | str | os.PathLike, size: int | tuple[int, int]) -
 
     Raises:
         OSError, ValueError or PIL's ``UnidentifiedImageError``: not a decodable photo
-        (truncated, corrupt, or not an image).
+        (truncated, corrupt, or not an image); ``ValueError`` too for an image of more
+        than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (refused: a possible decompression bomb).
     """
     h, w = (size, size) if isinstance(size, int) else size
     source = io.BytesIO(data) if isinstance(data, bytes) else data
-    with Image.open(source) as im:
-        im.draft("RGB", (w, h))  # JPEG only: decode at 1/2, 1/4 or 1/8 scale when larger
-        im = im.convert("RGB")
-        if im.size != (w, h):
-            im = im.resize((w, h), Image.BILINEAR)
-        return np.asarray(im, dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(source) as im:
+                im.draft("RGB", (w, h))  # JPEG only: decode at 1/2, 1/4 or 1/8 scale
+                im = im.convert("RGB")
+                if im.size != (w, h):
+                    im = im.resize((w, h), Image.BILINEAR)
+                return np.asarray(im, dtype=np.uint8)
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+            raise ValueError(f"refused as a possible decompression bomb ({e})") from None
 
 
 @dataclass
@@ -215,7 +221,7 @@ def _decode_file(path: Path, size: tuple[int, int]) -> tuple[np.ndarray | None, 
     digest = hashlib.sha1(data).hexdigest()
     try:
         image = decode_photo(data, size)
-    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
+    except (OSError, ValueError, UnidentifiedImageError) as e:
         return None, digest, f"{type(e).__name__}: {e}"
     return image, digest, ""
 
