@@ -135,7 +135,7 @@ def notes(summary: pd.DataFrame, shares: pd.DataFrame, data: FishSplits, rare: i
                 f"(macro AUC over all classes {others:.3f}), its recall "
                 f"{_cell(s.loc['none'], 'rare_recall')}.")
         if auc >= 0.8 and recall < 0.5:
-            text += (" A fair AUC with a low recall: the model ranks most rare photos above "
+            text += (" A high AUC with a low recall: the model ranks most rare photos above "
                      "most others, but rarely high enough to win the argmax.")
         out.append(text)
         for remedy in [r for r in s.index if r != "none"]:
@@ -163,12 +163,15 @@ def notes(summary: pd.DataFrame, shares: pd.DataFrame, data: FishSplits, rare: i
                      f"{weighted_after['rare_gradient_share'].iloc[0]:.2f}x: they are fitted "
                      "too.")
         cw = s.loc["class_weight"]
-        text += (f" The weighted model fits its {int(np.sum(data.y['train'] == rare))} rare "
-                 f"training photos (recall {_cell(cw, 'rare_train_recall')} on them, plain "
-                 f"{_cell(s.loc['none'], 'rare_train_recall')}) while its test recall is "
-                 f"{_cell(cw, 'rare_recall')}: weights make the few photos count, they cannot "
-                 "add the variety that more photos would bring, so the features that "
-                 "separate the rare species from its look-alike stay weak.")
+        fits = cw["rare_train_recall_mean"] >= 0.9
+        text += (f" The weighted model {'fits' if fits else 'does not fit'} its "
+                 f"{int(np.sum(data.y['train'] == rare))} rare training photos (recall "
+                 f"{_cell(cw, 'rare_train_recall')} on them, plain "
+                 f"{_cell(s.loc['none'], 'rare_train_recall')}) and its test recall is "
+                 f"{_cell(cw, 'rare_recall')}")
+        text += (": weights make the few photos count, they cannot add the variety that more "
+                 "photos would bring, so the features that separate the rare species from its "
+                 "look-alike stay weak." if fits and cw["rare_recall_mean"] < 0.9 else ".")
         out.append(text)
         out.append(f"What the rare photos are mistaken for (plain model, per seed): "
                    f"{s.loc['none', 'mistaken_for']}.")
