@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast lint data clean recipes recipe-% recipe-fish recipe-fish-imbalance \
+.PHONY: install test test-fast lint data clean recipes readme-table recipe-% recipe-fish recipe-fish-imbalance \
 	recipe-fish-capacity recipe-fish-transfer tune tune-fish tune-distributed bench bench-fish help
 
 help:
@@ -22,6 +22,7 @@ help:
 	@echo "make test-fast      the suite without the slow tests"
 	@echo "make data           prepare the full MNIST offline cache ahead of time"
 	@echo "make recipes        every chapter experiment, then runs/index.md"
+	@echo "make readme-table   the README's results table from the newest full runs in runs/ (trains nothing)"
 	@echo "make recipe-<name>  one of: $(foreach m,$(RECIPE_MODULES),$(firstword $(subst =, ,$(m))))"
 	@echo "make recipe-fish    fish species from the course's photos (TEST_DIR=..., DATA_DIR=..., WEIGHTS=imagenet|PATH)"
 	@echo "make recipe-fish-imbalance | recipe-fish-capacity | recipe-fish-transfer   the fish studies"
@@ -111,3 +112,8 @@ bench: install data
 # The fish photos' input speed: decoding, the cache, the first step, each augmentation's cost
 bench-fish: install
 	$(PY) -m bench.fish_input $(ARGS)
+
+# The README's results table, from the newest finished full run of each recipe in runs/
+# (trains nothing; run `make recipes` first, on an idle machine)
+readme-table: install
+	$(PY) -m ch11.run_all --readme $(ARGS)
