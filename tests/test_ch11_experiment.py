@@ -33,23 +33,23 @@ FIELDS = {
             "investigate investigate_train trace_every out_dir",
     "batch_norm": "seed quick seeds mlp_depth mlp_units activation mlp_epochs cnn_epochs optimizer "
                   "learning_rates batch_size small_batch_size small_batch_train out_dir",
-    "clipping": "seed quick seeds depth units activation optimizer learning_rate clipvalue clipnorm "
-                "global_clipnorm epochs batch_size monitor_batch monitor_every out_dir",
+    "clipping": "seed quick seeds depth units activation optimizer learning_rate clipvalue "
+                "clipnorm global_clipnorm epochs batch_size monitor_batch monitor_every out_dir",
     "transfer": "seed quick seeds classes_b n_train_b hidden_units optimizer learning_rate "
                 "epochs_a epochs_b frozen_epochs fine_tune_epochs fine_tune_lr_factor "
                 "batch_size out_dir",
     "optimizers": "seed quick seeds optimizers hidden_units activation epochs learning_rate "
                   "batch_size out_dir",
-    "schedules": "seed quick seeds schedules optimizer learning_rate epochs cnn_schedules cnn_max_lr "
-                 "cnn_epochs batch_size finder_steps target_accuracy out_dir",
+    "schedules": "seed quick seeds schedules optimizer learning_rate epochs cnn_schedules "
+                 "cnn_max_lr cnn_epochs batch_size finder_steps target_accuracy out_dir",
     "regularization": "seed quick seeds train_size hidden_units epochs optimizer learning_rate l2 "
                       "dropout_rate alpha_dropout_rate max_norm mc_samples batch_size out_dir",
-    "cnn_hparams": "seed quick seeds kernel_sizes poolings optimizers filters dense_units train_size "
-                   "max_epochs patience batch_size out_dir",
+    "cnn_hparams": "seed quick seeds kernel_sizes poolings optimizers filters dense_units "
+                   "train_size max_epochs patience batch_size out_dir",
     "gradient_descent": "seed quick seeds batch_sizes epochs sgd_train hidden_units optimizer "
                         "base_learning_rate lr_scaling out_dir",
-    "losses": "seed quick seeds hidden_units epochs optimizer learning_rate batch_size positive_digit "
-              "margins out_dir",
+    "losses": "seed quick seeds hidden_units epochs optimizer learning_rate batch_size "
+              "positive_digit margins out_dir",
     "imbalance": "seed quick seeds digit keep_fraction treatments focal_gamma hidden_units epochs "
                  "optimizer learning_rate batch_size out_dir",
     "residual": "seed quick seeds depth units activations batch_norms probe_size epochs optimizer "

@@ -448,7 +448,8 @@ class GradientDescentReportTest(tf.test.TestCase):
     def test_headline_and_agreement(self):
         s = self._summary([0.20, 0.21], [1.60, 1.70])
         text = gd_report.headline(s, (42, 43), "", self.config)
-        self.assertIn("lowest first: mini-batch 32, batch GD (55000); best vs runner-up: "
+        self.assertIn("the lowest validation loss first: mini-batch 32, batch GD (55000); "
+                      "best vs runner-up: "
                       "mini-batch 32 0.205 ± 0.007 vs batch GD (55000) 1.650 ± 0.071: -1.445 "
                       "(an effect)", text)
         self.assertIn("throughput batch GD (55000) 20,500 vs mini-batch 32 9,050 images/s", text)

@@ -44,8 +44,8 @@ def headline(summary: pd.DataFrame, seeds: Sequence[int], why: str, config: Conf
     Reference: Géron, Hands-On ML (3rd ed.), ch. 4, "Mini-batch Gradient Descent".
     """
     ranked = list(summary.sort_values("val_loss_at_common_time_mean")["variant"])
-    text = (f"Validation loss after the same training time (each seed's shortest variant's "
-            f"total), {seeds_note(seeds, why)}, lowest first: " + ", ".join(ranked))
+    text = (f"After the same training time (each seed's shortest variant's total), "
+            f"{seeds_note(seeds, why)}, the lowest validation loss first: " + ", ".join(ranked))
     if len(ranked) > 1:
         text += ("; best vs runner-up: "
                  + compare(summary, ranked[0], "val_loss_at_common_time", ranked[1]))
