@@ -13,9 +13,9 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast lint data clean recipes recipe-% recipe-fish recipe-fish-imbalance \
-	recipe-fish-capacity recipe-fish-transfer tune tune-fish tune-distributed bench bench-fish \
-	notebook help
+.PHONY: install test test-fast lint data clean recipes readme-table recipe-% recipe-fish \
+	recipe-fish-imbalance recipe-fish-capacity recipe-fish-transfer tune tune-fish \
+	tune-distributed bench bench-fish notebook help
 
 help:
 	@echo "make recipe-bn      batch norm on MNIST (the main job; sets everything up)"
@@ -23,6 +23,7 @@ help:
 	@echo "make test-fast      the suite without the slow tests"
 	@echo "make data           prepare the full MNIST offline cache ahead of time"
 	@echo "make recipes        every chapter experiment, then runs/index.md"
+	@echo "make readme-table   the README's results table from the newest full runs in runs/ (trains nothing)"
 	@echo "make recipe-<name>  one of: $(foreach m,$(RECIPE_MODULES),$(firstword $(subst =, ,$(m))))"
 	@echo "make recipe-fish    fish species from the course's photos (TEST_DIR=..., DATA_DIR=..., WEIGHTS=imagenet|PATH)"
 	@echo "make recipe-fish-imbalance | recipe-fish-capacity | recipe-fish-transfer   the fish studies"
@@ -119,3 +120,8 @@ bench-fish: install
 # is notebooks/chapter11.executed.ipynb (ignored by git). Edit the cells in notebooks/build.py.
 notebook: install data
 	$(PY) notebooks/build.py --run $(ARGS)
+
+# The README's results table, from the newest finished full run of each recipe in runs/
+# (trains nothing; run `make recipes` first, on an idle machine)
+readme-table: install
+	$(PY) -m ch11.run_all --readme $(ARGS)

@@ -8,6 +8,8 @@
   builds from the ``Config`` fields, parsed before TensorFlow is imported) and its lazy
   ``__getattr__``.
 - `parse_variant` / `parse_variants`: ``"activation:initializer"`` variants, checked.
+- `SeededConfig`, `seeds_option`, `headline_seeds`, `seeds_why`: the ``--seeds`` of an
+  MNIST experiment's headline comparison (``--seed`` and the next two by default).
 
 Nothing here imports TensorFlow: a ``config.py`` imports only this module, `recipes.names`,
 `recipes.specs` and `recipes.checks`.
@@ -15,6 +17,7 @@ Nothing here imports TensorFlow: a ``config.py`` imports only this module, `reci
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import sys
 from collections.abc import Callable, Sequence
@@ -25,9 +28,10 @@ from recipes.checks import check_at_least, check_choice, check_positive, check_s
 from recipes.cli import module_prog, option, run_cli
 from recipes.names import OPTIMIZER_NAMES
 
-__all__ = ["INPUT_NORMS", "ExperimentConfig", "check_digit", "check_names", "experiment_package",
-           "input_norm_option", "optimizer_option", "option", "out_dir_option", "parse_variant",
-           "parse_variants"]
+__all__ = ["INPUT_NORMS", "ExperimentConfig", "SeededConfig", "check_digit", "check_names",
+           "experiment_package", "headline_seeds", "input_norm_option", "optimizer_option",
+           "option", "out_dir_option", "parse_variant", "parse_variants", "seeds_option",
+           "seeds_why"]
 
 INPUT_NORMS = ("normalization", "none")
 
@@ -240,3 +244,88 @@ def parse_variants(texts: Sequence[str]) -> list[tuple[str, str]]:
     if not texts:
         raise ValueError("variants must name at least one 'activation:initializer' pair.")
     return [parse_variant(text) for text in texts]
+
+
+def seeds_option(count: int = 3, why: str = "") -> Any:
+    """The ``seeds`` option: the seeds the headline comparison is trained with.
+
+    Args:
+        count: how many seeds by default: ``--seed`` and the next ``count - 1``.
+        why: why the default is fewer than 3 (the run's time), shown by ``--help`` and
+            next to the figure in the report. Defaults to `""`.
+
+    Returns:
+        A ``dataclasses.field`` defaulting to `None` (filled by `headline_seeds`).
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 2 (the spread of a measurement).
+    """
+    default = "--seed only" if count == 1 else f"--seed and the next {count - 1}"
+    field = option(None, "seeds of the headline comparison: its variants are trained once per "
+                         "seed and reported as mean ± std (--quick: at most 2)",
+                   default_text=default + (f"; {why}" if why else ""), metavar="SEED")
+    return dataclasses.field(default=None, metadata={**field.metadata, "seed_count": count,
+                                                     "seeds_why": why})
+
+
+@dataclass(frozen=True)
+class SeededConfig(ExperimentConfig):
+    """`ExperimentConfig` with ``seeds``: the MNIST experiments' headline is run per seed.
+
+    The full run (every variant, figure and diagnostic) uses ``seed``; the headline
+    comparison's variants are trained again with each other seed of `headline_seeds`. A
+    subclass redeclares ``seeds = seeds_option(n, why)`` for another default count, and
+    calls ``self._check_seeds()`` in its ``__post_init__``.
+
+    Args:
+        seeds: the headline's seeds. Defaults to `None` (`headline_seeds`: ``seed`` and
+            the next two).
+    """
+
+    seeds: tuple[int, ...] | None = seeds_option(3)
+
+    def _check_seeds(self) -> None:
+        """Raise ``ValueError`` unless ``seeds`` is `None` or distinct seeds, at least one."""
+        if self.seeds is None:
+            return
+        if isinstance(self.seeds, (str, int)) or not self.seeds:
+            raise ValueError(f"seeds must list at least one seed, got {self.seeds!r}.")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must not repeat a seed, got {tuple(self.seeds)}.")
+        for seed in self.seeds:
+            check_at_least("seeds", seed, 0)
+
+
+def _seeds_field(config: Any) -> Any:
+    return {f.name: f for f in dataclasses.fields(config)}["seeds"]
+
+
+def headline_seeds(config: Any) -> tuple[int, ...]:
+    """The seeds a config's headline comparison runs with.
+
+    Args:
+        config: a `SeededConfig`.
+
+    Returns:
+        ``config.seeds`` when given; otherwise ``seed``, ``seed + 1``, ... as many as its
+        ``seeds_option`` count (at most 2 with ``quick``).
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 2 (the spread of a measurement).
+    """
+    if config.seeds is not None:
+        return tuple(int(s) for s in config.seeds)
+    count = _seeds_field(config).metadata.get("seed_count", 3)
+    if config.quick:
+        count = min(count, 2)
+    return tuple(config.seed + i for i in range(count))
+
+
+def seeds_why(config: Any) -> str:
+    """Why a config's default runs fewer than 3 seeds (`""` when it does not).
+
+    Args:
+        config: a `SeededConfig`.
+
+    Returns:
+        The reason given to `seeds_option`, or `""` when ``seeds`` was given explicitly.
+    """
+    return "" if config.seeds is not None else _seeds_field(config).metadata.get("seeds_why", "")

@@ -12,6 +12,7 @@
   ``log_dir=tensorboard_dir(run_dir, variant)`` it writes the variant's TensorBoard logs
   (`recipes.callbacks.tensorboard_callbacks`).
 - `finish(...)`: write results.json, history CSVs, report.md, and print the table.
+- `over_seeds(...)`: the headline's values per seed (the full run's, then reruns).
 
 An experiment imports this module as ``ex`` (``ex.option``, ``ex.train_variant`` ...);
 the sentences the reports share are in `ch11._text`.
@@ -44,8 +45,10 @@ from recipes.data import load_mnist
 from recipes.losses import LOSS_NAMES, make_loss
 from recipes.optimizers import make_optimizer
 from recipes.runs import (
+    git_commit,
     intra_op_threads,
     library_versions,
+    machine_info,
     make_run_dir,
     mark_finished,
     set_seed,
@@ -56,8 +59,8 @@ from recipes.runs import (
 
 __all__ = ["HIDDEN_LAYERS", "INPUT_NORMS", "ExperimentConfig", "Results", "classifier_compile",
            "finish", "input_norm_option", "mnist_splits", "optimizer_option", "option",
-           "out_dir_option", "start", "tensorboard_dir", "test_accuracy", "train_subset",
-           "train_variant"]
+           "out_dir_option", "over_seeds", "start", "tensorboard_dir", "test_accuracy",
+           "train_subset", "train_variant"]
 
 
 
@@ -270,8 +273,14 @@ def finish(
     figures: Sequence[str | tuple[str, str]] = (),
     notes: Sequence[str] = (),
     sections: Sequence[tuple[str, str]] = (),
+    evidence: Any = None,
 ) -> Results:
     """Write results.json, the history CSVs and report.md; print the table and the folder.
+
+    Args:
+        evidence: the headline's `ch11._evidence.Evidence` (its spread over seeds and the
+            book's figure): results.json's ``evidence`` entry, and the report's sections
+            after `sections`. Defaults to `None`.
 
     Returns:
         The `Results`.
@@ -280,12 +289,16 @@ def finish(
         write_history(run_dir, variant, history)
     wall = time.perf_counter() - started
     metrics = {**(metrics or {}), "wall_time_s": round(wall, 1)}
-    write_json(run_dir / "results.json", {
+    results = {
         "experiment": name, "seed": config.seed, "quick": getattr(config, "quick", False),
         "metrics": metrics, "table": table, "notes": list(notes),
-        "versions": library_versions(),
+        "versions": library_versions(), "commit": git_commit(), "machine": machine_info(),
         "tf_intra_op_threads": intra_op_threads(),  # reruns match when this matches
-    })
+    }
+    if evidence is not None:
+        results["evidence"] = evidence.to_json()
+        sections = [*sections, *evidence.sections()]
+    write_json(run_dir / "results.json", results)
     write_report(run_dir, title, table, intro=intro + f"\n\nWall time: {wall:.0f} s.",
                  figures=figures, notes=notes, sections=sections)
     mark_finished(run_dir)  # last: the folder loses its UNFINISHED marker (recipes.runs)
@@ -322,6 +335,33 @@ def tensorboard_dir(run_dir: str | os.PathLike, variant: str) -> Path:
     """
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in variant)
     return Path(run_dir) / "tb" / safe
+
+
+def over_seeds(
+    seeds: Sequence[int],
+    seed: int,
+    main_rows: Sequence[Mapping[str, Any]],
+    rerun: Callable[[int], Sequence[Mapping[str, Any]]],
+) -> pd.DataFrame:
+    """The headline's values per seed: the full run's rows, then a rerun per other seed.
+
+    Args:
+        seeds: the headline's seeds (`ch11._config.headline_seeds`).
+        seed: the full run's seed; its rows are `main_rows` when it is one of `seeds`.
+        main_rows: the headline's values from the full run (one dict per variant).
+        rerun: ``rerun(seed)`` trains the headline's variants again with `seed` and
+            returns their rows, in the same form.
+
+    Returns:
+        One row per variant and seed, with a ``seed`` column, in the order of `seeds`.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 2 (the spread of a measurement).
+    """
+    rows: list[dict[str, Any]] = []
+    for s in seeds:
+        got = main_rows if s == seed else rerun(s)
+        rows += [{**row, "seed": s} for row in got]
+    return pd.DataFrame(rows)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,12 +4,18 @@ Hands-On ML, chapter 11, all sections. Each experiment runs with its book defaul
 ``--quick``); a failing experiment is reported in the index and does not stop the others.
 The index links every report with its headline finding and wall time.
 
+``--readme`` trains nothing: it writes the README's results table (between its
+``readme-table`` markers) from the newest finished full run of each recipe, and the
+records it read into ``readme_runs.json`` beside the README (``make readme-table``).
+
 Run: ``python -m ch11.run_all [--quick] [--only bn selu ...]`` (``make recipes``).
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+import re
 import time
 import traceback
 from collections.abc import Sequence
@@ -20,7 +26,8 @@ from ch11._config import check_names, option, out_dir_option
 from recipes.cli import module_prog, parse_config
 from recipes.runs import is_finished
 
-__all__ = ["RECIPES", "Config", "main", "run", "write_index"]
+__all__ = ["README_END", "README_START", "RECIPES", "Config", "collect_records", "main",
+           "newest_run", "readme_table", "run", "run_record", "write_index", "write_readme"]
 
 # make target suffix -> module, in the chapter's order
 RECIPES: dict[str, str] = {
@@ -54,6 +61,8 @@ class Config:
     only: tuple[str, ...] | None = option(
         None, f"run only these recipes, in this order (choices: {', '.join(RECIPES)}; all "
               "when omitted)", tuple(RECIPES), metavar="RECIPE")
+    readme: bool = option(False, "train nothing: write the README's results table from the "
+                                 "newest finished full run of each recipe in --out-dir")
     out_dir: str = out_dir_option()
 
     def __post_init__(self) -> None:
@@ -143,11 +152,191 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 when every experiment finished, 1 when one failed (2: bad options, from argparse).
     """
     config = parse_config(Config, argv, prog=module_prog(__name__), description=__doc__)
+    if config.readme:
+        records = collect_records(Path(config.out_dir), config.only or tuple(RECIPES))
+        path = write_readme(records)
+        found = sum(r["run"] is not None for r in records)
+        print(f"{path}: the results table from {found} of {len(records)} recipes' runs "
+              f"(records in {path.with_name(SNAPSHOT)})")
+        return 0
     from recipes._startup import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     rows = run(config)
     return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+SNAPSHOT = "readme_runs.json"  # beside the README: the records its table was written from
+README_START = ("<!-- readme-table:start (written by `make readme-table` from the runs' "
+                "results.json; edits here are overwritten) -->")
+README_END = "<!-- readme-table:end -->"
+_STAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
+
+
+def newest_run(out_dir: Path, module: str) -> Path | None:
+    """The newest finished full (not ``--quick``) run folder of an experiment.
+
+    Args:
+        out_dir: the runs folder (``runs/<module>/<UTC timestamp>_s<seed>/``).
+        module: the experiment's package name, e.g. ``"batch_norm"``.
+
+    Returns:
+        The folder, or `None` when there is none.
+    """
+    folder = Path(out_dir) / module
+    if not folder.is_dir():
+        return None
+    for run_dir in sorted((p for p in folder.iterdir() if p.is_dir()), reverse=True):
+        if not is_finished(run_dir):
+            continue
+        try:
+            results = json.loads((run_dir / "results.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if not results.get("quick", False):
+            return run_dir
+    return None
+
+
+def run_record(target: str, module: str, run_dir: Path) -> dict:
+    """What the README table says about one run, copied from its results.json.
+
+    A run written before the ``evidence`` entry existed (or a fish study) gives its first
+    note as the headline and the seeds of its config; its book figure is then unknown.
+
+    Args:
+        target: the make target suffix, e.g. ``"bn"``.
+        module: the experiment's package name.
+        run_dir: the run folder.
+
+    Returns:
+        A JSON-ready dict: target, module, run (``<module>/<folder>``), started (UTC),
+        headline, seeds, seeds_note, book, book_claim, agrees, wall_time_s, commit, machine.
+    """
+    results = json.loads((run_dir / "results.json").read_text())
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        config = {}
+    evidence = results.get("evidence") or {}
+    seeds = evidence.get("seeds") or config.get("seeds")
+    if not isinstance(seeds, list):
+        seeds = [results.get("seed")]
+    notes = results.get("notes") or [""]
+    book = evidence.get("book") or {}
+    m = _STAMP.match(run_dir.name)
+    return {
+        "target": target, "module": module, "run": f"{module}/{run_dir.name}",
+        "started": (f"{m[1]}-{m[2]}-{m[3]} {m[4]}:{m[5]}" if m else "unknown"),
+        "headline": evidence.get("headline", notes[0]),
+        "seeds": seeds,
+        "seeds_note": evidence.get("seeds_note", f"seed{'s' if len(seeds) > 1 else ''} "
+                                                  f"{', '.join(map(str, seeds))}"),
+        "book": book.get("figure", "not recorded by this run"),
+        "book_claim": book.get("claim", ""),
+        "agrees": evidence.get("agrees", ""),
+        "wall_time_s": (results.get("metrics") or {}).get("wall_time_s"),
+        "commit": results.get("commit", "unknown"),
+        "machine": results.get("machine") or {},
+    }
+
+
+def collect_records(out_dir: Path, targets: Sequence[str] = tuple(RECIPES)) -> list[dict]:
+    """One record per recipe: its newest finished full run's, or one saying there is none.
+
+    Args:
+        out_dir: the runs folder.
+        targets: the recipes, in order. Defaults to all.
+
+    Returns:
+        The records (`run_record`; ``run`` is `None` where no run was found).
+    """
+    records = []
+    for target in targets:
+        module = RECIPES[target]
+        run_dir = newest_run(out_dir, module)
+        records.append(run_record(target, module, run_dir) if run_dir else
+                       {"target": target, "module": module, "run": None})
+    return records
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def readme_table(records: Sequence[dict]) -> str:
+    """The README's results table (Markdown) and the line saying where it comes from.
+
+    Args:
+        records: `collect_records` output (or the README's ``readme_runs.json``).
+
+    Returns:
+        The text between the README's markers.
+    """
+    runs = [r for r in records if r.get("run")]
+    if not runs:
+        return ("No finished full run recorded yet: run `make recipes` on an idle machine, "
+                "then `make readme-table`.")
+    lines = ["| recipe | command | headline (mean ± std over seeds) | seeds | the book "
+             "(Fashion-MNIST) | ours vs the book | wall time | commit |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        if not r.get("run"):
+            lines.append(f"| {r['target']} | `make recipe-{r['target']}` | no finished full "
+                         "run | - | - | - | - | - |")
+            continue
+        lines.append(
+            f"| {r['target']} | `make recipe-{r['target']}` | {_cell(r['headline'])} | "
+            f"{_cell(r['seeds_note'])} | {_cell(r['book'])} | {_cell(r['agrees'] or '-')} | "
+            f"{_duration(r['wall_time_s'])} | `{str(r['commit'])[:7]}` |")
+    started = sorted(r["started"] for r in runs)
+    commits = sorted({str(r["commit"])[:7] for r in runs})
+    machines = sorted({f"{r['machine'].get('cpu', 'unknown CPU')}, "
+                       f"{r['machine'].get('cpus', '?')} cores" for r in runs})
+    loads = [r["machine"].get("load_1min") for r in runs if r["machine"].get("load_1min")
+             is not None]
+    total = sum(r["wall_time_s"] or 0 for r in runs)
+    lines += ["", f"Written by `make readme-table` from the newest finished full run of each "
+                  f"recipe (runs started {started[0]} to {started[-1]} UTC, at commit(s) "
+                  f"{', '.join(commits)}; {_duration(total)} of runs in all) on "
+                  f"{'; '.join(machines)}"
+                  + (f", 1-minute load average {min(loads):g}-{max(loads):g} at the runs' "
+                     "ends" if loads else "") + "."]
+    return "\n".join(lines)
+
+
+def write_readme(records: Sequence[dict], readme: Path | None = None) -> Path:
+    """Replace the README's table between its markers, and save the records beside it.
+
+    Args:
+        records: `collect_records` output.
+        readme: the README. Defaults to `None` (the repository's ``README.md``, `README`).
+
+    Returns:
+        The README's path.
+
+    Raises:
+        ValueError: if the README lacks the ``readme-table`` markers.
+    """
+    readme = Path(readme) if readme is not None else README
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{readme} has no results-table markers: add the lines "
+                         f"{README_START!r} and {README_END!r} where the table goes.")
+    body = readme_table(records)
+    text = text[:start + len(README_START)] + "\n" + body + "\n" + text[end:]
+    (readme.with_name(SNAPSHOT)).write_text(json.dumps(list(records), indent=2) + "\n")
+    readme.write_text(text)
+    return readme
 
 
 if __name__ == "__main__":

@@ -50,9 +50,11 @@ UNFINISHED = "UNFINISHED"  # the marker file of a run folder that has not finish
 
 __all__ = [
     "UNFINISHED",
+    "git_commit",
     "intra_op_threads",
     "is_finished",
     "library_versions",
+    "machine_info",
     "markdown_table",
     "make_run_dir",
     "mark_finished",
@@ -413,3 +415,49 @@ def write_report(
     path = Path(run_dir) / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def git_commit(path: str | os.PathLike | None = None) -> str:
+    """The commit the code runs at: ``git rev-parse HEAD``, ``-dirty`` when files changed.
+
+    Args:
+        path: a folder inside the repository. Defaults to `None` (this package's folder).
+
+    Returns:
+        The 40-character hash (with ``-dirty`` when tracked files differ from it), or
+        ``"unknown"`` outside a git checkout or without git.
+    """
+    import subprocess
+
+    cwd = Path(path) if path is not None else Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                 cwd=cwd, capture_output=True, text=True, timeout=10,
+                                 check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}-dirty" if changed else head or "unknown"
+
+
+def machine_info() -> dict[str, Any]:
+    """What a run's wall time depends on: the host, CPU, core count and load at the end.
+
+    Returns:
+        A dict with ``host``, ``cpu`` (model name where Linux says it), ``cpus`` and
+        ``load_1min`` (the 1-minute load average, NaN where unavailable).
+    """
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        load = round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        load = math.nan
+    return {"host": socket.gethostname(), "cpu": cpu, "cpus": os.cpu_count(), "load_1min": load}

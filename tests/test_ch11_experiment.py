@@ -22,37 +22,37 @@ from recipes.losses import make_loss
 _FISH = ("seed quick train_dir val_dir test_dir data_dir test_from test_split validation_split "
          "image_size")  # ch11._fish_config.FishDataConfig: the same in every fish experiment
 FIELDS = {
-    "gradients": "seed quick depth units variants input_norm probe_size epochs optimizer "
+    "gradients": "seed quick seeds depth units variants input_norm probe_size epochs optimizer "
                  "learning_rate batch_size out_dir",
-    "initialization": "seed quick depth units variants input_norm epochs optimizer "
+    "initialization": "seed quick seeds depth units variants input_norm epochs optimizer "
                       "learning_rate batch_size out_dir",
-    "activations": "seed quick activations depth units input_norm epochs optimizer "
+    "activations": "seed quick seeds activations depth units input_norm epochs optimizer "
                    "learning_rate batch_size probe_size demo_activations demo_optimizer "
                    "demo_learning_rate demo_epochs demo_train out_dir",
-    "selu": "seed quick depth units epochs optimizer learning_rate batch_size probe_size "
-            "out_dir",
-    "batch_norm": "seed quick mlp_depth mlp_units activation mlp_epochs cnn_epochs optimizer "
+    "selu": "seed quick seeds depth units epochs optimizer learning_rate batch_size probe_size "
+            "investigate investigate_train trace_every out_dir",
+    "batch_norm": "seed quick seeds mlp_depth mlp_units activation mlp_epochs cnn_epochs optimizer "
                   "learning_rates batch_size small_batch_size small_batch_train out_dir",
-    "clipping": "seed quick depth units activation optimizer learning_rate clipvalue clipnorm "
-                "global_clipnorm epochs batch_size monitor_batch monitor_every out_dir",
-    "transfer": "seed quick classes_b n_train_b seeds hidden_units optimizer learning_rate "
+    "clipping": "seed quick seeds depth units activation optimizer learning_rate clipvalue "
+                "clipnorm global_clipnorm epochs batch_size monitor_batch monitor_every out_dir",
+    "transfer": "seed quick seeds classes_b n_train_b hidden_units optimizer learning_rate "
                 "epochs_a epochs_b frozen_epochs fine_tune_epochs fine_tune_lr_factor "
                 "batch_size out_dir",
-    "optimizers": "seed quick optimizers hidden_units activation epochs learning_rate "
+    "optimizers": "seed quick seeds optimizers hidden_units activation epochs learning_rate "
                   "batch_size out_dir",
-    "schedules": "seed quick schedules optimizer learning_rate epochs cnn_schedules cnn_max_lr "
-                 "cnn_epochs batch_size finder_steps target_accuracy out_dir",
-    "regularization": "seed quick train_size hidden_units epochs optimizer learning_rate l2 "
+    "schedules": "seed quick seeds schedules optimizer learning_rate epochs cnn_schedules "
+                 "cnn_max_lr cnn_epochs batch_size finder_steps target_accuracy out_dir",
+    "regularization": "seed quick seeds train_size hidden_units epochs optimizer learning_rate l2 "
                       "dropout_rate alpha_dropout_rate max_norm mc_samples batch_size out_dir",
-    "cnn_hparams": "seed quick kernel_sizes poolings optimizers filters dense_units train_size "
-                   "max_epochs patience batch_size out_dir",
-    "gradient_descent": "seed quick batch_sizes epochs sgd_train hidden_units optimizer "
+    "cnn_hparams": "seed quick seeds kernel_sizes poolings optimizers filters dense_units "
+                   "train_size max_epochs patience batch_size out_dir",
+    "gradient_descent": "seed quick seeds batch_sizes epochs sgd_train hidden_units optimizer "
                         "base_learning_rate lr_scaling out_dir",
-    "losses": "seed quick hidden_units epochs optimizer learning_rate batch_size positive_digit "
-              "margins out_dir",
-    "imbalance": "seed quick digit keep_fraction treatments focal_gamma hidden_units epochs "
+    "losses": "seed quick seeds hidden_units epochs optimizer learning_rate batch_size "
+              "positive_digit margins out_dir",
+    "imbalance": "seed quick seeds digit keep_fraction treatments focal_gamma hidden_units epochs "
                  "optimizer learning_rate batch_size out_dir",
-    "residual": "seed quick depth units activations batch_norms probe_size epochs optimizer "
+    "residual": "seed quick seeds depth units activations batch_norms probe_size epochs optimizer "
                 "learning_rate batch_size out_dir",
     "fish": f"{_FISH} batch_size cnn_epochs patience learning_rate optimizer precision "
             "imbalance compare_imbalance backbone weights width frozen_epochs fine_tune_epochs "

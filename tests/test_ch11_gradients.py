@@ -100,7 +100,7 @@ class GradientsExperimentTest(tf.test.TestCase):
         self.assertRegex(report, r"\[saturation_histograms.png\]\(saturation_histograms.png\): "
                                  r"with RandomNormal\(1\) weights .* \d+% of act_0's outputs")
         self.assertEqual(results.figures, ["activation_std.png", "gradient_norm.png",
-                                           "saturation_histograms.png"])
+                                           "saturation_histograms.png", "seeds_spread.png"])
         # The output layer's gradient, drawn by the gradient flow, is finite and positive.
         for variant in DEFAULT_VARIANTS:
             value = saved["metrics"][f"{variant.replace(':', '_')}_grad_output"]

@@ -52,8 +52,8 @@ class OptimizersHelpersTest(tf.test.TestCase, parameterized.TestCase):
         notes = opt_report.notes(_table(0.97, 0.95, 0.96), optimizers.Config(), (1.0, 1.0), 5000)
         self.assertIn("adam does NOT beat plain SGD", " ".join(notes))
         self.assertIn("nadam does NOT beat plain SGD", " ".join(notes))
-        self.assertIn("Ranking by validation accuracy after 5 epoch(s): sgd 0.9700, nadam "
-                      "0.9600, adam 0.9500.", notes[0])
+        self.assertIn("Seed 42, ranking by validation accuracy after 5 epoch(s): sgd 0.9700, "
+                      "nadam 0.9600, adam 0.9500.", notes[0])
 
 
 @pytest.mark.slow

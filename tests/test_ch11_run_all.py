@@ -3,7 +3,10 @@
 import contextlib
 import importlib
 import io
+import json
+import re
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import tensorflow as tf
@@ -73,3 +76,121 @@ class RunAllMnistTest(tf.test.TestCase):
         self.assertIn("| losses | `make recipe-losses` | After 1 epoch(s) of sgd", text)
         self.assertIn(f"[report](losses/{run_dir.name}/report.md) |", text)
         self.assertTrue((run_dir / "results.json").is_file())
+
+
+def _run_folder(root: Path, module: str, name: str, results: dict, config: dict | None = None,
+                unfinished: bool = False) -> Path:
+    run_dir = root / module / name
+    run_dir.mkdir(parents=True)
+    (run_dir / "results.json").write_text(json.dumps(results))
+    (run_dir / "config.json").write_text(json.dumps(config or {}))
+    if unfinished:
+        (run_dir / "UNFINISHED").write_text("running")
+    return run_dir
+
+
+_BN = {
+    "experiment": "batch_norm", "seed": 42, "quick": False, "notes": ["old headline"],
+    "metrics": {"wall_time_s": 263.4}, "commit": "0123456789abcdef0123", "machine": {
+        "cpu": "AMD EPYC", "cpus": 2, "load_1min": 0.3},
+    "evidence": {
+        "headline": "MLP at rate 0.05: BN before 0.943 ± 0.004 vs without 0.871 ± 0.050: +0.072 "
+                    "(an effect).",
+        "seeds": [42, 43, 44], "seeds_note": "3 seeds (42, 43, 44)",
+        "book": {"figure": "BN after the activation 0.8650, BN before it 0.8646",
+                 "claim": "BN trains"},
+        "agrees": "agrees: the book's placements differ by 0.0004; here +0.0030.",
+    },
+}
+
+
+class ReadmeTableTest(tf.test.TestCase):
+    def _runs(self) -> Path:
+        out = Path(self.get_temp_dir()) / "runs"
+        _run_folder(out, "batch_norm", "20250101T120000Z_s42", _BN)
+        _run_folder(out, "batch_norm", "20250102T120000Z_s42", {**_BN, "quick": True})
+        _run_folder(out, "batch_norm", "20250103T120000Z_s42", _BN, unfinished=True)
+        _run_folder(out, "selu", "20240101T000000Z_s7", {
+            "seed": 7, "quick": False, "notes": ["SELU 0.33 vs ReLU 0.69"],
+            "metrics": {"wall_time_s": 80.0}})
+        _run_folder(out, "fish_imbalance", "20250105T080000Z_s42", {
+            "seed": 42, "quick": False, "notes": ["rare AUC 0.72 ± 0.05"],
+            "metrics": {"wall_time_s": 900.0}, "commit": "fedcba9876543210"},
+            config={"seeds": [0, 1, 2]})
+        return out
+
+    def test_newest_finished_full_run_is_read(self):
+        out = self._runs()
+        self.assertEqual(run_all.newest_run(out, "batch_norm").name, "20250101T120000Z_s42")
+        self.assertIsNone(run_all.newest_run(out, "losses"))
+        records = run_all.collect_records(out, ("bn", "selu", "fish-imbalance", "losses"))
+        bn, selu, fish, losses = records
+        self.assertEqual(bn["run"], "batch_norm/20250101T120000Z_s42")
+        self.assertEqual(bn["started"], "2025-01-01 12:00")
+        self.assertEqual(bn["seeds"], [42, 43, 44])
+        self.assertEqual(selu["headline"], "SELU 0.33 vs ReLU 0.69")  # before the evidence
+        self.assertEqual(selu["seeds"], [7])
+        self.assertEqual(selu["commit"], "unknown")
+        self.assertEqual(fish["seeds_note"], "seeds 0, 1, 2")
+        self.assertEqual(selu["seeds_note"], "seed 7")
+        self.assertIsNone(losses["run"])
+
+    def test_every_figure_in_the_table_is_in_the_results_it_read(self):
+        out = self._runs()
+        records = run_all.collect_records(out, ("bn", "selu", "fish-imbalance", "losses"))
+        table = run_all.readme_table(records)
+        for record in records:
+            if not record["run"]:
+                self.assertIn("| losses | `make recipe-losses` | no finished full run |", table)
+                continue
+            source = ((out / record["run"] / "results.json").read_text()
+                      + (out / record["run"] / "config.json").read_text())
+            for field in ("headline", "seeds_note", "book", "agrees"):
+                text = str(record[field])
+                self.assertIn(text.replace("|", "\\|"), table)
+                for number in re.findall(r"\d+(?:\.\d+)?", text):
+                    self.assertIn(number, source, f"{record['target']} {field}: {number}")
+        self.assertIn("| 4 min 23 s | `0123456` |", table)
+        self.assertIn("runs started 2024-01-01 00:00 to 2025-01-05 08:00 UTC", table)
+        self.assertIn("AMD EPYC, 2 cores", table)
+
+    def test_the_block_between_the_markers_is_replaced_and_the_records_saved(self):
+        out = self._runs()
+        readme = Path(self.get_temp_dir()) / "README.md"
+        readme.write_text(f"# T\n\nbefore\n{run_all.README_START}\nold\n{run_all.README_END}\n"
+                          "after\n")
+        records = run_all.collect_records(out, ("bn", "selu"))
+        run_all.write_readme(records, readme)
+        text = readme.read_text()
+        self.assertNotIn("\nold\n", text)
+        self.assertIn(run_all.readme_table(records), text)
+        self.assertTrue(text.startswith("# T\n\nbefore\n") and text.endswith("after\n"))
+        saved = json.loads(readme.with_name(run_all.SNAPSHOT).read_text())
+        self.assertEqual(saved, records)
+        run_all.write_readme(records, readme)
+        self.assertEqual(readme.read_text(), text)  # idempotent
+        readme.write_text("no markers\n")
+        with self.assertRaisesRegex(ValueError, "has no results-table markers"):
+            run_all.write_readme(records, readme)
+        self.assertIn("No finished full run recorded yet", run_all.readme_table(
+            [{"target": "bn", "module": "batch_norm", "run": None}]))
+
+    def test_the_cli_writes_the_readme_without_training(self):
+        out = self._runs()
+        readme = Path(self.get_temp_dir()) / "cli" / "README.md"
+        readme.parent.mkdir()
+        readme.write_text(f"{run_all.README_START}\n{run_all.README_END}\n")
+        with mock.patch.object(run_all, "README", readme), \
+                contextlib.redirect_stdout(io.StringIO()) as printed:
+            code = run_all.main(["--readme", "--only", "bn", "--out-dir", str(out)])
+        self.assertEqual(code, 0)
+        self.assertIn("from 1 of 1 recipes' runs", printed.getvalue())
+        self.assertIn("BN before 0.943 ± 0.004", readme.read_text())
+
+    def test_the_readme_table_is_what_its_records_give(self):
+        readme = run_all.README
+        text = readme.read_text()
+        start = text.index(run_all.README_START) + len(run_all.README_START)
+        block = text[start:text.index(run_all.README_END)].strip("\n")
+        records = json.loads(readme.with_name(run_all.SNAPSHOT).read_text())
+        self.assertEqual(block, run_all.readme_table(records))

@@ -138,8 +138,10 @@ class TransferCliTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, r"classes_b must be two different digits 0-9, "
                                                 r"got \(4, 4\)"):
             transfer.Config(classes_b=(4, 4))
-        with self.assertRaisesRegex(ValueError, "seeds must be >= 1, got 0"):
-            transfer.Config(seeds=0)
+        with self.assertRaisesRegex(ValueError, r"seeds must list at least one seed, got \(\)"):
+            transfer.Config(seeds=())
+        with self.assertRaisesRegex(ValueError, r"seeds must not repeat a seed, got \(1, 1\)"):
+            transfer.Config(seeds=(1, 1))
         err = io.StringIO()
         with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stderr(err):
             transfer.main(["--classes-b", "4", "12"])

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 
 from ch11 import _experiment as ex
+from ch11._config import headline_seeds, seeds_why
+from ch11._evidence import seed_summary, spread_figure
 from ch11.activations import report
 from ch11.activations.config import NAME, Config
 from recipes.builders import build_mlp, count_params
@@ -130,11 +132,36 @@ def run(config: Config) -> ex.Results:
          "mean", "std"]]
     layers.to_csv(run_dir / "dead_units_per_layer.csv", index=False)
     figures, diagnosis = report.figures(run_dir, histories, table, layers, outputs, config)
+    load = (load_start, os.getloadavg()[0])
+    seeds = headline_seeds(config)
+    main_rows = [{"activation": r.activation, "val_acc": r.val_acc}
+                 for r in table[table["part"] == "compare"].itertuples()]
+    per_seed = ex.over_seeds(seeds, config.seed, main_rows, lambda s: _rerun(config, data, s))
+    summary = seed_summary(per_seed, "activation", report.HEADLINE_COLUMNS)
+    evidence = report.evidence(summary, per_seed, seeds, seeds_why(config), config)
+    figures.append(spread_figure(run_dir, per_seed, "activation", report.HEADLINE_COLUMNS,
+                                 f"Validation accuracy after {config.epochs} epoch(s), per seed"))
     return ex.finish(NAME, config, run_dir, started, table,
                      title="Activation functions on MNIST", intro=report.intro(config),
                      histories=histories, figures=figures,
-                     notes=report.notes(table, config, (load_start, os.getloadavg()[0])),
-                     metrics=report.metrics(table), sections=[("Diagnostics", diagnosis)])
+                     notes=[evidence.headline, *report.notes(table, config, load)],
+                     metrics=report.metrics(table), sections=[("Diagnostics", diagnosis)],
+                     evidence=evidence)
+
+
+def _rerun(config: Config, data: dict, seed: int) -> list[dict]:
+    """The comparison's activations again with another seed: their validation accuracy."""
+    rows = []
+    for activation in config.activations:
+        spec = MLPSpec.deep(config.depth, config.units, activation=activation,
+                            input_norm=config.input_norm)
+        _, history = ex.train_variant(
+            lambda s=spec: build_mlp(s, (28, 28), 10, adapt_data=data["x_train"]),
+            ex.classifier_compile(config.optimizer, config.learning_rate), data, seed=seed,
+            epochs=config.epochs, batch_size=config.batch_size,
+            label=f"seed {seed}: compare, {activation}")
+        rows.append({"activation": activation, "val_acc": history.history["val_accuracy"][-1]})
+    return rows
 
 
 def _row(part: str, activation: str, optimizer: str, lr: float, model: keras.Model, history,

@@ -3,17 +3,73 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ch11._evidence import BookFigure, Evidence, compare, is_effect, seeds_note
 from ch11._text import inputs_text, quick_note
 from ch11.activations.config import Config
 from recipes.plots import activation_histograms, layer_profile, learning_curves
 from recipes.runs import save_figure
 
-__all__ = ["figures", "intro", "metrics", "notes"]
+__all__ = ["BOOK", "HEADLINE_COLUMNS", "agreement", "evidence", "figures", "headline", "intro",
+           "metrics", "notes"]
+
+HEADLINE_COLUMNS = ("val_acc",)
+BOOK = BookFigure(
+    claim="the non-saturating activations (leaky ReLU, ELU, SELU, GELU, Swish, Mish) can beat "
+          "ReLU in a deep net, and the leaky ones keep units from dying",
+    figure=None,
+    setting="the chapter compares them in words; its notebook trains no comparison")
+
+
+def headline(summary: pd.DataFrame, seeds: Sequence[int], why: str, config: Config) -> str:
+    """The comparison's best vs runner-up and vs worst, over seeds.
+
+    Args:
+        summary: `ch11._evidence.seed_summary` per activation.
+        seeds: the seeds.
+        why: why fewer than 3 seeds.
+        config: the activations experiment's settings.
+
+    Returns:
+        The sentence.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Better Activation Functions".
+    """
+    ranked = list(summary.sort_values("val_acc_mean", ascending=False)["activation"])
+    text = (f"Validation accuracy after {config.epochs} epoch(s) of the {config.depth}-layer "
+            f"MLP, {seeds_note(seeds, why)}, best first: " + ", ".join(ranked))
+    if len(ranked) > 1:
+        text += ("; best vs runner-up: " + compare(summary, ranked[0], "val_acc", ranked[1])
+                 + "; best vs worst: " + compare(summary, ranked[0], "val_acc", ranked[-1]))
+    return text + "."
+
+
+def agreement(summary: pd.DataFrame) -> str:
+    """One line: is an alternative to ReLU ahead of it beyond noise?"""
+    s = summary.set_index("activation")
+    if "relu" not in s.index or len(s) < 2:
+        return "not tested: ReLU and an alternative were not both run."
+    best = s.drop("relu")["val_acc_mean"].idxmax()
+    gap = s.loc[best, "val_acc_mean"] - s.loc["relu", "val_acc_mean"]
+    verdict = is_effect(summary, best, "val_acc", "relu")
+    if gap > 0 and verdict:
+        return f"agrees: {best} is ahead of ReLU by {gap:+.4f} (an effect)."
+    if gap > 0 and verdict is None:
+        return f"agrees on one seed only: {best} ahead of ReLU by {gap:+.4f} (no spread)."
+    return (f"does not agree: the best alternative, {best}, is {gap:+.4f} from ReLU "
+            f"({'within noise' if verdict is False else 'behind'}).")
+
+
+def evidence(summary: pd.DataFrame, per_seed: pd.DataFrame, seeds: Sequence[int], why: str,
+             config: Config) -> Evidence:
+    """The headline with its spread over seeds and the book's (absent) figure."""
+    return Evidence(headline(summary, seeds, why, config), tuple(seeds), summary,
+                    HEADLINE_COLUMNS, BOOK, agreement(summary), why, per_seed)
 
 
 def _accuracy_vs_time(table: pd.DataFrame):
@@ -147,9 +203,10 @@ def notes(table: pd.DataFrame, config: Config, load: tuple[float, float]) -> lis
     notes = []
     compare = table[table["part"] == "compare"].sort_values("val_acc", ascending=False)
     ranking = ", ".join(f"{r.activation} {r.val_acc:.4f}" for r in compare.itertuples())
-    notes.append(f"Validation accuracy after {config.epochs} epoch(s), best first: {ranking}. "
-                 f"Spread: {compare['val_acc'].max() - compare['val_acc'].min():.4f} (one seed: "
-                 "rerun with other --seed values before trusting a gap of a point or less).")
+    notes.append(f"Seed {config.seed}: validation accuracy after {config.epochs} epoch(s), best "
+                 f"first: {ranking}; best - worst "
+                 f"{compare['val_acc'].max() - compare['val_acc'].min():.4f} (the spread over "
+                 "seeds is in the headline).")
     fast, slow = compare.loc[compare["s_per_epoch"].idxmin()], compare.loc[
         compare["s_per_epoch"].idxmax()]
     notes.append(f"Time per epoch: from {fast['s_per_epoch']:.1f} s ({fast['activation']}) to "
@@ -196,7 +253,7 @@ def notes(table: pd.DataFrame, config: Config, load: tuple[float, float]) -> lis
     if config.quick:
         notes.append(quick_note("a shallow net, a small slice and one or two epochs"))
     best, worst = compare.iloc[0], compare.iloc[-1]
-    headline = (f"After {config.epochs} epoch(s): best {best['activation']} "
+    headline = (f"Seed {config.seed}, after {config.epochs} epoch(s): best {best['activation']} "
                 f"{best['val_acc']:.4f}, worst {worst['activation']} {worst['val_acc']:.4f} "
                 "(validation accuracy)")
     if len(demo):

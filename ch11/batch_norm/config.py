@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ch11._config import ExperimentConfig, optimizer_option, option, out_dir_option
+from ch11._config import SeededConfig, optimizer_option, option, out_dir_option
 from recipes.checks import check_positive
 from recipes.names import ACTIVATION_NAMES
 
@@ -14,7 +14,7 @@ NAME = "batch_norm"
 
 
 @dataclass(frozen=True)
-class Config(ExperimentConfig):
+class Config(SeededConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
     mlp_depth: int = option(20, "hidden layers of the deep MLP")
@@ -32,6 +32,7 @@ class Config(ExperimentConfig):
     out_dir: str = out_dir_option()
 
     def __post_init__(self) -> None:
+        self._check_seeds()
         self._at_least(1, "mlp_depth", "mlp_units", "mlp_epochs", "cnn_epochs", "batch_size",
                        "small_batch_size", "small_batch_train")
         if not self.learning_rates:

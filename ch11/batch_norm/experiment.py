@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 
 from ch11 import _experiment as ex
+from ch11._config import headline_seeds, seeds_why
+from ch11._evidence import seed_summary, spread_figure
 from ch11.batch_norm import report
 from ch11.batch_norm.config import NAME, Config
 from recipes.builders import build_cnn, build_mlp, count_params
@@ -114,8 +116,35 @@ def run(config: Config) -> ex.Results:
         run_dir / "mlp_activation_stats.csv", index=False)
     figures = report.figures(run_dir, histories, stats, config)
     flow_figures, diagnosis = report.flow_figures(run_dir, flows, table, stats, config)
-    notes = report.notes(table, config)
+    seeds = headline_seeds(config)
+    per_seed = ex.over_seeds(seeds, config.seed, report.headline_rows(table, config),
+                             lambda s: _rerun(config, data, small, mlp, cnn, s))
+    summary = seed_summary(per_seed, "variant", report.HEADLINE_COLUMNS)
+    evidence = report.evidence(summary, per_seed, table, seeds, seeds_why(config), config)
+    figures.append(spread_figure(run_dir, per_seed, "variant", report.HEADLINE_COLUMNS,
+                                 "Validation accuracy after epoch 1, per seed"))
+    notes = [evidence.headline, *report.notes(table, config)]
     return ex.finish(NAME, config, run_dir, started, table, title="Batch normalization on MNIST",
                      intro=report.intro(config), histories=histories,
                      figures=figures + flow_figures, notes=notes, metrics=report.metrics(table),
-                     sections=[("Diagnostics", diagnosis)])
+                     sections=[("Diagnostics", diagnosis)], evidence=evidence)
+
+
+def _rerun(config: Config, data: dict, small: dict, mlp: MLPSpec, cnn: CNNSpec,
+           seed: int) -> list[dict]:
+    """The headline's variants (BN none and before) for one epoch with another seed."""
+    rows = []
+    for variant, family, placement, lr in report.headline_plan(config):
+        if family == "cnn":
+            spec, builder, train = dataclasses.replace(cnn, batch_norm=placement), build_cnn, data
+            batch = config.batch_size
+        else:
+            spec, builder = dataclasses.replace(mlp, batch_norm=placement), build_mlp
+            train, batch = (small, config.small_batch_size) if family == "small" else \
+                (data, config.batch_size)
+        _, history = ex.train_variant(
+            lambda s=spec, b=builder: b(s, (28, 28), 10),
+            ex.classifier_compile(config.optimizer, lr, loss=_LOSS), train, seed=seed,
+            epochs=1, batch_size=batch, label=f"seed {seed}: {variant}")
+        rows.append({"variant": variant, "val_acc_epoch1": history.history["val_accuracy"][0]})
+    return rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ch11._config import ExperimentConfig, optimizer_option, option, out_dir_option
+from ch11._config import SeededConfig, optimizer_option, option, out_dir_option
 from recipes.names import ACTIVATION_NAMES
 
 __all__ = ["NAME", "Config"]
@@ -13,7 +13,7 @@ NAME = "clipping"
 
 
 @dataclass(frozen=True)
-class Config(ExperimentConfig):
+class Config(SeededConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
     depth: int = option(20, "hidden layers of the deep MLP")
@@ -32,6 +32,7 @@ class Config(ExperimentConfig):
     out_dir: str = out_dir_option()
 
     def __post_init__(self) -> None:
+        self._check_seeds()
         self._at_least(1, "depth", "units", "epochs", "batch_size", "monitor_batch",
                        "monitor_every")
         self._positive("learning_rate", "clipvalue", "clipnorm", "global_clipnorm")

@@ -11,6 +11,8 @@ import pandas as pd
 import tensorflow as tf
 
 from ch11 import _experiment as ex
+from ch11._config import headline_seeds, seeds_why
+from ch11._evidence import seed_summary, spread_figure
 from ch11.clipping import report
 from ch11.clipping.config import NAME, Config
 from ch11.clipping.report import first_nonfinite
@@ -121,10 +123,40 @@ def run(config: Config) -> ex.Results:
     steps = pd.concat(traces, ignore_index=True)
     steps.to_csv(run_dir / "steps.csv", index=False)
     figures = report.figures(run_dir, steps, histories, config)
+    seeds = headline_seeds(config)
+    main_rows = [{"clipping": r.clipping, "val_acc": r.val_acc,
+                  "diverged": float(r.diverged_at_step > 0)} for r in table.itertuples()]
+    per_seed = ex.over_seeds(seeds, config.seed, main_rows,
+                             lambda s: _rerun(config, spec, data, s))
+    summary = seed_summary(per_seed, "clipping", report.HEADLINE_COLUMNS)
+    evidence = report.evidence(summary, seeds, seeds_why(config), config, per_seed)
+    figures.append(spread_figure(run_dir, per_seed, "clipping", ["val_acc"],
+                                 f"Validation accuracy after {config.epochs} epoch(s), per seed"))
     return ex.finish(NAME, config, run_dir, started, table,
                      title="Gradient clipping on an exploding deep MLP (MNIST)",
                      intro=report.intro(config), histories=histories, figures=figures,
-                     notes=report.notes(table, config), metrics=report.metrics(table))
+                     notes=[evidence.headline, *report.notes(table, config)],
+                     metrics=report.metrics(table), evidence=evidence)
+
+
+def _rerun(config: Config, spec: MLPSpec, data: dict, seed: int) -> list[dict]:
+    """Every clipping choice again with another seed, without the per-step monitor."""
+    rows = []
+    for clip in CLIPS:
+        kwargs = {} if clip == "none" else {clip: getattr(config, clip)}
+        _, history = ex.train_variant(
+            lambda: build_mlp(spec, (28, 28), 10),
+            ex.classifier_compile(config.optimizer, config.learning_rate,
+                                  loss="sparse_categorical_crossentropy", **kwargs),
+            data, seed=seed, epochs=config.epochs, batch_size=config.batch_size,
+            callbacks=[keras.callbacks.TerminateOnNaN()], label=f"seed {seed}: {clip}")
+        h = history.history
+        losses = np.asarray(h["loss"], dtype=float)
+        rows.append({"clipping": clip,
+                     "val_acc": h["val_accuracy"][-1] if h.get("val_accuracy") else np.nan,
+                     "diverged": float(not np.all(np.isfinite(losses))
+                                       or len(losses) < config.epochs)})
+    return rows
 
 
 def _row(clip: str, threshold: float | None, model: keras.Model, history, monitor, data) -> dict:

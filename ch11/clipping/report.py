@@ -8,12 +8,75 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ch11._evidence import BookFigure, Evidence, compare, is_effect, seeds_note
 from ch11._text import mnist_text, quick_note
 from ch11.clipping.config import Config
 from recipes.plots import learning_curves
 from recipes.runs import save_figure
 
-__all__ = ["figures", "first_nonfinite", "intro", "metrics", "notes"]
+__all__ = ["BOOK", "HEADLINE_COLUMNS", "agreement", "evidence", "figures", "first_nonfinite",
+           "headline", "intro", "metrics", "notes"]
+
+HEADLINE_COLUMNS = ("val_acc", "diverged")
+BOOK = BookFigure(
+    claim="gradient clipping (clipvalue or clipnorm) keeps exploding gradients from "
+          "derailing training",
+    figure=None,
+    setting="the notebook only compiles SGD(clipvalue=1.0) and SGD(clipnorm=1.0), with no "
+            "training run")
+
+
+def headline(summary: pd.DataFrame, seeds: Sequence[int], why: str, config: Config) -> str:
+    """How often each choice diverged, and the best clipping vs none, over seeds.
+
+    Args:
+        summary: `ch11._evidence.seed_summary` per clipping choice (``val_acc``,
+            ``diverged`` as 0/1).
+        seeds: the seeds.
+        why: why fewer than 3 seeds.
+        config: the clipping experiment's settings.
+
+    Returns:
+        The sentence.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Gradient Clipping".
+    """
+    s = summary.set_index("clipping")
+    fates = ", ".join(f"{c} {int(round(r.diverged_mean * r.seeds))}/{int(r.seeds)}"
+                      for c, r in s.iterrows())
+    text = (f"{config.depth}-layer {config.activation} MLP at {config.optimizer} "
+            f"{config.learning_rate:g}, {config.epochs} epoch(s), {seeds_note(seeds, why)}: "
+            f"runs that diverged (NaN): {fates}")
+    clipped = s.drop("none", errors="ignore")
+    if "none" in s.index and len(clipped):
+        best = clipped["val_acc_mean"].idxmax()
+        text += ("; validation accuracy, best clipping vs none: "
+                 + compare(summary, best, "val_acc", "none"))
+    return text + "."
+
+
+def agreement(summary: pd.DataFrame) -> str:
+    """One line: does a clipping choice rescue the run beyond noise?"""
+    s = summary.set_index("clipping")
+    if "none" not in s.index or len(s) < 2:
+        return "not tested: no run without clipping to compare with."
+    best = s.drop("none")["val_acc_mean"].idxmax()
+    gain = s.loc[best, "val_acc_mean"] - s.loc["none", "val_acc_mean"]
+    verdict = is_effect(summary, best, "val_acc", "none")
+    diverged = s.loc["none", "diverged_mean"]
+    if gain > 0 and verdict is not False:
+        return (f"agrees: {best} is ahead of no clipping by {gain:+.4f}"
+                + (" (one seed: no spread)" if verdict is None else " (an effect)")
+                + f"; without clipping {diverged:.0%} of the runs diverged.")
+    return (f"does not agree: the best clipping, {best}, is {gain:+.4f} from no clipping "
+            f"({'within noise' if verdict is False else 'behind'}).")
+
+
+def evidence(summary: pd.DataFrame, seeds: Sequence[int], why: str, config: Config,
+             per_seed: pd.DataFrame) -> Evidence:
+    """The headline with its spread over seeds and the book's (absent) figure."""
+    return Evidence(headline(summary, seeds, why, config), tuple(seeds), summary,
+                    HEADLINE_COLUMNS, BOOK, agreement(summary), why, per_seed)
 
 
 def first_nonfinite(steps: Sequence[int], values: Sequence[float]) -> int | None:
@@ -132,14 +195,15 @@ def notes(table: pd.DataFrame, config: Config) -> list[str]:
     none = t.loc["none"]
     if none.diverged_at_step > 0:
         notes.append(
-            f"Without clipping the loss became NaN at step {int(none.diverged_at_step)}; the "
+            f"Seed {config.seed}: without clipping the loss became NaN at step "
+            f"{int(none.diverged_at_step)}; the "
             f"gradient norm had grown from {none.grad_norm_init:.3g} at initialization (median "
             f"{none.grad_norm_median:.3g}) to {none.grad_norm_max:.3g} just before: the "
             "gradients exploded and training stopped (TerminateOnNaN); its accuracies are "
             "those of the NaN weights.")
     else:
         notes.append(
-            f"Without clipping this run did NOT diverge (largest gradient norm "
+            f"Seed {config.seed}: without clipping this run did NOT diverge (largest gradient norm "
             f"{none.grad_norm_max:.3g}, {none.grad_norm_max / none.grad_norm_median:.1f}x its "
             f"median; validation accuracy {none.val_acc:.4f}): the setup was not explosive "
             "enough at this seed and rate to need clipping.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ch11._config import ExperimentConfig, check_names, option, out_dir_option
+from ch11._config import SeededConfig, check_names, option, out_dir_option
 from recipes.names import OPTIMIZER_NAMES
 from recipes.specs import POOLING_CHOICES
 
@@ -14,7 +14,7 @@ NAME = "cnn_hparams"
 
 
 @dataclass(frozen=True)
-class Config(ExperimentConfig):
+class Config(SeededConfig):
     """The experiment's settings; the defaults are the coursework's grid."""
 
     quick: bool = option(
@@ -34,6 +34,7 @@ class Config(ExperimentConfig):
     out_dir: str = out_dir_option()
 
     def __post_init__(self) -> None:
+        self._check_seeds()
         self._at_least(1, "dense_units", "train_size", "max_epochs", "patience", "batch_size")
         self._positive_sizes("kernel_sizes")
         self._positive_sizes("filters")

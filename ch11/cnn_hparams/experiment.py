@@ -9,6 +9,8 @@ import keras
 import pandas as pd
 
 from ch11 import _experiment as ex
+from ch11._config import headline_seeds, seeds_why
+from ch11._evidence import seed_summary, spread_figure
 from ch11.cnn_hparams import report
 from ch11.cnn_hparams.config import NAME, Config
 from recipes.builders import build_cnn, count_params
@@ -64,8 +66,36 @@ def run(config: Config) -> ex.Results:
         histories[f"k{kernel}_{pooling}_{opt}"] = history
     table = pd.DataFrame(rows)
     figures = report.figures(run_dir, table, histories, config)
+    seeds = headline_seeds(config)
+    best = report.best_per_optimizer(table)
+    main_rows = [{"variant": report.variant_name(r), "val_acc": r["val_acc"]}
+                 for _, r in best.iterrows()]
+    per_seed = ex.over_seeds(seeds, config.seed, main_rows,
+                             lambda s: _rerun(config, best, data, s))
+    summary = seed_summary(per_seed, "variant", report.HEADLINE_COLUMNS)
+    evidence = report.evidence(summary, per_seed, seeds, seeds_why(config), config)
+    figures.append(spread_figure(run_dir, per_seed, "variant", report.HEADLINE_COLUMNS,
+                                 "Each optimizer's best configuration, per seed"))
     return ex.finish(NAME, config, run_dir, started, table,
                      title="CNN hyperparameters: kernel x pooling x optimizer",
                      intro=report.intro(config, data, len(grid)),
-                     histories=histories, figures=figures, notes=report.notes(table, config),
-                     metrics=report.metrics(table))
+                     histories=histories, figures=figures,
+                     notes=[evidence.headline, *report.notes(table, config)],
+                     metrics=report.metrics(table), evidence=evidence)
+
+
+def _rerun(config: Config, best: pd.DataFrame, data: dict, seed: int) -> list[dict]:
+    """Each optimizer's best configuration again with another seed (early stopping too)."""
+    rows = []
+    for _, r in best.iterrows():
+        spec = _spec(config, int(r["kernel_size"]), r["pooling"])
+        model, _ = ex.train_variant(
+            lambda s=spec: build_cnn(s, (28, 28), 10),
+            ex.classifier_compile(r["optimizer"], loss="sparse_categorical_crossentropy"), data,
+            seed=seed, epochs=config.max_epochs, batch_size=config.batch_size,
+            callbacks=[keras.callbacks.EarlyStopping(patience=config.patience,
+                                                     restore_best_weights=True)],
+            label=f"seed {seed}: {report.variant_name(r)}")
+        _, val_acc = model.evaluate(data["x_valid"], data["y_valid"], verbose=0)
+        rows.append({"variant": report.variant_name(r), "val_acc": val_acc})
+    return rows

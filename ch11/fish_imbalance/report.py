@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ch11._evidence import effect
 from ch11._fish import FishSplits
 from recipes.plots import spread_bars
 from recipes.runs import markdown_table, save_figure
@@ -39,23 +40,6 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
         row["mistaken_for"] = ", ".join(dict.fromkeys(group["mistaken_for"]))
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def effect(summary: pd.DataFrame, remedy: str, column: str, base: str = "none") -> str:
-    """``"+0.12 (an effect)"`` or ``"+0.01 (within noise)"``: a remedy's change of a mean.
-
-    A change is an effect only when it exceeds the spread (max - min over seeds) of both
-    the remedy and the baseline; with one seed there is no spread, and it says so.
-    """
-    s = summary.set_index("remedy")
-    delta = s.loc[remedy, f"{column}_mean"] - s.loc[base, f"{column}_mean"]
-    if not np.isfinite(delta):
-        return "undefined (a model that never predicts the class has no precision)"
-    if s.loc[remedy, "seeds"] < 2:
-        return f"{delta:+.3f} (one seed: no spread to compare with)"
-    spread = max(s.loc[remedy, f"{column}_max"] - s.loc[remedy, f"{column}_min"],
-                 s.loc[base, f"{column}_max"] - s.loc[base, f"{column}_min"])
-    return f"{delta:+.3f} ({'an effect' if abs(delta) > spread else 'within noise'})"
 
 
 def _cell(row: pd.Series, col: str) -> str:

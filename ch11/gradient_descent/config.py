@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ch11._config import ExperimentConfig, optimizer_option, option, out_dir_option
+from ch11._config import SeededConfig, optimizer_option, option, out_dir_option, seeds_option
 from recipes.checks import check_choice
 
 __all__ = ["LR_SCALINGS", "NAME", "Config"]
@@ -14,8 +14,11 @@ LR_SCALINGS = ("sqrt", "linear", "none")
 
 
 @dataclass(frozen=True)
-class Config(ExperimentConfig):
+class Config(SeededConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
+
+    seeds: tuple[int, ...] | None = seeds_option(
+        2, "the per-image SGD run is slow in Keras: a third seed adds about 1 minute")
 
     quick: bool = option(False, "small slice, few epochs (tests)")
     batch_sizes: tuple[int, ...] = option(
@@ -37,6 +40,7 @@ class Config(ExperimentConfig):
     out_dir: str = out_dir_option()
 
     def __post_init__(self) -> None:
+        self._check_seeds()
         if not self.batch_sizes:
             raise ValueError("batch_sizes must name at least one batch size.")
         if min(self.batch_sizes) < 0:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 
 from ch11 import _experiment as ex
+from ch11._config import headline_seeds, seeds_why
+from ch11._evidence import seed_summary, spread_figure
 from ch11.gradient_descent import report
 from ch11.gradient_descent.config import LR_SCALINGS, NAME, Config
 from recipes.builders import build_mlp
@@ -115,6 +118,30 @@ def run(config: Config) -> ex.Results:
     data = ex.mnist_splits(config.quick)
     spec = MLPSpec(hidden_units=config.hidden_units)
     loss_fn = make_loss("crossentropy")
+    rows, histories, curves = _train_all(config, data, spec, loss_fn, config.seed, run_dir)
+    table = pd.DataFrame(rows)
+    figures = report.figures(run_dir, curves)
+    common_t = min(c["seconds"][-1] for c in curves.values())
+    table["val_loss_at_common_time"] = table["variant"].map(_at_time(curves, common_t))
+    notes = report.notes(table, common_t, config)
+    seeds = headline_seeds(config)
+    per_seed = ex.over_seeds(seeds, config.seed, _seed_rows(table),
+                             lambda s: _seed_rows(_rerun(config, data, spec, loss_fn, s)))
+    summary = seed_summary(per_seed, "variant", report.HEADLINE_COLUMNS)
+    evidence = report.evidence(summary, per_seed, seeds, seeds_why(config), config)
+    figures.append(spread_figure(run_dir, per_seed, "variant", ["val_loss_at_common_time"],
+                                 "Validation loss at the common training time, per seed"))
+    return ex.finish(NAME, config, run_dir, started, table,
+                     title="Batch vs mini-batch vs stochastic gradient descent on MNIST",
+                     intro=report.intro(config, common_t), histories=histories, figures=figures,
+                     notes=[evidence.headline, *notes], metrics=report.metrics(table, common_t),
+                     evidence=evidence)
+
+
+def _train_all(config: Config, data: dict, spec: MLPSpec, loss_fn, seed: int,
+               run_dir: Path | None = None) -> tuple[list[dict], dict, dict]:
+    """One variant per batch size with `seed`: (rows, histories, validation-loss curves);
+    TensorBoard logs under `run_dir` when it is given (the full run, not the reruns)."""
     rows, histories, curves = [], {}, {}
     for k, (size, epochs) in enumerate(zip(config.batch_sizes, config.epochs), 1):
         train = data if size != 1 else ex.train_subset(data, config.sgd_train)
@@ -129,28 +156,38 @@ def run(config: Config) -> ex.Results:
             initial["val_loss"] = float(loss_fn(data["y_valid"], model(data["x_valid"])))
             return model
 
+        prefix = "variant" if seed == config.seed else f"seed {seed}, variant"
         model, history = ex.train_variant(
-            build, ex.classifier_compile(config.optimizer, lr), train, seed=config.seed,
+            build, ex.classifier_compile(config.optimizer, lr), train, seed=seed,
             epochs=epochs, batch_size=batch, callbacks=[_TrainTimer()],
-            label=f"variant {k}/{len(config.batch_sizes)}: {name}, learning rate {lr:.3g}",
-            log_dir=ex.tensorboard_dir(run_dir, "full" if batch == n_train else f"b{batch}"))
+            label=f"{prefix} {k}/{len(config.batch_sizes)}: {name}, learning rate {lr:.3g}",
+            log_dir=(ex.tensorboard_dir(run_dir, "full" if batch == n_train else f"b{batch}")
+                     if run_dir is not None else None))
         key = "full" if batch == n_train else f"b{batch}"
         histories[key] = history
         steps_per_epoch = -(-n_train // batch)
         curves[name] = _curve(history.history, initial["val_loss"], steps_per_epoch)
         rows.append(_row(name, batch, n_train, lr, steps_per_epoch, model, history, data))
+    return rows, histories, curves
 
+
+def _at_time(curves: Mapping[str, Mapping], t: float) -> dict[str, float]:
+    """Each variant's validation loss after `t` training seconds (interpolated)."""
+    return {name: float(np.interp(t, c["seconds"], c["val_loss"])) for name, c in curves.items()}
+
+
+def _rerun(config: Config, data: dict, spec: MLPSpec, loss_fn, seed: int) -> pd.DataFrame:
+    """Every batch size again with another seed; its own common time."""
+    rows, _, curves = _train_all(config, data, spec, loss_fn, seed)
     table = pd.DataFrame(rows)
-    figures = report.figures(run_dir, curves)
     common_t = min(c["seconds"][-1] for c in curves.values())
-    at_t = {name: float(np.interp(common_t, c["seconds"], c["val_loss"]))
-            for name, c in curves.items()}
-    table["val_loss_at_common_time"] = table["variant"].map(at_t)
-    notes = report.notes(table, common_t, config)
-    return ex.finish(NAME, config, run_dir, started, table,
-                     title="Batch vs mini-batch vs stochastic gradient descent on MNIST",
-                     intro=report.intro(config, common_t), histories=histories, figures=figures,
-                     notes=notes, metrics=report.metrics(table, common_t))
+    table["val_loss_at_common_time"] = table["variant"].map(_at_time(curves, common_t))
+    return table
+
+
+def _seed_rows(table: pd.DataFrame) -> list[dict]:
+    return [{c: r[c] for c in ("variant", *report.HEADLINE_COLUMNS)}
+            for _, r in table.iterrows()]
 
 
 def _curve(h: Mapping, initial_val_loss: float, steps_per_epoch: int) -> dict[str, np.ndarray]:

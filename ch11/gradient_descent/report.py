@@ -2,17 +2,81 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ch11._evidence import BookFigure, Evidence, compare, is_effect, seeds_note
 from ch11._text import mnist_text, quick_note
 from ch11.gradient_descent.config import Config
 from recipes.runs import save_figure
 
-__all__ = ["figures", "intro", "metrics", "notes"]
+__all__ = ["BOOK", "HEADLINE_COLUMNS", "agreement", "evidence", "figures", "headline", "intro",
+           "metrics", "notes"]
+
+HEADLINE_COLUMNS = ("val_loss_at_common_time", "val_loss", "images_per_s")
+BOOK = BookFigure(
+    claim="mini-batch gradient descent gets further in the same time than batch GD (one "
+          "step per pass) and stochastic GD (one image per step)",
+    figure=None,
+    setting="chapter 4 compares the three on a linear model's parameter paths; chapter 11's "
+            "notebook times none of them")
+
+
+def _is_mini(variant: str) -> bool:
+    return variant.startswith("mini-batch")  # ch11.gradient_descent's variant names
+
+
+def headline(summary: pd.DataFrame, seeds: Sequence[int], why: str, config: Config) -> str:
+    """The race against the clock over seeds: the lowest validation loss at the common time.
+
+    Args:
+        summary: `ch11._evidence.seed_summary` per batch-size variant.
+        seeds: the seeds.
+        why: why fewer than 3 seeds.
+        config: the gradient-descent experiment's settings.
+
+    Returns:
+        The sentence.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 4, "Mini-batch Gradient Descent".
+    """
+    ranked = list(summary.sort_values("val_loss_at_common_time_mean")["variant"])
+    text = (f"After the same training time (each seed's shortest variant's total), "
+            f"{seeds_note(seeds, why)}, the lowest validation loss first: " + ", ".join(ranked))
+    if len(ranked) > 1:
+        text += ("; best vs runner-up: "
+                 + compare(summary, ranked[0], "val_loss_at_common_time", ranked[1]))
+    fast = summary.loc[summary["images_per_s_mean"].idxmax(), "variant"]
+    slow = summary.loc[summary["images_per_s_mean"].idxmin(), "variant"]
+    s = summary.set_index("variant")
+    return (text + f"; throughput {fast} {s.loc[fast, 'images_per_s_mean']:,.0f} vs {slow} "
+            f"{s.loc[slow, 'images_per_s_mean']:,.0f} images/s.")
+
+
+def agreement(summary: pd.DataFrame) -> str:
+    """One line: does a mini-batch win the race beyond noise?"""
+    ranked = list(summary.sort_values("val_loss_at_common_time_mean")["variant"])
+    best = ranked[0]
+    others = [v for v in ranked if not _is_mini(v)]
+    if not others or not _is_mini(best):
+        return (f"does not agree: {best} has the lowest validation loss at the common time."
+                if not _is_mini(best) else "not tested: no batch GD or stochastic GD run.")
+    verdict = is_effect(summary, best, "val_loss_at_common_time", others[0])
+    word = ("agrees" if verdict else "agrees on one seed only" if verdict is None else
+            "does not agree beyond noise")
+    return (f"{word}: {best} has the lowest validation loss at the common time, ahead of "
+            f"{others[0]}, the best non-mini-batch"
+            + (" (within noise)." if verdict is False else "."))
+
+
+def evidence(summary: pd.DataFrame, per_seed: pd.DataFrame, seeds: Sequence[int], why: str,
+             config: Config) -> Evidence:
+    """The headline with its spread over seeds and the book's (absent) figure."""
+    return Evidence(headline(summary, seeds, why, config), tuple(seeds), summary,
+                    HEADLINE_COLUMNS, BOOK, agreement(summary), why, per_seed)
 
 
 def figures(run_dir: Path, curves: Mapping[str, Mapping[str, np.ndarray]]) -> list[tuple[str, str]]:
@@ -86,7 +150,8 @@ def notes(table: pd.DataFrame, common_t: float, config: Config) -> list[str]:
                        for v in t.index if v != best_t)
     verdict = ("mini-batch wins the race against the clock, which is why it is the default"
                if is_mini else "mini-batch does NOT win the race against the clock here")
-    notes = [f"After {common_t:.1f} training seconds (the shortest variant's total) the lowest "
+    notes = [f"Seed {config.seed}: after {common_t:.1f} training seconds (the shortest "
+             "variant's total) the lowest "
              f"validation loss is {best_t}'s: {t.loc[best_t, 'val_loss_at_common_time']:.3f} "
              f"(others: {others}): {verdict}."]
     best_e1 = t["val_loss_epoch1"].idxmin()

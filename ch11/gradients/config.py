@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ch11._config import (
-    ExperimentConfig,
+    SeededConfig,
     input_norm_option,
     optimizer_option,
     option,
@@ -21,7 +21,7 @@ DEFAULT_VARIANTS = ("sigmoid:random_normal", "sigmoid:glorot_uniform", "relu:he_
 
 
 @dataclass(frozen=True)
-class Config(ExperimentConfig):
+class Config(SeededConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
     depth: int = option(30, "hidden layers of the deep MLP")
@@ -40,6 +40,7 @@ class Config(ExperimentConfig):
     out_dir: str = out_dir_option()
 
     def __post_init__(self) -> None:
+        self._check_seeds()
         self._at_least(1, "depth", "units", "probe_size", "epochs", "batch_size")
         self._positive("learning_rate")
         parse_variants(self.variants)

@@ -4,17 +4,17 @@ the run folder."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 
 import keras
 import numpy as np
 import pandas as pd
 
 from ch11 import _experiment as ex
-from ch11._config import parse_variant
+from ch11._config import headline_seeds, parse_variant, seeds_why
+from ch11._evidence import seed_summary, spread_figure
 from ch11.gradients import report
 from ch11.gradients.config import NAME, Config
-from ch11.gradients.report import SATURATED_NET
+from ch11.gradients.report import SATURATED_NET, gradient_verdict
 from recipes.builders import build_mlp, count_params
 from recipes.diagnosis.measures import gradient_norms, layer_outputs
 from recipes.losses import make_loss
@@ -22,38 +22,6 @@ from recipes.selu import layer_statistics
 from recipes.specs import MLPSpec
 
 __all__ = ["gradient_verdict", "run"]
-
-
-def gradient_verdict(norms: Sequence[float], factor: float = 10.0) -> str:
-    """Say whether per-layer gradient norms vanish, explode or stay level.
-
-    The norms "stay within an order of magnitude" when the largest is at most
-    `factor` times the smallest. Otherwise the median of the first third of the layers
-    (input side) is compared with the median of the last third: smaller means the
-    gradients vanish toward the first layers, larger that they explode toward them.
-
-    Args:
-        norms: one gradient norm per layer, input side first.
-        factor: the spread that counts as level. Defaults to `10.0` (an order of magnitude).
-
-    Returns:
-        ``"stay within an order of magnitude"``, ``"vanish toward the first layers"`` or
-        ``"explode toward the first layers"``.
-
-    Raises:
-        ValueError: if `norms` is empty or has a negative or non-finite value.
-
-    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "The Vanishing/Exploding Gradients
-    Problems".
-    """
-    norms = np.asarray(norms, dtype="float64")
-    if norms.size == 0 or not np.all(np.isfinite(norms)) or np.any(norms < 0):
-        raise ValueError(f"norms must be finite and >= 0, one per layer; got {norms.tolist()}.")
-    if norms.min() > 0 and norms.max() <= factor * norms.min():
-        return "stay within an order of magnitude"
-    third = max(1, len(norms) // 3)
-    first, last = np.median(norms[:third]), np.median(norms[-third:])
-    return "vanish toward the first layers" if first < last else "explode toward the first layers"
 
 
 def _saturation(outputs: dict[str, np.ndarray], activation: str) -> np.ndarray:
@@ -122,11 +90,45 @@ def run(config: Config) -> ex.Results:
         ["variant", "layer", "depth", "mean", "std", "grad_norm", "saturated"]]
     layers.to_csv(run_dir / "layer_profiles.csv", index=False)
     figures, diagnosis = report.figures(run_dir, flows, layers, saturated, config)
+    seeds = headline_seeds(config)
+    main_rows = [report.seed_values(r["variant"], p["grad_norm"].to_numpy(), r["val_acc"])
+                 for r, p in zip(rows, profiles)]
+    per_seed = ex.over_seeds(seeds, config.seed, main_rows,
+                             lambda s: _rerun(config, data, x_probe, y_probe, s))
+    summary = seed_summary(per_seed, "variant", report.HEADLINE_COLUMNS)
+    evidence = report.evidence(summary, per_seed, seeds, seeds_why(config), config)
+    figures.append(spread_figure(run_dir, per_seed, "variant", ["val_acc"],
+                                 f"Validation accuracy after {config.epochs} epoch(s), per seed"))
     return ex.finish(NAME, config, run_dir, started, table,
                      title="Vanishing and exploding gradients on MNIST",
                      intro=report.intro(config), histories=histories, figures=figures,
-                     notes=report.notes(table, config), metrics=report.metrics(table, flows),
-                     sections=[("Diagnostics", diagnosis)])
+                     notes=[evidence.headline, *report.notes(table, config)],
+                     metrics=report.metrics(table, flows),
+                     sections=[("Diagnostics", diagnosis)], evidence=evidence)
+
+
+def _rerun(config: Config, data: dict, x: np.ndarray, y: np.ndarray, seed: int) -> list[dict]:
+    """Every variant again with another seed: its gradients at initialization, then trained."""
+    rows = []
+    for variant in config.variants:
+        activation, initializer = parse_variant(variant)
+        spec = MLPSpec.deep(config.depth, config.units, activation=activation,
+                            initializer=initializer, input_norm=config.input_norm)
+        measured = {}
+
+        def build(spec: MLPSpec = spec, measured: dict = measured) -> keras.Model:
+            model = build_mlp(spec, (28, 28), 10, adapt_data=data["x_train"])
+            measured["norms"] = gradient_norms(model, x, y, make_loss("crossentropy"),
+                                               layers=ex.HIDDEN_LAYERS)["grad_norm"].to_numpy()
+            return model
+
+        _, history = ex.train_variant(
+            build, ex.classifier_compile(config.optimizer, config.learning_rate), data,
+            seed=seed, epochs=config.epochs, batch_size=config.batch_size,
+            label=f"seed {seed}: {activation} + {initializer}")
+        rows.append(report.seed_values(variant, measured["norms"],
+                                       history.history["val_accuracy"][-1]))
+    return rows
 
 
 def _row(variant: str, model: keras.Model, history, data, profile: pd.DataFrame) -> dict:

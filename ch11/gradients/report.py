@@ -2,19 +2,139 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ch11._evidence import BookFigure, Evidence, compare, seeds_note, spread
 from ch11._text import inputs_text, mnist_text, quick_note
 from ch11.gradients.config import Config
 from recipes.plots import activation_histograms, gradient_flow, layer_profile
 from recipes.runs import save_figure
 
-__all__ = ["SATURATED_NET", "figures", "intro", "metrics", "notes"]
+__all__ = ["BOOK", "CLAIMS", "HEADLINE_COLUMNS", "SATURATED_NET", "agreement", "evidence",
+           "figures", "gradient_verdict", "headline", "intro", "metrics", "notes", "seed_values"]
 
 SATURATED_NET = "sigmoid:random_normal"  # the net whose activation histograms are drawn
+HEADLINE_COLUMNS = ("grad_ratio_log10", "val_acc")
+# The chapter's claims: the variant's gradients at initialization ...
+CLAIMS = (("sigmoid:random_normal", "vanish toward the first layers"),
+          ("relu:he_normal", "stay within an order of magnitude"))
+BOOK = BookFigure(
+    claim="with the sigmoid and weights drawn from a normal distribution of std 1, gradients "
+          "vanish toward the first layers; Glorot and He initialization keep them level",
+    figure=None,
+    setting="the chapter states it and draws the sigmoid's saturation (figure 11-1); its "
+            "notebook trains no such net")
+
+
+def gradient_verdict(norms: Sequence[float], factor: float = 10.0) -> str:
+    """Say whether per-layer gradient norms vanish, explode or stay level.
+
+    The norms "stay within an order of magnitude" when the largest is at most
+    `factor` times the smallest. Otherwise the median of the first third of the layers
+    (input side) is compared with the median of the last third: smaller means the
+    gradients vanish toward the first layers, larger that they explode toward them.
+
+    Args:
+        norms: one gradient norm per layer, input side first.
+        factor: the spread that counts as level. Defaults to `10.0` (an order of magnitude).
+
+    Returns:
+        ``"stay within an order of magnitude"``, ``"vanish toward the first layers"`` or
+        ``"explode toward the first layers"``.
+
+    Raises:
+        ValueError: if `norms` is empty or has a negative or non-finite value.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "The Vanishing/Exploding Gradients
+    Problems".
+    """
+    norms = np.asarray(norms, dtype="float64")
+    if norms.size == 0 or not np.all(np.isfinite(norms)) or np.any(norms < 0):
+        raise ValueError(f"norms must be finite and >= 0, one per layer; got {norms.tolist()}.")
+    if norms.min() > 0 and norms.max() <= factor * norms.min():
+        return "stay within an order of magnitude"
+    third = max(1, len(norms) // 3)
+    first, last = np.median(norms[:third]), np.median(norms[-third:])
+    return "vanish toward the first layers" if first < last else "explode toward the first layers"
+
+
+
+def seed_values(variant: str, norms: np.ndarray, val_acc: float) -> dict:
+    """One variant's headline values for one seed.
+
+    Args:
+        variant: ``"activation:initializer"``.
+        norms: the hidden kernels' gradient norms at initialization, input side first.
+        val_acc: its validation accuracy after training.
+
+    Returns:
+        ``variant``, ``grad_ratio_log10`` (log10 of the largest over the smallest positive
+        norm: 1 is one order of magnitude), ``zero_grad_layers``, ``gradients``
+        (`gradient_verdict`, exact zeros counted as vanished) and ``val_acc``.
+    """
+    norms = np.asarray(norms, dtype="float64")
+    positive = norms[norms > 0]
+    ratio = float(np.log10(positive.max() / positive.min())) if len(positive) else np.nan
+    return {"variant": variant, "grad_ratio_log10": ratio,
+            "zero_grad_layers": int(np.sum(norms == 0)),
+            "gradients": gradient_verdict(norms), "val_acc": float(val_acc)}
+
+
+def headline(summary: pd.DataFrame, per_seed: pd.DataFrame, seeds: Sequence[int], why: str,
+             config: Config) -> str:
+    """The gradients' spread at initialization and the accuracy after training, over seeds.
+
+    Args:
+        summary: `ch11._evidence.seed_summary` of the variants.
+        per_seed: one row per variant and seed (with the ``gradients`` verdict).
+        seeds: the seeds.
+        why: why fewer than 3 seeds.
+        config: the gradients experiment's settings.
+
+    Returns:
+        The sentence.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "The Vanishing/Exploding Gradients
+    Problems".
+    """
+    spans = []
+    for variant in summary["variant"]:
+        got = per_seed.loc[per_seed["variant"] == variant, "gradients"]
+        verdict = got.mode().iloc[0]
+        spans.append(f"{variant} 10^{spread(summary, variant, 'grad_ratio_log10', digits=1)} "
+                     f"({verdict} in {int((got == verdict).sum())}/{len(got)} seeds)")
+    ranked = summary.sort_values("val_acc_mean", ascending=False)
+    best, worst = ranked["variant"].iloc[0], ranked["variant"].iloc[-1]
+    return (f"{config.depth} layers at initialization, {seeds_note(seeds, why)}: largest over "
+            "smallest gradient norm across the hidden layers " + "; ".join(spans)
+            + f". Validation accuracy after {config.epochs} epoch(s): best vs worst "
+            + compare(summary, best, "val_acc", worst) + ".")
+
+
+def agreement(per_seed: pd.DataFrame) -> str:
+    """One line: do the chapter's claims (`CLAIMS`) hold in every seed?"""
+    parts, holds = [], True
+    for variant, expected in CLAIMS:
+        got = per_seed.loc[per_seed["variant"] == variant, "gradients"]
+        if got.empty:
+            continue
+        n = int((got == expected).sum())
+        holds &= n == len(got)
+        parts.append(f"{variant} gradients {expected} in {n}/{len(got)} seeds")
+    if not parts:
+        return "not tested: neither sigmoid:random_normal nor relu:he_normal was run."
+    return f"{'agrees' if holds else 'does not agree'}: " + "; ".join(parts) + "."
+
+
+def evidence(summary: pd.DataFrame, per_seed: pd.DataFrame, seeds: Sequence[int], why: str,
+             config: Config) -> Evidence:
+    """The headline with its spread over seeds and the book's (absent) figure."""
+    return Evidence(headline(summary, per_seed, seeds, why, config), tuple(seeds), summary,
+                    HEADLINE_COLUMNS, BOOK, agreement(per_seed), why, per_seed)
 
 
 def figures(run_dir: Path, flows: dict[str, pd.DataFrame], layers: pd.DataFrame,
@@ -113,14 +233,12 @@ def notes(table: pd.DataFrame, config: Config) -> list[str]:
             f"in the last; validation accuracy after {config.epochs} epoch(s): "
             f"{row['val_acc']:.4f}.")
     by_variant = table.set_index("variant")
-    claims = [("sigmoid:random_normal", "vanish toward the first layers"),
-              ("relu:he_normal", "stay within an order of magnitude")]
-    for variant, expected in claims:
+    for variant, expected in CLAIMS:
         if variant in by_variant.index:
             got = by_variant.loc[variant, "gradients"]
             holds = "holds" if got == expected else "does NOT hold"
             notes.append(f"The chapter's claim that the {variant} gradients {expected}: "
-                         f"{holds} in this run (measured: {got}).")
+                         f"{holds} with seed {config.seed} (measured: {got}).")
     for _, row in table[table["activation"] == "sigmoid"].iterrows():
         notes.append(
             f"{row['variant']}: {row['saturated']:.1%} of the hidden sigmoid outputs sit on "
@@ -141,8 +259,8 @@ def notes(table: pd.DataFrame, config: Config) -> list[str]:
         notes.append(quick_note("a shallow net, a small slice and one epoch"))
     spread = "; ".join(f"{r.variant} {r.grad_max_over_min:.3g} ({r.gradients})"
                        for r in table.itertuples())
-    notes.insert(0, f"Gradient norms at initialization, largest/smallest over the "
-                    f"{config.depth} hidden layers: {spread}.")
+    notes.insert(0, f"Seed {config.seed}: gradient norms at initialization, largest/smallest "
+                    f"over the {config.depth} hidden layers: {spread}.")
     return notes
 
 

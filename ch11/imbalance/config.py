@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ch11._config import (
-    ExperimentConfig,
+    SeededConfig,
     check_digit,
     check_names,
     optimizer_option,
@@ -21,7 +21,7 @@ TREATMENTS = ("plain", "class_weights", "focal", "oversampling")
 
 
 @dataclass(frozen=True)
-class Config(ExperimentConfig):
+class Config(SeededConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
     digit: int = option(5, "the digit made rare in training, 0-9")
@@ -37,6 +37,7 @@ class Config(ExperimentConfig):
     out_dir: str = out_dir_option()
 
     def __post_init__(self) -> None:
+        self._check_seeds()
         check_digit("digit", self.digit)
         check_fraction("keep_fraction", self.keep_fraction, include_low=False, include_high=True)
         self._at_least(1, "epochs", "batch_size")

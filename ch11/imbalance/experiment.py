@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ch11 import _experiment as ex
-from ch11._config import check_digit
+from ch11._config import check_digit, headline_seeds, seeds_why
+from ch11._evidence import seed_summary, spread_figure
 from ch11.imbalance import report
 from ch11.imbalance.config import NAME, TREATMENTS, Config
 from recipes.builders import build_mlp
@@ -122,17 +124,7 @@ def run(config: Config) -> ex.Results:
     spec = MLPSpec(hidden_units=config.hidden_units)
     rows, histories, per_class, confusions, findings = [], {}, [], {}, {}
     for k, treatment in enumerate(config.treatments, 1):
-        train, weights, loss = data, None, make_loss("crossentropy")
-        if treatment == "class_weights":
-            weights = class_weights(data["y_train"], num_classes=10)
-        elif treatment == "focal":
-            loss = make_loss("focal", gamma=config.focal_gamma)
-        elif treatment == "oversampling":
-            others = counts.loc[counts["digit"] != config.digit, "train"]
-            train = dict(data)
-            train["x_train"], train["y_train"] = oversample(
-                data["x_train"], data["y_train"], config.digit, int(np.median(others)),
-                config.seed)
+        train, weights, loss = _treatment(treatment, data, counts, config)
         model, history = ex.train_variant(
             lambda: build_mlp(spec, (28, 28), 10),
             ex.classifier_compile(config.optimizer, config.learning_rate, loss=loss), train,
@@ -157,11 +149,60 @@ def run(config: Config) -> ex.Results:
         matrix.to_csv(run_dir / f"confusion_{treatment}.csv")
     figures = report.figures(run_dir, classes, confusions, config)
     notes = report.notes(table, config)
+    seeds = headline_seeds(config)
+    main_rows = [{"treatment": r.treatment, **{c: getattr(r, c)
+                                               for c in report.HEADLINE_COLUMNS}}
+                 for r in table.itertuples()]
+    per_seed = ex.over_seeds(seeds, config.seed, main_rows,
+                             lambda s: _rerun(config, data, counts, spec, s))
+    summary = seed_summary(per_seed, "treatment", report.HEADLINE_COLUMNS)
+    evidence = report.evidence(summary, per_seed, seeds, seeds_why(config), config)
+    figures.append(spread_figure(run_dir, per_seed, "treatment",
+                                 ["minority_recall", "minority_auc"],
+                                 f"Digit {config.digit}: recall and AUC per treatment and seed"))
     return ex.finish(NAME, config, run_dir, started, table,
                      title=f"Class imbalance on MNIST: digit {config.digit} made rare",
                      intro=report.intro(config, counts), histories=histories, figures=figures,
-                     notes=notes, metrics=report.metrics(table, counts, config),
-                     sections=report.sections(counts, confusions, findings, config))
+                     notes=[evidence.headline, *notes],
+                     metrics=report.metrics(table, counts, config),
+                     sections=report.sections(counts, confusions, findings, config),
+                     evidence=evidence)
+
+
+def _treatment(treatment: str, data: dict, counts: pd.DataFrame,
+               config: Config) -> tuple[dict, dict | None, Any]:
+    """(training data, class weights or None, loss) of one treatment."""
+    train, weights, loss = data, None, make_loss("crossentropy")
+    if treatment == "class_weights":
+        weights = class_weights(data["y_train"], num_classes=10)
+    elif treatment == "focal":
+        loss = make_loss("focal", gamma=config.focal_gamma)
+    elif treatment == "oversampling":
+        others = counts.loc[counts["digit"] != config.digit, "train"]
+        train = dict(data)
+        train["x_train"], train["y_train"] = oversample(
+            data["x_train"], data["y_train"], config.digit, int(np.median(others)),
+            config.seed)
+    return train, weights, loss
+
+
+def _rerun(config: Config, data: dict, counts: pd.DataFrame, spec: MLPSpec,
+           seed: int) -> list[dict]:
+    """Every treatment again with another training seed (the same rare images)."""
+    rows = []
+    for treatment in config.treatments:
+        train, weights, loss = _treatment(treatment, data, counts, config)
+        model, _ = ex.train_variant(
+            lambda: build_mlp(spec, (28, 28), 10),
+            ex.classifier_compile(config.optimizer, config.learning_rate, loss=loss), train,
+            seed=seed, epochs=config.epochs, batch_size=config.batch_size,
+            label=f"seed {seed}: {treatment}", fit_kwargs={"class_weight": weights})
+        per_digit = class_report(data["y_test"], model.predict(data["x_test"], verbose=0))
+        minority = per_digit.set_index("index").loc[config.digit]
+        rows.append({"treatment": treatment, "minority_recall": minority["recall"],
+                     "minority_precision": minority["precision"],
+                     "minority_auc": minority["auc"], "test_acc": ex.test_accuracy(model, data)})
+    return rows
 
 
 def _row(treatment: str, per_digit: pd.DataFrame, found, model, history, data, train,

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ch11._config import (
-    ExperimentConfig,
+    SeededConfig,
     input_norm_option,
     optimizer_option,
     option,
     out_dir_option,
     parse_variants,
+    seeds_option,
 )
 
 __all__ = ["DEFAULT_VARIANTS", "NAME", "Config"]
@@ -25,9 +26,11 @@ DEFAULT_VARIANTS = (
 
 
 @dataclass(frozen=True)
-class Config(ExperimentConfig):
+class Config(SeededConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
+    seeds: tuple[int, ...] | None = seeds_option(
+        2, "8 variants x 3 epochs: a third seed would add about 2 minutes")
     depth: int = option(20, "hidden layers of the deep MLP")
     units: int = option(100, "units per hidden layer")
     variants: tuple[str, ...] = option(
@@ -41,6 +44,7 @@ class Config(ExperimentConfig):
     out_dir: str = out_dir_option()
 
     def __post_init__(self) -> None:
+        self._check_seeds()
         self._at_least(1, "depth", "units", "epochs", "batch_size")
         self._positive("learning_rate")
         parse_variants(self.variants)

@@ -9,7 +9,8 @@ import keras
 import pandas as pd
 
 from ch11 import _experiment as ex
-from ch11._config import parse_variant
+from ch11._config import headline_seeds, parse_variant, seeds_why
+from ch11._evidence import seed_summary, spread_figure
 from ch11.initialization import report
 from ch11.initialization.config import NAME, Config
 from recipes.builders import build_mlp
@@ -98,7 +99,34 @@ def run(config: Config) -> ex.Results:
 
     table = pd.DataFrame(rows)
     figures = report.figures(run_dir, histories, table, pd.concat(stats, ignore_index=True))
+    seeds = headline_seeds(config)
+    per_seed = ex.over_seeds(seeds, config.seed, report.headline_rows(table),
+                             lambda s: _rerun(config, data, s))
+    summary = seed_summary(per_seed, "variant", report.HEADLINE_COLUMNS)
+    evidence = report.evidence(summary, per_seed, seeds, seeds_why(config), config)
+    figures.append(spread_figure(run_dir, per_seed, "variant", report.HEADLINE_COLUMNS,
+                                 "Validation accuracy per seed"))
     return ex.finish(NAME, config, run_dir, started, table,
                      title="Weight initialization on MNIST", intro=report.intro(config),
-                     histories=histories, figures=figures, notes=report.notes(table, config),
-                     metrics=report.metrics(table))
+                     histories=histories, figures=figures,
+                     notes=[evidence.headline, *report.notes(table, config)],
+                     metrics=report.metrics(table), evidence=evidence)
+
+
+def _rerun(config: Config, data: dict, seed: int) -> list[dict]:
+    """Every variant again with another seed: its validation accuracies."""
+    rows = []
+    for variant in config.variants:
+        activation, initializer = parse_variant(variant)
+        spec = MLPSpec.deep(config.depth, config.units, activation=activation,
+                            initializer=initializer, input_norm=config.input_norm)
+        _, history = ex.train_variant(
+            lambda s=spec: build_mlp(s, (28, 28), 10, adapt_data=data["x_train"]),
+            ex.classifier_compile(config.optimizer, config.learning_rate), data, seed=seed,
+            epochs=config.epochs, batch_size=config.batch_size,
+            label=f"seed {seed}: {activation} + {initializer}")
+        h = history.history
+        rows.append({"variant": variant, "activation": activation,
+                     "matched": is_matched(activation, initializer),
+                     "val_acc_epoch1": h["val_accuracy"][0], "val_acc": h["val_accuracy"][-1]})
+    return rows

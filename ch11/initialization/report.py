@@ -2,16 +2,94 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from ch11._evidence import BookFigure, Evidence, compare, is_effect, seeds_note
 from ch11._text import inputs_text, mnist_text, quick_note
 from ch11.initialization.config import Config
 from recipes.plots import layer_profile, learning_curves
 from recipes.runs import save_figure
 
-__all__ = ["figures", "intro", "metrics", "notes"]
+__all__ = ["BOOK", "HEADLINE_COLUMNS", "agreement", "evidence", "figures", "headline",
+           "headline_rows", "intro", "metrics", "notes"]
+
+HEADLINE_COLUMNS = ("val_acc_epoch1", "val_acc")
+BOOK = BookFigure(
+    claim="the initialization matched to the activation (table 11-1: Glorot for tanh and "
+          "sigmoid, He for the ReLU family, LeCun for SELU) trains a deep net better than a "
+          "mismatched one",
+    figure=None,
+    setting="the chapter states it (table 11-1); its notebook trains no comparison")
+
+
+def headline_rows(table: pd.DataFrame) -> list[dict]:
+    """The headline's values from the full run, one dict per variant."""
+    return [{"variant": r.variant, "activation": r.activation, "matched": bool(r.matched),
+             "val_acc_epoch1": r.val_acc_epoch1, "val_acc": r.val_acc}
+            for r in table.itertuples()]
+
+
+def _pairs(summary: pd.DataFrame, per_seed: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """Per activation with both kinds: (activation, best matched, best mismatched) by mean."""
+    kinds = per_seed.drop_duplicates("variant").set_index("variant")
+    s = summary.assign(activation=summary["variant"].map(kinds["activation"]),
+                       matched=summary["variant"].map(kinds["matched"]))
+    out = []
+    for activation, group in s.groupby("activation", sort=False):
+        matched, other = group[group["matched"]], group[~group["matched"]]
+        if len(matched) and len(other):
+            out.append((activation, matched.loc[matched["val_acc_mean"].idxmax(), "variant"],
+                        other.loc[other["val_acc_mean"].idxmax(), "variant"]))
+    return out
+
+
+def headline(summary: pd.DataFrame, per_seed: pd.DataFrame, seeds: Sequence[int], why: str,
+             config: Config) -> str:
+    """Per activation, the best matched vs the best mismatched initializer, over seeds.
+
+    Args:
+        summary: `ch11._evidence.seed_summary` of the variants.
+        per_seed: one row per variant and seed (with ``activation`` and ``matched``).
+        seeds: the seeds.
+        why: why fewer than 3 seeds.
+        config: the initialization experiment's settings.
+
+    Returns:
+        The sentence.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, Table 11-1.
+    """
+    parts = [f"{activation}: " + compare(summary, m, "val_acc", o, names=(
+        f"matched {m.split(':')[1]}", f"mismatched {o.split(':')[1]}"))
+        for activation, m, o in _pairs(summary, per_seed)]
+    return (f"Validation accuracy after {config.epochs} epoch(s), the best matched vs the best "
+            f"mismatched initializer per activation, {seeds_note(seeds, why)}: "
+            + ("; ".join(parts) or "no activation was run with both kinds") + ".")
+
+
+def agreement(summary: pd.DataFrame, per_seed: pd.DataFrame) -> str:
+    """One line: is the matched initializer ahead, beyond noise, for every activation?"""
+    pairs = _pairs(summary, per_seed)
+    if not pairs:
+        return "not tested: no activation was run with a matched and a mismatched initializer."
+    ahead = [a for a, m, o in pairs if is_effect(summary, m, "val_acc", o) is not False
+             and summary.set_index("variant").loc[m, "val_acc_mean"]
+             > summary.set_index("variant").loc[o, "val_acc_mean"]]
+    verdict = "agrees" if len(ahead) == len(pairs) else "partly agrees" if ahead else \
+        "does not agree"
+    return (f"{verdict}: the matched initializer is ahead (not within noise) for "
+            f"{len(ahead)} of {len(pairs)} activations"
+            + (f" ({', '.join(ahead)})" if ahead else "") + ".")
+
+
+def evidence(summary: pd.DataFrame, per_seed: pd.DataFrame, seeds: Sequence[int], why: str,
+             config: Config) -> Evidence:
+    """The headline with its spread over seeds and the book's (absent) figure."""
+    return Evidence(headline(summary, per_seed, seeds, why, config), tuple(seeds), summary,
+                    HEADLINE_COLUMNS, BOOK, agreement(summary, per_seed), why, per_seed)
 
 
 def figures(run_dir: Path, histories, table: pd.DataFrame,
@@ -119,10 +197,10 @@ def notes(table: pd.DataFrame, config: Config) -> list[str]:
         "initializer")
     if len(he) == 2:
         gap = he.loc["he_avg_uniform", "val_acc"] - he.loc["he_normal", "val_acc"]
-        notes.append(f"ReLU with the book's fan_avg He vs plain He (fan_in): validation "
-                     f"accuracy {gap:+.4f}. With equal-width hidden layers fan_avg = fan_in, "
-                     "so only the first layer's weights differ; this is one seed, so rerun "
-                     "with another --seed before reading much into the gap.")
+        notes.append(f"ReLU with the book's fan_avg He vs plain He (fan_in), seed {config.seed}: "
+                     f"validation accuracy {gap:+.4f}. With equal-width hidden layers fan_avg = "
+                     "fan_in, so only the first layer's weights differ; the spread over seeds "
+                     "below says whether such a gap is more than noise.")
     if config.quick:
         notes.append(quick_note("a shallow net, a small slice and one epoch"))
     headline = []
@@ -135,7 +213,8 @@ def notes(table: pd.DataFrame, config: Config) -> list[str]:
                             f"{m['val_acc']:.3f} vs {o['initializer']} "
                             f"{o['val_acc_epoch1']:.3f}->{o['val_acc']:.3f}")
     if headline:
-        notes.insert(0, "Matched vs mismatched initializer, validation accuracy after epoch 1 "
+        notes.insert(0, f"Seed {config.seed}: matched vs mismatched initializer, validation "
+                        "accuracy after epoch 1 "
                         f"-> epoch {config.epochs}: " + "; ".join(headline) + ".")
     return notes
 

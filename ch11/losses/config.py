@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ch11._config import ExperimentConfig, check_digit, optimizer_option, option, out_dir_option
+from ch11._config import SeededConfig, check_digit, optimizer_option, option, out_dir_option
 from recipes.checks import check_at_least
 
 __all__ = ["NAME", "Config"]
@@ -13,7 +13,7 @@ NAME = "losses"
 
 
 @dataclass(frozen=True)
-class Config(ExperimentConfig):
+class Config(SeededConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
     hidden_units: tuple[int, ...] = option((300, 100), "the MLP's hidden layers")
@@ -30,6 +30,7 @@ class Config(ExperimentConfig):
     out_dir: str = out_dir_option()
 
     def __post_init__(self) -> None:
+        self._check_seeds()
         self._at_least(1, "epochs", "batch_size")
         self._positive("learning_rate")
         self._positive_sizes("hidden_units")

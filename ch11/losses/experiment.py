@@ -11,6 +11,8 @@ import pandas as pd
 import tensorflow as tf
 
 from ch11 import _experiment as ex
+from ch11._config import headline_seeds, seeds_why
+from ch11._evidence import seed_summary, spread_figure
 from ch11.losses import report
 from ch11.losses.config import NAME, Config
 from recipes.builders import build_mlp
@@ -106,12 +108,36 @@ def run(config: Config) -> ex.Results:
     grads.to_csv(run_dir / "logit_gradients.csv", index=False)
     figures = report.figures(run_dir, histories, grads)
     notes = report.notes(table, grads, histories, config)
+    seeds = headline_seeds(config)
+    main_rows = [{"loss": r.loss, "val_acc_epoch1": r.val_acc_epoch1, "val_acc": r.val_acc}
+                 for r in table.itertuples() if r.loss in ("crossentropy", "mse")]
+    per_seed = ex.over_seeds(seeds, config.seed, main_rows,
+                             lambda s: _rerun(config, spec, data, s))
+    summary = seed_summary(per_seed, "loss", report.HEADLINE_COLUMNS)
+    evidence = report.evidence(summary, per_seed, seeds, seeds_why(config), config)
+    figures.append(spread_figure(run_dir, per_seed, "loss", report.HEADLINE_COLUMNS,
+                                 "Validation accuracy, per seed"))
     return ex.finish(NAME, config, run_dir, started, table,
                      title="Cross-entropy vs MSE for classification, and binary cross-entropy",
                      intro=report.intro(config), histories=histories, figures=figures,
-                     notes=notes, metrics=report.metrics(table, grads),
+                     notes=[evidence.headline, *notes], metrics=report.metrics(table, grads),
                      sections=[("Gradient at a confidently wrong answer",
-                                report.grad_section(grads))])
+                                report.grad_section(grads))], evidence=evidence)
+
+
+def _rerun(config: Config, spec: MLPSpec, data: dict, seed: int) -> list[dict]:
+    """Cross-entropy and MSE again with another seed: their validation accuracies."""
+    rows = []
+    for loss_name in ("crossentropy", "mse"):
+        _, history = ex.train_variant(
+            lambda: build_mlp(spec, (28, 28), 10),
+            ex.classifier_compile(config.optimizer, config.learning_rate, loss=loss_name),
+            data, seed=seed, epochs=config.epochs, batch_size=config.batch_size,
+            label=f"seed {seed}: 10 classes, loss {loss_name}")
+        h = history.history
+        rows.append({"loss": loss_name, "val_acc_epoch1": h["val_accuracy"][0],
+                     "val_acc": h["val_accuracy"][-1]})
+    return rows
 
 
 def _row(loss_name: str, task: str, model: keras.Model, history, data) -> dict:

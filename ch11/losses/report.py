@@ -2,17 +2,68 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from ch11._evidence import BookFigure, Evidence, compare, is_effect, seeds_note
 from ch11._text import mnist_text, quick_note
 from ch11.losses.config import Config
 from recipes.plots import learning_curves
 from recipes.runs import save_figure
 
-__all__ = ["figures", "grad_section", "intro", "metrics", "notes"]
+__all__ = ["BOOK", "HEADLINE_COLUMNS", "agreement", "evidence", "figures", "grad_section",
+           "headline", "intro", "metrics", "notes"]
+
+HEADLINE_COLUMNS = ("val_acc_epoch1", "val_acc")
+BOOK = BookFigure(
+    claim="for classification, cross-entropy trains faster than the mean squared error: its "
+          "gradient stays large on confidently wrong answers",
+    figure=None,
+    setting="the book states it (chapters 4 and 10); its chapter 11 notebook runs no "
+            "comparison")
+
+
+def headline(summary: pd.DataFrame, seeds: Sequence[int], why: str, config: Config) -> str:
+    """Cross-entropy vs MSE: validation accuracy over seeds.
+
+    Args:
+        summary: `ch11._evidence.seed_summary` per loss (``crossentropy``, ``mse``).
+        seeds: the seeds.
+        why: why fewer than 3 seeds.
+        config: the losses experiment's settings.
+
+    Returns:
+        The sentence (it starts "After N epoch(s) of <optimizer>").
+    """
+    return (f"After {config.epochs} epoch(s) of {config.optimizer} at {config.learning_rate:g}, "
+            f"{seeds_note(seeds, why)}: validation accuracy "
+            + compare(summary, "crossentropy", "val_acc", "mse",
+                      names=("cross-entropy", "MSE"))
+            + ("; after epoch 1: " + compare(summary, "crossentropy", "val_acc_epoch1", "mse",
+                                             names=("cross-entropy", "MSE"))
+               if config.epochs > 1 else "") + ".")
+
+
+def agreement(summary: pd.DataFrame) -> str:
+    """One line: is cross-entropy ahead of MSE beyond noise?"""
+    s = summary.set_index("loss")
+    gap = s.loc["crossentropy", "val_acc_mean"] - s.loc["mse", "val_acc_mean"]
+    verdict = is_effect(summary, "crossentropy", "val_acc", "mse")
+    if gap > 0 and verdict:
+        return f"agrees: cross-entropy ahead of MSE by {gap:+.4f} (an effect)."
+    if gap > 0 and verdict is None:
+        return f"agrees on one seed only: cross-entropy ahead of MSE by {gap:+.4f}."
+    return (f"does not agree: cross-entropy - MSE {gap:+.4f} "
+            f"({'within noise' if verdict is False else 'MSE ahead'}).")
+
+
+def evidence(summary: pd.DataFrame, per_seed: pd.DataFrame, seeds: Sequence[int], why: str,
+             config: Config) -> Evidence:
+    """The headline with its spread over seeds and the book's (absent) figure."""
+    return Evidence(headline(summary, seeds, why, config), tuple(seeds), summary,
+                    HEADLINE_COLUMNS, BOOK, agreement(summary), why, per_seed)
 
 
 def figures(run_dir, histories: Mapping, grads: pd.DataFrame) -> list[tuple[str, str]]:
@@ -100,8 +151,9 @@ def notes(table: pd.DataFrame, grads: pd.DataFrame, histories: Mapping,
                   f"cross-entropy had after one ({target:.4f})" if reach is not None else
                   f"MSE never reached, in {config.epochs} epoch(s), the validation accuracy "
                   f"that cross-entropy had after one ({target:.4f})")
-    notes = [f"After {config.epochs} epoch(s) of {config.optimizer} at {config.learning_rate:g}, "
-             f"MSE on the softmax outputs reaches {mse['val_acc']:.4f} validation accuracy vs "
+    notes = [f"Seed {config.seed}, after {config.epochs} epoch(s) of {config.optimizer} at "
+             f"{config.learning_rate:g}, MSE on the softmax outputs reaches "
+             f"{mse['val_acc']:.4f} validation accuracy vs "
              f"{ce['val_acc']:.4f} for cross-entropy: MSE "
              f"{'converges more slowly' if slower else 'does NOT converge more slowly'} "
              f"here. {reach_text}."]

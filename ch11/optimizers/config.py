@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ch11._config import ExperimentConfig, option, out_dir_option
+from ch11._config import SeededConfig, option, out_dir_option
 from recipes.checks import check_choice
 from recipes.names import ACTIVATION_NAMES, OPTIMIZER_NAMES
 
@@ -16,7 +16,7 @@ BOOK_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", 
 
 
 @dataclass(frozen=True)
-class Config(ExperimentConfig):
+class Config(SeededConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
     seed: int = option(42, "seed, re-applied before each optimizer")
@@ -34,6 +34,7 @@ class Config(ExperimentConfig):
     out_dir: str = out_dir_option()
 
     def __post_init__(self) -> None:
+        self._check_seeds()
         self._at_least(1, "epochs", "batch_size")
         if not self.optimizers:
             raise ValueError("optimizers must name at least one optimizer.")

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 
 from ch11 import _experiment as ex
+from ch11._config import headline_seeds, seeds_why
+from ch11._evidence import seed_summary, spread_figure
 from ch11.regularization import report
 from ch11.regularization.config import NAME, Config
 from recipes.builders import build_mlp, count_params
@@ -154,11 +156,40 @@ def run(config: Config) -> ex.Results:
     diag_figures, diagnosis, detection = report.diagnostics(run_dir, table, weights, mc_detail)
     notes = report.notes(table, config, len(data["y_valid"]), len(data["y_test"]))
     notes += report.normalization_note(histories, data)
+    seeds = headline_seeds(config)
+    main_rows = [{"variant": r.variant, "train_val_gap": r.train_val_gap, "val_acc": r.val_acc}
+                 for r in table.itertuples() if r.variant in specs]
+    per_seed = ex.over_seeds(seeds, config.seed, main_rows,
+                             lambda s: _rerun(config, specs, data, probe_x, probe_y, s))
+    summary = seed_summary(per_seed, "variant", report.HEADLINE_COLUMNS)
+    evidence = report.evidence(summary, per_seed, seeds, seeds_why(config), config)
+    spread = spread_figure(run_dir, per_seed, "variant", report.HEADLINE_COLUMNS,
+                           "Train-validation gap and validation accuracy, per seed")
     return ex.finish(NAME, config, run_dir, started, table,
                      title="Regularization on (a subset of) MNIST", intro=report.intro(config, n),
-                     histories=histories, figures=figures + diag_figures, notes=notes,
+                     histories=histories, figures=figures + diag_figures + [spread],
+                     notes=[evidence.headline, *notes],
                      metrics=report.metrics(table) | detection,
-                     sections=[("Diagnostics", diagnosis)])
+                     sections=[("Diagnostics", diagnosis)], evidence=evidence)
+
+
+def _rerun(config: Config, specs: dict, data: dict, probe_x: dict, probe_y: dict,
+           seed: int) -> list[dict]:
+    """Every variant again with another seed: its train-validation gap and accuracy."""
+    rows = []
+    for name, spec in specs.items():
+        adapt = data["x_train"] if spec.input_norm == "normalization" else None
+        model, _ = ex.train_variant(
+            lambda s=spec, a=adapt: build_mlp(s, (28, 28), 10, adapt_data=a),
+            ex.classifier_compile(config.optimizer, config.learning_rate,
+                                  loss="sparse_categorical_crossentropy"),
+            data, seed=seed, epochs=config.epochs, batch_size=config.batch_size,
+            label=f"seed {seed}: {name}")
+        acc = {s: prediction_stats(model.predict(probe_x[s], batch_size=1024, verbose=0),
+                                   probe_y[s])["acc"] for s in ("train", "val")}
+        rows.append({"variant": name, "train_val_gap": acc["train"] - acc["val"],
+                     "val_acc": acc["val"]})
+    return rows
 
 
 def _row(name: str, description: str, model: keras.Model, history: keras.callbacks.History,

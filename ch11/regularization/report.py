@@ -2,18 +2,76 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ch11._evidence import BookFigure, Evidence, compare, is_effect, seeds_note, spread
 from ch11._text import quick_note
 from ch11.regularization.config import Config
 from recipes.metrics import roc_auc_per_class, roc_curves
 from recipes.plots import learning_curves, roc_plot, weight_histograms
 from recipes.runs import save_figure
 
-__all__ = ["diagnostics", "figures", "intro", "metrics", "normalization_note", "notes"]
+__all__ = ["BOOK", "HEADLINE_COLUMNS", "REGULARIZERS", "agreement", "diagnostics", "evidence",
+           "figures", "headline", "intro", "metrics", "normalization_note", "notes"]
+
+HEADLINE_COLUMNS = ("train_val_gap", "val_acc")
+REGULARIZERS = (("l2", "none"), ("dropout", "none"), ("max_norm", "none"),
+                ("alpha_dropout", "selu"))  # (regularized variant, its unregularized base)
+BOOK = BookFigure(
+    claim="l2, dropout and max-norm regularization shrink the gap between training and "
+          "validation accuracy",
+    figure="not quoted here: the notebook's printed outputs for the regularizers were not "
+           "read for this report",
+    setting="the notebook trains its Fashion-MNIST MLP with each regularizer")
+
+
+def headline(summary: pd.DataFrame, seeds: Sequence[int], why: str, config: Config) -> str:
+    """Each regularizer's train-validation gap vs its base, over seeds.
+
+    Args:
+        summary: `ch11._evidence.seed_summary` per variant (``train_val_gap``, ``val_acc``).
+        seeds: the seeds.
+        why: why fewer than 3 seeds.
+        config: the regularization experiment's settings.
+
+    Returns:
+        The sentence.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Avoiding Overfitting Through
+    Regularization".
+    """
+    names = set(summary["variant"])
+    parts = [compare(summary, r, "train_val_gap", b, digits=4)
+             for r, b in REGULARIZERS if {r, b} <= names]
+    best = summary.loc[summary["val_acc_mean"].idxmax(), "variant"]
+    return (f"{config.train_size:,} training images, {config.epochs} epochs, "
+            f"{seeds_note(seeds, why)}: train-validation gap "
+            + "; ".join(parts) + f"; best validation accuracy {best} "
+            f"{spread(summary, best, 'val_acc', digits=4)}.")
+
+
+def agreement(summary: pd.DataFrame) -> str:
+    """One line: which regularizers shrink the gap beyond noise here."""
+    names = set(summary["variant"])
+    pairs = [(r, b) for r, b in REGULARIZERS if {r, b} <= names]
+    s = summary.set_index("variant")
+    shrink = [r for r, b in pairs if s.loc[r, "train_val_gap_mean"]
+              < s.loc[b, "train_val_gap_mean"] and is_effect(summary, r, "train_val_gap", b)]
+    if not pairs:
+        return "not tested: no regularizer was run with its base."
+    return (f"no book figure to compare with; here {len(shrink)} of {len(pairs)} regularizers "
+            "shrink the gap beyond noise" + (f" ({', '.join(shrink)})" if shrink else "") + ".")
+
+
+def evidence(summary: pd.DataFrame, per_seed: pd.DataFrame, seeds: Sequence[int], why: str,
+             config: Config) -> Evidence:
+    """The headline with its spread over seeds and the book's figure."""
+    return Evidence(headline(summary, seeds, why, config), tuple(seeds), summary,
+                    HEADLINE_COLUMNS, BOOK, agreement(summary), why, per_seed)
 
 
 def figures(run_dir: Path, histories, table: pd.DataFrame, mc: dict) -> list[tuple[str, str]]:
@@ -184,7 +242,8 @@ def notes(table: pd.DataFrame, config: Config, n_val: int, n_test: int) -> list[
     t = table.set_index("variant")
     none = t.loc["none"]
     notes = [
-        f"Without regularization the net reaches {none.train_acc:.4f} on training images and "
+        f"Seed {config.seed}: without regularization the net reaches {none.train_acc:.4f} on "
+        "training images and "
         f"{none.val_acc:.4f} on validation: a gap of {none.train_val_gap:+.4f}"
         + (", the overfitting the regularizers should shrink." if none.train_val_gap > 0.01
            else "; too small to call overfitting at these settings.")]
@@ -224,8 +283,9 @@ def notes(table: pd.DataFrame, config: Config, n_val: int, n_test: int) -> list[
             + ("the spread flags the predictions to distrust." if ratio > 1.5 else
                "too small a difference to flag wrong predictions."))
     best = t["val_acc"].idxmax()
-    notes.append(f"Best validation accuracy: {best} ({t.loc[best, 'val_acc']:.4f}). One seed, "
-                 "one untuned setting per regularizer. Noise level above: twice the binomial "
+    notes.append(f"Seed {config.seed}: best validation accuracy {best} "
+                 f"({t.loc[best, 'val_acc']:.4f}), one untuned setting per regularizer. Noise "
+                 "level above: twice the binomial "
                  "standard error of the difference of two accuracies (near the unregularized "
                  f"net's, on {n_val:,} validation or {n_test:,} test images).")
     if config.quick:

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 
 from ch11 import _experiment as ex
+from ch11._config import headline_seeds, seeds_why
+from ch11._evidence import seed_summary, spread_figure
 from ch11.residual import report
 from ch11.residual.config import NAME, Config
 from recipes.builders import build_mlp, count_params
@@ -94,10 +96,40 @@ def run(config: Config) -> ex.Results:
     profile.to_csv(run_dir / "layer_gradients.csv", index=False)
     figures = report.figures(run_dir, profile, config)
     notes = report.notes(table, config)
+    plan = report.headline_plan(config)
+    names = {report.variant_name(*v) for v in plan}
+    seeds = headline_seeds(config)
+    main_rows = [{"variant": r.variant, "test_acc": r.test_acc, "diverged": float(r.diverged)}
+                 for r in table.itertuples() if r.variant in names]
+    per_seed = ex.over_seeds(seeds, config.seed, main_rows,
+                             lambda s: _rerun(config, plan, data, s))
+    summary = seed_summary(per_seed, "variant", report.HEADLINE_COLUMNS)
+    evidence = report.evidence(summary, per_seed, seeds, seeds_why(config), config)
+    figures.append(spread_figure(run_dir, per_seed, "variant", ["test_acc"],
+                                 f"Test accuracy after {config.epochs} epoch(s), per seed"))
     return ex.finish(NAME, config, run_dir, started, table,
                      title=f"Skip connections in a {config.depth}-layer MLP on MNIST",
                      intro=report.intro(config), histories=histories, figures=figures,
-                     notes=notes, metrics=report.metrics(table))
+                     notes=[evidence.headline, *notes], metrics=report.metrics(table),
+                     evidence=evidence)
+
+
+def _rerun(config: Config, plan: list, data: dict, seed: int) -> list[dict]:
+    """The headline's variants again with another seed: test accuracy, divergence."""
+    rows = []
+    for activation, residual, bn in plan:
+        spec = MLPSpec.deep(config.depth, config.units, activation=activation,
+                            residual=residual, batch_norm=bn)
+        name = report.variant_name(activation, residual, bn)
+        model, history = ex.train_variant(
+            lambda s=spec: build_mlp(s, (28, 28), 10),
+            ex.classifier_compile(config.optimizer, config.learning_rate), data, seed=seed,
+            epochs=config.epochs, batch_size=config.batch_size,
+            callbacks=[keras.callbacks.TerminateOnNaN()], label=f"seed {seed}: {name}")
+        losses = np.asarray(history.history["loss"], dtype=float)
+        rows.append({"variant": name, "test_acc": ex.test_accuracy(model, data),
+                     "diverged": float(not np.all(np.isfinite(losses)))})
+    return rows
 
 
 def _ratio(norms: np.ndarray) -> float:

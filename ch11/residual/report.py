@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
+from ch11._evidence import BookFigure, Evidence, compare, is_effect, seeds_note, spread
 from ch11._text import mnist_text, quick_note
 from ch11.residual.config import Config
 from recipes.runs import save_figure
 
-__all__ = ["figures", "intro", "metrics", "notes", "variant_name"]
+__all__ = ["BOOK", "HEADLINE_COLUMNS", "agreement", "evidence", "figures", "headline",
+           "headline_plan", "intro", "metrics", "notes", "variant_name"]
+
+HEADLINE_COLUMNS = ("test_acc", "diverged")
+BOOK = BookFigure(
+    claim="skip connections let the signal and the gradients cross a very deep net, which "
+          "then trains where the plain stack does not",
+    figure=None,
+    setting="the book's residual networks are the CNNs of chapter 14; chapter 11's notebook "
+            "trains no residual MLP")
+
+
+def headline_plan(config: Config) -> list[tuple[str, bool, str]]:
+    """The headline's variants ``(activation, residual, batch norm)``: per activation, plain
+    and residual without BN, and residual with each other BN placement."""
+    plan = []
+    for activation in config.activations:
+        if "none" in config.batch_norms:
+            plan += [(activation, False, "none"), (activation, True, "none")]
+        plan += [(activation, True, bn) for bn in config.batch_norms if bn != "none"]
+    return plan
 
 _HUGE = 1e3  # a gradient norm above this is called exploding
 
@@ -27,6 +50,66 @@ def variant_name(activation: str, residual: bool, bn: str) -> str:
     """
     return (f"{activation} {'residual' if residual else 'plain'}"
             + ("" if bn == "none" else f" + BN {bn}"))
+
+
+def headline(summary: pd.DataFrame, seeds: Sequence[int], why: str, config: Config) -> str:
+    """Per activation, residual vs plain (no BN), and the residual nets with BN, over seeds.
+
+    Args:
+        summary: `ch11._evidence.seed_summary` of `headline_plan`'s variants.
+        seeds: the seeds.
+        why: why fewer than 3 seeds.
+        config: the residual experiment's settings.
+
+    Returns:
+        The sentence.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 14, "ResNet".
+    """
+    names = set(summary["variant"])
+    parts = []
+    for activation in config.activations:
+        plain = variant_name(activation, False, "none")
+        res = variant_name(activation, True, "none")
+        if {plain, res} <= names:
+            parts.append(f"{activation}: " + compare(summary, res, "test_acc", plain,
+                                                     names=("with skips", "without")))
+        for bn in config.batch_norms:
+            name = variant_name(activation, True, bn)
+            if bn != "none" and name in names:
+                parts.append(f"{name} {spread(summary, name, 'test_acc')}")
+    diverged = [f"{v} in {int(round(r.diverged_mean * r.seeds))}/{int(r.seeds)}"
+                for v, r in summary.set_index("variant").iterrows() if r.diverged_mean > 0]
+    return (f"{config.depth} layers, test accuracy after {config.epochs} epoch(s), "
+            f"{seeds_note(seeds, why)}: " + "; ".join(parts)
+            + (f"; diverged: {', '.join(diverged)}" if diverged else "") + ".")
+
+
+def agreement(summary: pd.DataFrame, config: Config) -> str:
+    """One line: do skip connections beat the plain stack beyond noise?"""
+    names, found, ahead = set(summary["variant"]), [], []
+    s = summary.set_index("variant")
+    for activation in config.activations:
+        plain = variant_name(activation, False, "none")
+        res = variant_name(activation, True, "none")
+        if {plain, res} <= names:
+            found.append(activation)
+            if s.loc[res, "test_acc_mean"] > s.loc[plain, "test_acc_mean"] and \
+                    is_effect(summary, res, "test_acc", plain) is not False:
+                ahead.append(activation)
+    if not found:
+        return "not tested: no plain and residual pair without BN."
+    verdict = "agrees" if len(ahead) == len(found) else "partly agrees" if ahead else \
+        "does not agree"
+    return (f"{verdict}: skip connections are ahead (not within noise) for {len(ahead)} of "
+            f"{len(found)} activations" + (f" ({', '.join(ahead)})" if ahead else "") + ".")
+
+
+def evidence(summary: pd.DataFrame, per_seed: pd.DataFrame, seeds: Sequence[int], why: str,
+             config: Config) -> Evidence:
+    """The headline with its spread over seeds and the book's (absent) figure."""
+    return Evidence(headline(summary, seeds, why, config), tuple(seeds), summary,
+                    HEADLINE_COLUMNS, BOOK, agreement(summary, config), why, per_seed)
 
 
 def figures(run_dir, profile: pd.DataFrame, config: Config) -> list[tuple[str, str]]:
@@ -99,7 +182,8 @@ def notes(table: pd.DataFrame, config: Config) -> list[str]:
             p, r = t.loc[plain], t.loc[res]
             exploding_bn = bn != "none" and _verdict(p).startswith("explode")
             notes.append(
-                f"{activation}, {'no BN' if bn == 'none' else 'BN ' + bn}: at initialization "
+                f"Seed {config.seed}, {activation}, {'no BN' if bn == 'none' else 'BN ' + bn}: "
+                "at initialization "
                 f"the plain net's gradients {_verdict(p)} (hidden_0 / {last} = "
                 f"{p['first_over_last_init']:.3g}); with skip connections they {_verdict(r)} "
                 f"({r['first_over_last_init']:.3g}). Test accuracy after {config.epochs} "

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 from ch11 import _experiment as ex
+from ch11._config import headline_seeds, seeds_why
+from ch11._evidence import seed_summary, spread_figure
 from ch11.schedules import report
 from ch11.schedules.config import NAME, Config
 from recipes.builders import build_cnn, build_mlp, count_params
@@ -156,9 +158,34 @@ def run(config: Config) -> ex.Results:
             curves[name] = _rates(schedule, h["lr"], spe, spe * epochs)
     table = pd.DataFrame(rows)
     figures = report.figures(run_dir, histories, curves, finders, config)
+    plan = [(f, s, e) for f, s, e in plan if s in report.HEADLINE_SCHEDULES]
+    seeds = headline_seeds(config)
+    main_rows = [{"variant": f"{r.model} {r.schedule}", "test_acc": r.test_acc}
+                 for r in table.itertuples() if r.schedule in report.HEADLINE_SCHEDULES]
+    per_seed = ex.over_seeds(seeds, config.seed, main_rows,
+                             lambda s: _rerun(config, plan, build, rate, data, spe, s))
+    summary = seed_summary(per_seed, "variant", report.HEADLINE_COLUMNS)
+    evidence = report.evidence(summary, per_seed, table, seeds, seeds_why(config), config)
+    figures.append(spread_figure(run_dir, per_seed, "variant", report.HEADLINE_COLUMNS,
+                                 "Test accuracy at the end, per seed"))
+    notes = report.notes(table, histories, finders, config, _patience(config.epochs))
     return ex.finish(NAME, config, run_dir, started, table,
                      title="Learning-rate scheduling on MNIST",
                      intro=report.intro(config, spe, rate), histories=histories, figures=figures,
-                     notes=report.notes(table, histories, finders, config,
-                                        _patience(config.epochs)),
-                     metrics=report.metrics(table, finders, rate, config))
+                     notes=[evidence.headline, *notes],
+                     metrics=report.metrics(table, finders, rate, config), evidence=evidence)
+
+
+def _rerun(config: Config, plan: list, build: dict, rate: dict, data: dict, spe: int,
+           seed: int) -> list[dict]:
+    """The headline's schedules again with another seed (the rates of the full run's LR
+    range tests): their final test accuracy."""
+    rows = []
+    for family, name, epochs in plan:
+        schedule = schedule_for(name, rate[family], spe, epochs)
+        model, _ = ex.train_variant(
+            build[family], ex.classifier_compile(config.optimizer, schedule, loss=_LOSS), data,
+            seed=seed, epochs=epochs, batch_size=config.batch_size,
+            label=f"seed {seed}: {family}, {name}, rate {rate[family]:.3g}")
+        rows.append({"variant": f"{family} {name}", "test_acc": ex.test_accuracy(model, data)})
+    return rows

@@ -2,17 +2,86 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ch11._evidence import BookFigure, Evidence, compare, is_effect, seeds_note
 from ch11._text import mnist_text, quick_note
 from ch11.schedules.config import Config
 from recipes.plots import learning_curves, lr_finder_plot, schedule_curves
 from recipes.runs import save_figure
 
-__all__ = ["figures", "intro", "metrics", "notes"]
+__all__ = ["BOOK", "HEADLINE_COLUMNS", "HEADLINE_SCHEDULES", "agreement", "evidence", "figures",
+           "headline", "intro", "metrics", "notes"]
+
+HEADLINE_COLUMNS = ("test_acc",)
+HEADLINE_SCHEDULES = ("1cycle", "constant")  # rerun per seed, on each model that has both
+BOOK = BookFigure(
+    claim="1cycle scheduling reaches a better model than a constant rate in the same number "
+          "of epochs",
+    figure="not quoted here: the notebook's printed outputs for the schedules were not read "
+           "for this report",
+    setting="the notebook trains its Fashion-MNIST MLP under each schedule")
+
+
+def _families(summary: pd.DataFrame) -> list[str]:
+    names = set(summary["variant"])
+    return [f for f in ("cnn", "mlp") if {f"{f} {s}" for s in HEADLINE_SCHEDULES} <= names]
+
+
+def headline(summary: pd.DataFrame, table: pd.DataFrame, seeds: Sequence[int], why: str,
+             config: Config) -> str:
+    """1cycle vs a constant rate on each model, over seeds; the MLP's best schedule.
+
+    Args:
+        summary: `ch11._evidence.seed_summary` of ``"<model> <schedule>"`` variants.
+        table: the full run's table (every MLP schedule, one seed).
+        seeds: the seeds.
+        why: why fewer than 3 seeds.
+        config: the schedules experiment's settings.
+
+    Returns:
+        The sentence.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Learning Rate Scheduling".
+    """
+    epochs = {"cnn": config.cnn_epochs, "mlp": config.epochs}
+    parts = [f"{f.upper()} after {epochs[f]} epoch(s): " + compare(
+        summary, f"{f} 1cycle", "test_acc", f"{f} constant", names=("1cycle", "constant"))
+        for f in _families(summary)]
+    text = (f"Test accuracy, {seeds_note(seeds, why)}: "
+            + ("; ".join(parts) or "1cycle and constant were not both run on a model"))
+    mlp = table[table["model"] == "mlp"]
+    if len(mlp) > 1:
+        best = mlp.loc[mlp["test_acc"].idxmax()]
+        text += (f"; best of the {len(mlp)} MLP schedules with seed {config.seed}: "
+                 f"{best['schedule']} ({best['test_acc']:.4f})")
+    return text + "."
+
+
+def agreement(summary: pd.DataFrame) -> str:
+    """One line: is 1cycle ahead of the constant rate beyond noise here?"""
+    found = []
+    for f in _families(summary):
+        s = summary.set_index("variant")
+        gap = s.loc[f"{f} 1cycle", "test_acc_mean"] - s.loc[f"{f} constant", "test_acc_mean"]
+        verdict = is_effect(summary, f"{f} 1cycle", "test_acc", f"{f} constant")
+        word = ("ahead (an effect)" if gap > 0 and verdict else "ahead on one seed" if gap > 0
+                and verdict is None else "not ahead beyond noise")
+        found.append(f"on the {f.upper()} 1cycle is {word} ({gap:+.4f})")
+    if not found:
+        return "not tested: 1cycle and a constant rate were not both run."
+    return "no book figure to compare with; here " + ", ".join(found) + "."
+
+
+def evidence(summary: pd.DataFrame, per_seed: pd.DataFrame, table: pd.DataFrame,
+             seeds: Sequence[int], why: str, config: Config) -> Evidence:
+    """The headline with its spread over seeds and the book's figure."""
+    return Evidence(headline(summary, table, seeds, why, config), tuple(seeds), summary,
+                    HEADLINE_COLUMNS, BOOK, agreement(summary), why, per_seed)
 
 
 def figures(run_dir: Path, histories, curves, finders, config: Config) -> list[tuple[str, str]]:
@@ -126,14 +195,16 @@ def notes(table: pd.DataFrame, histories, finders, config: Config,
                      f"{r.suggestion:.3g}.")
     mlp = table[table["model"] == "mlp"].sort_values("test_acc", ascending=False)
     best, worst = mlp.iloc[0], mlp.iloc[-1]
-    notes.append(f"MLP, {config.epochs} epoch(s): best schedule {best['schedule']} "
+    notes.append(f"MLP, {config.epochs} epoch(s), seed {config.seed}: best schedule "
+                 f"{best['schedule']} "
                  f"(test {best['test_acc']:.4f}), worst {worst['schedule']} "
                  f"({worst['test_acc']:.4f}), spread {best['test_acc'] - worst['test_acc']:.4f}; "
                  "one seed each, so gaps of a few tenths of a point are not conclusive.")
     by = mlp.set_index("schedule")
     if {"1cycle", "constant"} <= set(by.index):
         gap = by.loc["1cycle", "test_acc"] - by.loc["constant", "test_acc"]
-        notes.append(f"MLP: 1cycle {'beats' if gap > 0 else 'does NOT beat'} the constant rate "
+        notes.append(f"MLP, seed {config.seed}: 1cycle {'beats' if gap > 0 else 'does NOT beat'} "
+                     "the constant rate "
                      f"({gap:+.4f} test accuracy) with the same peak rate and epochs.")
     if "performance" in by.index:
         cuts = round(np.log2(by.loc["performance", "learning_rate"]

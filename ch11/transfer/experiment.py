@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ch11 import _experiment as ex
+from ch11._config import headline_seeds, seeds_why
+from ch11._evidence import seed_summary
 from ch11.transfer import report
 from ch11.transfer.config import NAME, Config
 from ch11.transfer.report import VARIANTS
@@ -89,14 +91,15 @@ def run(config: Config) -> ex.Results:
         The `Results` (table: one row per B variant with the error rates' mean and spread).
     """
     if config.quick:
-        config = dataclasses.replace(config, seeds=min(config.seeds, 2), epochs_a=1,
+        config = dataclasses.replace(config, epochs_a=1,
                                      epochs_b=2, frozen_epochs=1, fine_tune_epochs=1,
                                      hidden_units=config.hidden_units[:2])
     run_dir, started = ex.start(NAME, config)
     data_a, data_b = split_tasks(ex.mnist_splits(config.quick), config.classes_b, config.n_train_b)
     spec = MLPSpec(hidden_units=config.hidden_units, activation="relu")
     lr = config.learning_rate
-    total = 1 + 2 * config.seeds
+    seeds = headline_seeds(config)
+    total = 1 + 2 * len(seeds)
     model_a, history_a = ex.train_variant(
         lambda: build_mlp(spec, (28, 28), 8, name="model_A"),
         ex.classifier_compile(config.optimizer, lr), data_a, seed=config.seed,
@@ -109,8 +112,7 @@ def run(config: Config) -> ex.Results:
             if not isinstance(layer, keras.layers.InputLayer)].index("output")
     histories: dict[str, dict] = {"A": history_a.history}
     per_seed = []
-    for i in range(config.seeds):
-        seed = config.seed + i
+    for i, seed in enumerate(seeds):
         test_error = _TestError(data_b["x_test"], data_b["y_test"])
         _, history = ex.train_variant(
             lambda: build_mlp(spec, (28, 28), 1, name="model_B"),
@@ -148,17 +150,21 @@ def run(config: Config) -> ex.Results:
                          "fine_tuned": tuned,
                          "scratch_train_acc": history.history["accuracy"][-1],
                          "fine_tuned_train_acc": both["accuracy"][-1]})
-    seeds = pd.DataFrame(per_seed)
-    table = _summary(seeds, config)
-    figures = report.figures(run_dir, seeds, histories, config)
+    per_seed = pd.DataFrame(per_seed)
+    table = _summary(per_seed, config)
+    figures = report.figures(run_dir, per_seed, histories, config)
+    long = per_seed.melt(id_vars="seed", value_vars=list(VARIANTS), var_name="variant",
+                         value_name="test_error")
+    summary = seed_summary(long, "variant", report.HEADLINE_COLUMNS)
+    evidence = report.evidence(summary, per_seed, seeds, seeds_why(config), config)
     return ex.finish(
         NAME, config, run_dir, started, table, title="Transfer learning on MNIST, over seeds",
-        intro=report.intro(config, data_a, data_b, acc_a), histories=histories,
-        figures=figures, notes=report.notes(seeds, config),
-        metrics={**report.metrics(seeds, acc_a),
+        intro=report.intro(config, data_a, data_b, acc_a, seeds), histories=histories,
+        figures=figures, notes=[evidence.headline, *report.notes(per_seed, config)],
+        metrics={**report.metrics(per_seed, acc_a),
                  "model_A_params": count_params(model_a)["total"],
                  "model_B_on_A_params": count_params(model_b)["total"]},
-        sections=[("Test error per seed", report.markdown(seeds))])
+        sections=[("Test error per seed", report.markdown(per_seed))], evidence=evidence)
 
 
 def _summary(seeds: pd.DataFrame, config: Config) -> pd.DataFrame:

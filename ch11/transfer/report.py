@@ -2,19 +2,74 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ch11._evidence import BookFigure, Evidence, compare, is_effect, seeds_note
 from ch11._text import quick_note
 from ch11.transfer.config import Config
 from recipes.plots import learning_curves
 from recipes.runs import save_figure
 
-__all__ = ["VARIANTS", "figures", "intro", "markdown", "metrics", "notes"]
+__all__ = ["BOOK", "BOOK_CHANGE", "HEADLINE_COLUMNS", "VARIANTS", "agreement", "evidence",
+           "figures", "headline", "intro", "markdown", "metrics", "notes"]
 
 VARIANTS = ("scratch", "frozen", "fine_tuned")  # the B models, the columns of the seed table
+HEADLINE_COLUMNS = ("test_error",)
+BOOK_CHANGE = (1 - 0.9385) / (1 - 0.9185) - 1  # the book's relative change of the error
+BOOK = BookFigure(
+    claim="reusing the layers of a model trained on a related task (A) beats training task B "
+          "from scratch on few images",
+    figure="test accuracy 91.85% from scratch vs 93.85% for B on A: the error drops by 24.5%",
+    setting="Fashion-MNIST pullover vs T-shirt/top from 200 images, MLP 100-100-100, SGD at "
+            "1e-3, 4 epochs frozen then 16 fine-tuned, one seed")
+
+
+def headline(summary: pd.DataFrame, seeds: Sequence[int], why: str, config: Config) -> str:
+    """B on A (fine-tuned) vs B from scratch: the test error over seeds.
+
+    Args:
+        summary: `ch11._evidence.seed_summary` per B model (``test_error``).
+        seeds: the B models' seeds.
+        why: why fewer than 3 seeds.
+        config: the transfer experiment's settings.
+
+    Returns:
+        The sentence.
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11, "Transfer Learning with Keras".
+    """
+    s = summary.set_index("variant")
+    change = s.loc["fine_tuned", "test_error_mean"] / s.loc["scratch", "test_error_mean"] - 1
+    return (f"Task B ({config.classes_b[1]} vs {config.classes_b[0]}) from "
+            f"{config.n_train_b} images, {seeds_note(seeds, why)}: test error "
+            + compare(summary, "fine_tuned", "test_error", "scratch",
+                      names=("B on A (fine-tuned)", "B from scratch"))
+            + f", a {change:+.0%} change of the mean error.")
+
+
+def agreement(summary: pd.DataFrame) -> str:
+    """One line: our change of the mean error vs the book's -24.5%."""
+    s = summary.set_index("variant")
+    change = s.loc["fine_tuned", "test_error_mean"] / s.loc["scratch", "test_error_mean"] - 1
+    verdict = is_effect(summary, "fine_tuned", "test_error", "scratch")
+    where = f"{change:+.1%} here vs {BOOK_CHANGE:+.1%} in the book (one seed)"
+    if change < 0 and verdict:
+        return f"agrees: transfer lowers the error beyond the spread over seeds, {where}."
+    if change < 0 and verdict is None:
+        return f"agrees on one seed only: {where}."
+    return (f"does not agree: {where}; "
+            + ("within noise." if verdict is False else "transfer raises the error."))
+
+
+def evidence(summary: pd.DataFrame, per_seed: pd.DataFrame, seeds: Sequence[int], why: str,
+             config: Config) -> Evidence:
+    """The headline with its spread over seeds and the book's figure."""
+    return Evidence(headline(summary, seeds, why, config), tuple(seeds), summary,
+                    HEADLINE_COLUMNS, BOOK, agreement(summary), why, per_seed)
 
 
 def markdown(frame: pd.DataFrame) -> str:
@@ -91,6 +146,7 @@ def metrics(seeds: pd.DataFrame, acc_a: float) -> dict:
     Args:
         seeds: the per-seed test errors.
         acc_a: model A's test accuracy.
+        seeds: the B models' seeds. Defaults to `()` (``config.seed`` only).
 
     Returns:
         A JSON-ready dict: per B variant the mean and std of its test error, and every seed's.
@@ -178,7 +234,8 @@ def notes(seeds: pd.DataFrame, config: Config) -> list[str]:
     return notes
 
 
-def intro(config: Config, data_a: dict, data_b: dict, acc_a: float) -> str:
+def intro(config: Config, data_a: dict, data_b: dict, acc_a: float,
+          seeds: Sequence[int] = ()) -> str:
     """The report's first paragraph: the two tasks, the models and the seeds.
 
     Args:
@@ -186,6 +243,7 @@ def intro(config: Config, data_a: dict, data_b: dict, acc_a: float) -> str:
         data_a: task A's data.
         data_b: task B's data.
         acc_a: model A's test accuracy.
+        seeds: the B models' seeds. Defaults to `()` (``config.seed`` only).
 
     Returns:
         The paragraph.
@@ -206,6 +264,6 @@ def intro(config: Config, data_a: dict, data_b: dict, acc_a: float) -> str:
         f"{config.fine_tune_epochs} epochs unfrozen at {config.fine_tune_lr_factor:g}x the "
         f"rate. Every model: {config.optimizer} at {config.learning_rate:g}, batch "
         f"{config.batch_size}. Model A is trained once (seed {config.seed}); each B model is "
-        f"trained with seeds {config.seed}..{config.seed + config.seeds - 1} (initial "
+        f"trained with seeds {', '.join(map(str, seeds or (config.seed,)))} (initial "
         "weights of B and of the new output layer, and the shuffling). Errors are on B's test "
         "images.")
