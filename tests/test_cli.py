@@ -178,12 +178,17 @@ class SeedTest(tf.test.TestCase):
         self.assertEqual(code, 2)
         self.assertIn("p: error: seed must be >= 0, got -1.", err)
 
-    def test_a_count_of_seeds_is_not_a_seed(self):
-        # ch11.transfer's `seeds` is how many seeds: its command line must parse.
+    def test_a_list_of_seeds_is_checked_seed_by_seed(self):
+        # ch11.transfer's `seeds` lists the seeds (it was a count before the evidence work).
         from ch11.transfer import Config
 
-        config = parse_config(Config, ["--quick", "--seeds", "3"], prog="p")
-        self.assertEqual((config.quick, config.seeds), (True, 3))
+        config = parse_config(Config, ["--quick", "--seeds", "3", "4"], prog="p")
+        self.assertEqual((config.quick, config.seeds), (True, (3, 4)))
+        err = io.StringIO()
+        with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stderr(err):
+            parse_config(Config, ["--seeds", "3", "-1"], prog="p")
+        self.assertEqual(ctx.exception.code, 2)
+        self.assertIn("must be >= 0, got -1.", err.getvalue())
 
     def test_every_command_line_refuses_a_negative_seed(self):
         for module, argv in (("tuning.search", ["--seed", "-1"]),
