@@ -1,9 +1,12 @@
-"""Test set-up: quiet TensorFlow, the Agg backend, and the `slow` marker."""
+"""Test set-up: quiet TensorFlow, the Agg backend, no TensorBoard logs, a throw-away photo cache."""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# No TensorBoard logs unless a test asks for them (tests/test_tensorboard.py and the
+# notebook's run do): they cost a tenth of every quick experiment's time.
+os.environ.setdefault("RECIPES_TENSORBOARD", "off")
 
 import matplotlib  # noqa: E402
 

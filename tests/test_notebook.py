@@ -61,6 +61,10 @@ class NotebookRunTest(tf.test.TestCase):
     def test_quick_run_top_to_bottom_in_a_kernel(self):
         runs = Path(self.get_temp_dir()) / "runs"
         output = Path(self.get_temp_dir()) / "executed.ipynb"
+        # The kernel inherits the environment: TensorBoard at its default level (on).
+        saved = os.environ.pop("RECIPES_TENSORBOARD", None)
+        if saved is not None:
+            self.addCleanup(os.environ.__setitem__, "RECIPES_TENSORBOARD", saved)
         nb, seconds = build.execute(quick=True, runs=runs, output=output, timeout=600)
         print(f"quick notebook: {seconds:.0f} s, kernel CPU "
               f"{nb.metadata.ch11.kernel_cpu_seconds} s")

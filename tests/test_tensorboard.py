@@ -123,7 +123,9 @@ class RunLogsTest(tf.test.TestCase):
         super().setUp()
         keras.utils.set_random_seed(0)
         keras.backend.clear_session()
-        os.environ.pop("RECIPES_TENSORBOARD", None)
+        saved = os.environ.pop("RECIPES_TENSORBOARD", None)  # the default level: on
+        if saved is not None:
+            self.addCleanup(os.environ.__setitem__, "RECIPES_TENSORBOARD", saved)
 
     def test_experiment_variants(self):
         with contextlib.redirect_stdout(io.StringIO()):
