@@ -31,6 +31,7 @@ import numpy as np
 
 from recipes.callbacks import GradientMonitor, ValidationMetrics
 from recipes.checks import check_at_least
+from recipes.data import make_dataset
 from recipes.losses import make_loss
 from recipes.optimizers import make_optimizer
 from recipes.schedules import OneCycle, make_schedule
@@ -256,8 +257,14 @@ class RecipesHyperModel(kt.HyperModel):
                                *(kwargs.get("callbacks") or [])]
         if y is not None:
             kwargs["callbacks"] = with_gradient_monitor(kwargs["callbacks"], x, y)
-        return model.fit(x, y, batch_size=batch_size, epochs=epochs,
-                         initial_epoch=initial_epoch, **kwargs)
+        # The static input pipeline (`recipes.make_dataset`), not fit(x, y): Keras's numpy
+        # adapter pauses 0.5-10 s at some epoch starts on CPU.
+        seed = None if self.seed is None else int(self.seed) + int(self.execution)
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, tuple | list) and len(validation) == 2:
+            kwargs["validation_data"] = make_dataset(*validation, batch_size, shuffle=False)
+        return model.fit(make_dataset(x, y, batch_size, seed=seed), epochs=epochs,
+                         initial_epoch=initial_epoch, shuffle=False, **kwargs)
 
     def validation_metrics(self, validation_data: Any) -> list[keras.callbacks.Callback]:
         """``[ValidationMetrics(...)]`` on ``(x_val, y_val)`` arrays, or ``[]``.
