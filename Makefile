@@ -49,13 +49,14 @@ endif
 data: install
 	$(PY) -m recipes.data mnist
 
-# Two pytest workers: most tests are small models whose Python overhead uses one core.
+# Two pytest workers: most tests are small models whose Python overhead uses one core;
+# work stealing keeps both busy to the end (a few tests take a minute).
 PYTEST_WORKERS ?= 2
 test: install data
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 test-fast: install
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check recipes ch11 tuning tests bench notebooks/build.py
