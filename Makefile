@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 
 .PHONY: install test test-fast lint data clean recipes readme-table recipe-% recipe-fish \
 	recipe-fish-imbalance recipe-fish-capacity recipe-fish-transfer tune tune-fish \
-	tune-distributed bench bench-fish notebook help
+	tune-distributed bench bench-all bench-fish notebook help
 
 help:
 	@echo "make recipe-bn      batch norm on MNIST (the main job; sets everything up)"
@@ -31,6 +31,7 @@ help:
 	@echo "make tune-fish      Keras Tuner on the fish photos: Hyperband over the hand recipe's CNN family (~25 min; TEST_DIR=DIR, ARGS=...)"
 	@echo "make tune-distributed WORKERS=2   the same search, a chief and N workers on 127.0.0.1 (ARGS=\"--data fish\" for the photos)"
 	@echo "make bench          time to 99.0%/99.3% MNIST accuracy: keras.io convnet vs the recipes (~26 min; ARGS=--quick)"
+	@echo "make bench-all      time every make recipe-*, the tests and the fish input into bench/timings.md (~2 h; ARGS=\"--only recipe-bn test\")"
 	@echo "make bench-fish     fish photos: decoding, cache, time to the first step, each augmentation's cost"
 	@echo "make notebook       run notebooks/chapter11.ipynb in full, save notebooks/chapter11.executed.ipynb (ARGS=--quick)"
 	@echo "make lint | clean"
@@ -111,6 +112,12 @@ tune-distributed: install data
 # Time to 99.0%/99.3% MNIST test accuracy, keras.io convnet vs the recipes (ARGS=--quick|--seeds 0,1,2)
 bench: install data
 	$(PY) -m bench.time_to_accuracy $(ARGS)
+
+# Every make recipe-*, the test suite and the fish input, timed into bench/timings.md and
+# bench/timings.json (committed: compare the next change with them); about 2 hours on
+# 2 idle cores. ARGS="--only recipe-bn test" refreshes some rows and keeps the others.
+bench-all: install data
+	$(PY) -m bench.timings $(ARGS)
 
 # The fish photos' input speed: decoding, the cache, the first step, each augmentation's cost
 bench-fish: install

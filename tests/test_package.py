@@ -37,7 +37,7 @@ CLIS = (
     "ch11.losses", "ch11.imbalance", "ch11.residual", "ch11.diagnose", "ch11.run_all",
     "ch11.fish", "ch11.fish_imbalance", "ch11.fish_capacity", "ch11.fish_transfer",
     "tuning.search", "tuning.distributed",
-    "bench.time_to_accuracy", "bench.overhead", "bench.fish_input",
+    "bench.time_to_accuracy", "bench.overhead", "bench.fish_input", "bench.timings",
 )
 
 
