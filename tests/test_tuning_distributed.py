@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import json
 import os
 import signal
 import socket
@@ -96,6 +97,12 @@ class DistributedTest(tf.test.TestCase):
         self.assertIn("workers: worker0, worker1", report)
         self.assertIn("The smallest class of the training split is **bass**", report)
         self.assertTrue(os.path.exists(os.path.join(directory, "fish", "best_model.keras")))
+        # The chief scores the best trial's checkpoint, which a worker wrote.
+        with open(os.path.join(directory, "fish", "results.json")) as f:
+            checkpoint = json.load(f)["test"]["checkpoint"]
+        self.assertEqual(checkpoint["test_size"], 15)
+        self.assertIn(f"on the same test photos: accuracy **{checkpoint['accuracy']:.4f}**",
+                      report)
 
     def test_fish_class_folders_that_differ_stop_the_launch_with_exit_2(self):
         directory = self.get_temp_dir()

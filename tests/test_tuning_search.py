@@ -122,6 +122,11 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(sorted(results["test"]["per_class_auc"]), sorted(test.class_names))
         report = open(os.path.join(project, "report.md")).read()
         self.assertIn("## Best model on the test set", report)
+        ckpt = results["test"]["checkpoint"]
+        self.assertEqual(ckpt["test_size"], len(test.y_test))
+        self.assertIn(f"own checkpoint (trained on the training split only, the weights of "
+                      f"its best validation epoch) on the same test photos: accuracy "
+                      f"**{ckpt['accuracy']:.4f}**", report)
         if data == "fish":  # no test folder: the report says where the test photos came from
             self.assertIn("- No --test-dir: the test figures come from a held-out part of the "
                           "validation split, not from a separate test folder.", report)
@@ -546,6 +551,21 @@ class FishSearchTest(tf.test.TestCase):
         self.assertIn(f"- test: folder '{self.folders[2]}'", report)
         self.assertNotIn("No --test-dir", report)
         self.assertIn("On the same 15 test photos the best trial", out.getvalue())
+        # The best trial's own checkpoint (training split only, best validation epoch): the
+        # like-for-like column, scored on the same photos as the weights Keras Tuner kept.
+        ckpt = test["checkpoint"]
+        best.load_weights(os.path.join(project, f"trial_{results['best_trial']}",
+                                       "checkpoint.weights.h5"))
+        ckpt_correct = int(np.sum(best.predict(photos[best_size].x["test"], verbose=0)
+                                  .argmax(1) == photos[best_size].y["test"]))
+        self.assertEqual((ckpt["correct"], ckpt["test_size"]), (ckpt_correct, 15))
+        self.assertIn("|  | best trial (retrained) | its checkpoint (training split) | hand "
+                      "recipe |", report)
+        self.assertIn("Like for like (the training split only, the best validation epoch, as "
+                      "the hand recipe was trained), the trial's own checkpoint", report)
+        self.assertIn(f"test accuracy ({ckpt_correct - hand_correct:+d} photo(s) of 15).",
+                      report)
+        self.assertIn(f"scores {test['correct'] - ckpt_correct:+d} photo(s) against it", report)
 
     def test_objectives_and_their_directions(self):
         from tuning.names import OBJECTIVES

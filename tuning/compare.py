@@ -224,7 +224,8 @@ def comparison_section(best: dict[str, Any], hand: dict[str, Any], rare: str) ->
 
     Args:
         best: the best model's test scores: ``report`` (a `class_report` DataFrame),
-            ``correct``, ``test_size``, ``accuracy``, ``mean_auc``.
+            ``correct``, ``test_size``, ``accuracy``, ``mean_auc``, and optionally
+            ``checkpoint`` (`tuning.final.score_checkpoint`'s dict: a column of its own).
         hand: `score_hand_recipe`'s result.
         rare: the rare class's name.
 
@@ -245,13 +246,25 @@ def comparison_section(best: dict[str, Any], hand: dict[str, Any], rare: str) ->
         support = int(table.loc[rare, "support"])
         return f"{round(rare_recall(table) * support)}/{support}"
 
-    summary = pd.DataFrame({
+    columns = {
         "": ["test accuracy", "macro ROC AUC", f"recall of the rare class '{rare}'"],
-        "best trial": [f"{best['accuracy']:.4f} ({best['correct']}/{n})",
+        "best trial (retrained)": [f"{best['accuracy']:.4f} ({best['correct']}/{n})",
                        f"{best['mean_auc']:.4f}", rare_hits(ours)],
-        "hand recipe": [f"{hand['accuracy']:.4f} ({hand['correct']}/{hand['test_size']})",
-                        f"{hand['macro_auc']:.4f}", rare_hits(theirs)],
-    })
+    }
+    ckpt = best.get("checkpoint") or {}
+    like = ""
+    if "per_class" in ckpt:  # the trial's own best epoch: trained and stopped as the hand one
+        table = pd.DataFrame(ckpt["per_class"]).set_index("class")
+        columns["its checkpoint (training split)"] = [
+            f"{ckpt['accuracy']:.4f} ({ckpt['correct']}/{n})", f"{ckpt['mean_auc']:.4f}",
+            rare_hits(table)]
+        like = (f" Like for like (the training split only, the best validation epoch, as the "
+                f"hand recipe was trained), the trial's own checkpoint "
+                f"{_verdict(ckpt['correct'], hand['correct'], 0)} test accuracy "
+                f"({ckpt['correct'] - hand['correct']:+d} photo(s) of {n}).")
+    columns["hand recipe"] = [f"{hand['accuracy']:.4f} ({hand['correct']}/{hand['test_size']})",
+                              f"{hand['macro_auc']:.4f}", rare_hits(theirs)]
+    summary = pd.DataFrame(columns)
     parts = [f"{_verdict(best['correct'], hand['correct'], 0)} test accuracy "
              f"({best['correct'] - hand['correct']:+d} photo(s) of {n})",
              f"{_verdict(best['mean_auc'], hand['macro_auc'], 5e-4)} macro ROC AUC",
@@ -275,7 +288,7 @@ def comparison_section(best: dict[str, Any], hand: dict[str, Any], rare: str) ->
             f"{hand['image_size']}x{hand['image_size']} (training split, early stopping on "
             f"the validation split){own}; the best trial's model was retrained on training + "
             f"validation. Both are scored here, by the same code, on the same test photos."
-            f"{quick}\n\n**{verdict}** A photo or two either way is within chance on "
+            f"{quick}\n\n**{verdict}**{like} A photo or two either way is within chance on "
             f"{n} photos.\n\n{markdown_table(summary)}\n\nPer class (test split):\n\n"
             f"{markdown_table(per_class)}")
     return body, verdict

@@ -46,7 +46,7 @@ from tuning.results import (
     trials_table,
 )
 
-__all__ = ["evaluate", "finish_search", "retrain_best", "trial_data"]
+__all__ = ["evaluate", "finish_search", "retrain_best", "score_checkpoint", "trial_data"]
 
 
 def trial_data(data: TuningData | Mapping[int, TuningData], hp: Any) -> TuningData:
@@ -146,12 +146,52 @@ def evaluate(model: keras.Model, data: TuningData) -> dict[str, Any]:
     }
 
 
+def score_checkpoint(tuner: Any, trial: Any, data: TuningData) -> dict[str, Any]:
+    """The best trial's own checkpoint scored on the test set, beside its retraining.
+
+    Keras Tuner keeps, per trial, the weights of its best epoch on the validation split
+    (trained on the training split only): the like-for-like counterpart of a model
+    chosen by early stopping, such as the hand recipe. The retraining on train +
+    validation has no validation split to stop on, so it ends wherever its last epoch
+    lands; a report that shows both says how much that costs.
+
+    Args:
+        tuner: the tuner after the search.
+        trial: its best trial.
+        data: the data that trial trained on (its test split is used).
+
+    Returns:
+        `evaluate`'s dict, or ``{"error": why}`` when the checkpoint cannot be read (e.g.
+        a worker's file missing from a chief's non-shared folder).
+    """
+    try:
+        model = tuner.load_model(trial)
+    except Exception as error:  # noqa: BLE001 - reported, the retrained model still counts
+        return {"error": f"trial {trial.trial_id}'s checkpoint could not be loaded: "
+                         f"{type(error).__name__}: {error}"}
+    return evaluate(model, data)
+
+
 def _top(table: pd.DataFrame, k: int, direction: str) -> pd.DataFrame:
     ranked = table.sort_values("best_objective", ascending=direction == "min",
                                na_position="last", kind="stable")
     keep = ["trial_id", "status", "worker", *hyperparameter_columns(table),
             "best_objective", "best_epoch", "epochs_run", "seconds"]
     return ranked[[c for c in keep if c in ranked.columns]].head(k)
+
+
+def _checkpoint_text(test: dict[str, Any], trial_id: str) -> str:
+    """The report's paragraph on the best trial's own checkpoint (see `score_checkpoint`)."""
+    ckpt = test["checkpoint"]
+    if "error" in ckpt:
+        return f"The search's own checkpoint was not scored: {ckpt['error']}."
+    gap = test["correct"] - ckpt["correct"]
+    return (f"Trial {trial_id}'s own checkpoint (trained on the training split only, the "
+            f"weights of its best validation epoch) on the same test photos: accuracy "
+            f"**{ckpt['accuracy']:.4f}** ({ckpt['correct']:,} of {ckpt['test_size']:,}), mean "
+            f"AUC {ckpt['mean_auc']:.4f}. The retraining on train + validation scores "
+            f"{gap:+d} photo(s) against it: it has more photos but no validation split to "
+            f"stop on, so it keeps whatever its last epoch gives.")
 
 
 def _fish_sections(config: SearchConfig, data: TuningData | Mapping[int, TuningData],
@@ -259,6 +299,7 @@ def finish_search(tuner: Any, hypermodel: Any, data: TuningData | Mapping[int, T
         model.save(project / "best_model.keras")
         test = {**evaluate(model, best_data), "retrain_epochs": epochs,
                 "retrain_seconds": round(time.perf_counter() - t0, 1)}
+        test["checkpoint"] = score_checkpoint(tuner, best, best_data)
         report = pd.DataFrame(test["per_class"])
         values = {k: v for k, v in best.hyperparameters.values.items()
                   if not k.startswith("tuner/")}
@@ -274,11 +315,15 @@ def finish_search(tuner: Any, hypermodel: Any, data: TuningData | Mapping[int, T
              f"- test accuracy: **{test['accuracy']:.4f}** ({test['correct']:,} of "
              f"{test['test_size']:,} images)\n"
              f"- mean one-vs-rest AUC: {test['mean_auc']:.4f}\n\n"
-             f"{markdown_table(per_class)}"),
+             f"{markdown_table(per_class)}\n\n{_checkpoint_text(test, best.trial_id)}"),
         ]
         print(f"\nBest trial {best.trial_id}: {objective}={best.score:.4f}; retrained "
               f"{epochs} epoch(s); test accuracy {test['accuracy']:.4f}, mean AUC "
               f"{test['mean_auc']:.4f}", flush=True)
+        if "error" not in test["checkpoint"]:
+            print(f"Its own checkpoint (training split only, best validation epoch): test "
+                  f"accuracy {test['checkpoint']['accuracy']:.4f}, mean AUC "
+                  f"{test['checkpoint']['mean_auc']:.4f}", flush=True)
     facts: dict[str, Any] = {}
     fish_notes: list[str] = []
     if config.data == "fish":
