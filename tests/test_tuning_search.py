@@ -6,6 +6,7 @@ import io
 import json
 import os
 import shutil
+import warnings
 from types import SimpleNamespace
 from unittest import mock
 
@@ -22,7 +23,7 @@ from recipes.runs import mark_unfinished, write_json
 from tuning import search
 from tuning.config import CONFIG_FILE, SearchConfig
 from tuning.data import TuningData, load_data
-from tuning.final import evaluate
+from tuning.final import evaluate, score_checkpoint
 from tuning.hypermodels import make_hypermodel
 from tuning.results import plot_hyperparameters, plot_objective, trials_table
 from tuning.tuners import RECORD_NAME
@@ -73,8 +74,11 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         else:
             argv += ["--subset", "120"]
         out = io.StringIO()
-        with contextlib.redirect_stdout(out):
+        with contextlib.redirect_stdout(out), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             self.assertEqual(search.main(argv), 0)
+        # Scoring the best trial's checkpoint reads only the model's weights, quietly.
+        self.assertEmpty([w for w in caught if "Skipping variable loading" in str(w.message)])
         project = os.path.join(self.dir, tuner)
         table = pd.read_csv(os.path.join(project, "trials.csv"))
         shape = (16, 16, 3) if data == "fish" else (12, 12)
@@ -133,6 +137,39 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
             self.assertIn("No comparison with the hand recipe (--compare-run none).", report)
         for png in ("objective_per_trial.png", "hyperparameters_vs_objective.png"):
             self.assertGreater(os.path.getsize(os.path.join(project, png)), 1000)
+
+    def test_the_best_trials_checkpoint_is_scored_quietly_or_the_error_said(self):
+        def build(hp):
+            model = keras.Sequential([keras.Input((4,)),
+                                      keras.layers.Dense(hp.Int("units", 4, 8), "relu"),
+                                      keras.layers.Dense(2, activation="softmax")])
+            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
+            return model
+
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(64, 4)).astype("float32")
+        y = (x[:, 0] > 0).astype("int64")
+        tuner = kt.RandomSearch(build, objective="val_accuracy", max_trials=1, seed=0,
+                                directory=self.dir, project_name="ckpt")
+        tuner.search(x, y, validation_data=(x, y), epochs=3, verbose=0)
+        trial = tuner.oracle.get_best_trials(1)[0]
+        data = SimpleNamespace(x_test=x, y_test=y, class_names=["neg", "pos"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            scores = score_checkpoint(tuner, trial, data)
+        # Adam's state is in the checkpoint too; a model that only predicts skips it quietly.
+        self.assertEmpty([w for w in caught if "Skipping variable loading" in str(w.message)])
+        expected = build(trial.hyperparameters)
+        expected.load_weights(os.path.join(self.dir, "ckpt", f"trial_{trial.trial_id}",
+                                           "checkpoint.weights.h5"))
+        correct = int(np.sum(expected.predict(x, verbose=0).argmax(1) == y))
+        self.assertEqual((scores["correct"], scores["test_size"]), (correct, 64))
+        self.assertAllClose(scores["accuracy"], correct / 64)
+        os.remove(os.path.join(self.dir, "ckpt", f"trial_{trial.trial_id}",
+                               "checkpoint.weights.h5"))
+        self.assertRegex(score_checkpoint(tuner, trial, data)["error"],
+                         rf"^trial {trial.trial_id}'s checkpoint could not be loaded: \w+")
 
     def test_trials_table_and_plots_from_an_oracle(self):
         hp = kt.HyperParameters()
