@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 
 from recipes.runs import library_versions, save_figure
 
-__all__ = ["BASELINES", "headline", "median_range", "stall_seconds", "summarize", "write_outputs"]
+__all__ = ["BASELINES", "headline", "median_range", "speedups", "stall_seconds", "summarize",
+           "write_outputs"]
 
 PLOT_NAME = "time_to_accuracy.png"
 
@@ -103,6 +104,32 @@ def _fmt(stat: dict, digits: int = 1, pct: bool = False) -> str:
 
 BASELINES = (("keras_io", "the keras.io convnet as published"),
              ("keras_io_pipeline", "the same convnet fed by the recipes' input pipeline"))
+
+
+def speedups(summary: dict, target: float) -> dict[str, float | None]:
+    """The headline's two ratios as numbers, for ``results.json``'s top level.
+
+    Args:
+        summary: `summarize`'s output.
+        target: the accuracy the ratios are about (the first of the targets).
+
+    Returns:
+        ``{"speedup_vs_published": keras_io / recipe_fast, "speedup_like_for_like":
+        keras_io_pipeline / recipe_fast}``: medians of the seconds to `target`, rounded
+        to 0.1; `None` where a configuration did not run or did not reach `target`.
+    """
+    key = f"seconds_to_{target:.3f}"
+
+    def median(name: str) -> float | None:
+        return summary.get(name, {}).get(key, {}).get("median")
+
+    fast = median("recipe_fast")
+    out = {}
+    for field, base in (("speedup_vs_published", "keras_io"),
+                        ("speedup_like_for_like", "keras_io_pipeline")):
+        slow = median(base)
+        out[field] = round(slow / fast, 1) if fast and slow is not None else None
+    return out
 
 
 def headline(results: dict) -> str:
@@ -195,7 +222,9 @@ def write_outputs(results: dict, out_dir: Path) -> None:
     lines = [
         "# Time to accuracy on MNIST: the chapter's recipes vs the keras.io convnet", "",
         f"Machine: {m['cpu']}, {m['cores']} cores, bf16 flags: "
-        f"{', '.join(m['bf16_flags']) or 'none'}; TensorFlow {v.get('tensorflow')}, "
+        f"{', '.join(m['bf16_flags']) or 'none'}"
+        + (f", SIMD flags: {', '.join(m['speed_flags']) or 'none'}" if "speed_flags" in m else "")
+        + f"; TensorFlow {v.get('tensorflow')}, "
         f"Keras {v.get('keras')}. Seeds {seeds}"
         + (" (**quick mode: a data slice, not the benchmark**)" if results["quick"] else "") + ".",
         "", "Command: `make bench` (`python -m bench.time_to_accuracy`). Test accuracy is "

@@ -32,7 +32,7 @@ import numpy as np
 from bench.configs import CONFIGS
 from recipes.checks import check_at_least, check_choice
 from recipes.cli import option, run_cli
-from recipes.hardware import PRECISIONS, choose_precision, machine_info
+from recipes.hardware import PRECISIONS, choose_precision
 
 __all__ = ["QUICK", "TARGETS", "Config", "load_data", "main", "parse_seeds", "run",
            "run_benchmark", "run_config"]
@@ -287,7 +287,8 @@ def run_benchmark(names: Sequence[str], seeds: Sequence[int], out_dir: str | os.
     Returns:
         The results dict written to `results.json`.
     """
-    from bench.report import summarize, write_outputs
+    from bench.report import speedups, summarize, write_outputs
+    from bench.timings import machine_key
 
     seed_arg = ",".join(str(s) for s in seeds)
     configs = []
@@ -302,8 +303,10 @@ def run_benchmark(names: Sequence[str], seeds: Sequence[int], out_dir: str | os.
         "recipes.build_cnn, alternated")
     overhead, wall = _subprocess(["bench.overhead"] + ["--quick"] * quick, log)
     overhead["process_seconds"] = wall
-    results = {"machine": machine_info(), "quick": quick, "targets": list(TARGETS),
-               "configs": configs, "summary": summarize(configs), "overhead": overhead}
+    summary = summarize(configs)
+    results = {**speedups(summary, TARGETS[0]), "machine": machine_key()[1], "quick": quick,
+               "targets": list(TARGETS), "configs": configs, "summary": summary,
+               "overhead": overhead}
     write_outputs(results, Path(out_dir))
     return results
 

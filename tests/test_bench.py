@@ -18,7 +18,7 @@ from bench.clock import StopAfterSteps, TestAccuracyClock, time_to
 from bench.configs import CONFIGS, BenchConfig
 from bench.models import build_and_compile, keras_io_convnet
 from bench.overhead import hand_built
-from bench.report import headline, median_range, stall_seconds, summarize
+from bench.report import headline, median_range, speedups, stall_seconds, summarize
 from recipes import CNNSpec, build_cnn
 from recipes.hardware import choose_precision, cpu_flags, machine_info
 from recipes.schedules import OneCycle
@@ -176,6 +176,8 @@ class ReportTest(tf.test.TestCase):
             "name": "keras_io_pipeline", "process_seconds": 300.0,
             "seeds": [_seed(0, 60.0, None), _seed(1, 56.0, None), _seed(2, 50.0, None)]}]
         )["keras_io_pipeline"]
+        self.assertEqual(speedups(summary, 0.99), {"speedup_vs_published": 10.0,
+                                                   "speedup_like_for_like": 7.0})
         self.assertEqual(headline(results), "recipe reaches 99.0% 10.0x sooner than the keras.io "
                          "convnet as published (8.0 s vs 80.0 s of training, median of 3 seeds)"
                          "; 7.0x sooner than the same convnet fed by the recipes' input pipeline "
@@ -183,8 +185,13 @@ class ReportTest(tf.test.TestCase):
         summary["keras_io"]["seconds_to_0.990"]["median"] = None
         self.assertStartsWith(headline(results), "recipe reaches 99.0% the keras.io convnet as "
                               "published did not reach 99.0% (median over seeds); 7.0x sooner")
+        self.assertEqual(speedups(summary, 0.99), {"speedup_vs_published": None,
+                                                   "speedup_like_for_like": 7.0})
         summary["recipe_fast"]["seconds_to_0.990"]["median"] = None
         self.assertStartsWith(headline(results), "the recipe did not reach 99.0%")
+        self.assertEqual(speedups(summary, 0.99), {"speedup_vs_published": None,
+                                                   "speedup_like_for_like": None})
+        self.assertEqual(speedups({}, 0.99)["speedup_like_for_like"], None)
         self.assertStartsWith(headline({**results, "summary": {"keras_io": {}}}),
                               "headline needs recipe_fast and keras_io")
 
@@ -343,6 +350,11 @@ class QuickRunTest(tf.test.TestCase):
         self.assertIn("quick mode", report)
         self.assertTrue((out / "time_to_accuracy.png").stat().st_size > 10_000)
         self.assertIn("did not reach 99.0%", proc.stdout.strip().splitlines()[-1])
+        # Quick runs reach no target, so the top-level ratios are there and empty.
+        self.assertEqual((results["speedup_vs_published"], results["speedup_like_for_like"]),
+                         (None, None))
+        self.assertIn("speed_flags", results["machine"])
+        self.assertIn("SIMD flags: ", report)
 
 
 @pytest.mark.slow
