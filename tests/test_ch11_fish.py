@@ -302,6 +302,9 @@ class FishPipelineTest(tf.test.TestCase):
             self.assertIn(text, report)
         for remedy in ("none", "focal", "oversample"):
             self.assertIn(f"| {remedy} | red | 6 | 2 |", report)
+        # The first note is the headline the README's results table quotes.
+        self.assertStartsWith(results.notes[0], "cnn: test accuracy ")
+        self.assertStartsWith(results.notes[1], "transfer: test accuracy ")
         saved = json.loads((run_dir / "results.json").read_text())["metrics"]
         self.assertGreater(saved["first_step_s"], 0)
         self.assertGreater(saved["train_photos_per_s"], 0)
@@ -335,3 +338,7 @@ class FishPipelineTest(tf.test.TestCase):
         counts = json.loads((results.run_dir / "results.json").read_text())
         self.assertIn("animal_fish_bass_auc", counts["metrics"])
         self.assertIn("animal fish bass (train 30, test 5:", " ".join(results.notes))
+        self.assertStartsWith(results.notes[0], "cnn: test accuracy ")
+        self.assertIn("The test split is 50% of each class of the validation split, held out "
+                      "(seed 43): not a separate test folder: give --test-dir DIR for a "
+                      "separate test folder.", results.notes)

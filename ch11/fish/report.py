@@ -174,15 +174,13 @@ def intro(config: Any, data: FishSplits, best: Trained, policy: str, timing: dic
 
 def notes(models: list[Trained], data: FishSplits, config: Any,
           compare: list[Trained]) -> list[str]:
-    """What the run measured, computed from the numbers."""
+    """What the run measured, computed from the numbers; the first model's line first.
+
+    The first note is the run's headline (the README's results table quotes it); where the
+    test photos came from and any photo shared by two splits follow the models' lines.
+    """
     out = []
     rare = rare_classes(data.counts)
-    if "held out" in data.sources["test"]:
-        out.append(f"The test split is {data.sources['test']}: give --test-dir DIR for a "
-                   "separate test folder.")
-    if data.duplicates:
-        out.append(f"{len(data.duplicates)} photo(s) appear in two splits (same bytes): the "
-                   "test figures are optimistic by that much.")
     for m in models:
         rep = m.report.set_index("class")
         others = rep.drop(index=rare)["auc"]
@@ -199,6 +197,12 @@ def notes(models: list[Trained], data: FishSplits, config: Any,
         if named:
             out.append(f"The training doctor names the rare class(es) {', '.join(named)} as "
                        "lagging (see its findings).")
+    if "held out" in data.sources["test"]:
+        out.append(f"The test split is {data.sources['test']}: give --test-dir DIR for a "
+                   "separate test folder.")
+    if data.duplicates:
+        out.append(f"{len(data.duplicates)} photo(s) appear in two splits (same bytes): the "
+                   "test figures are optimistic by that much.")
     few = [f"{c} ({int(data.counts.loc[c, 'test'])})" for c in rare
            if data.counts.loc[c, "test"] < 10]
     if few:
