@@ -261,8 +261,13 @@ def collect_records(out_dir: Path, targets: Sequence[str] = tuple(RECIPES)) -> l
     return records
 
 
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+
+
 def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """A table cell: pipes escaped, one line, Markdown links flattened to their text (a
+    report's relative link would point elsewhere from the README)."""
+    return _LINK.sub(r"\1", str(text)).replace("|", "\\|").replace("\n", " ")
 
 
 def _duration(seconds: float | None) -> str:

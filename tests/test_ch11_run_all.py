@@ -154,6 +154,20 @@ class ReadmeTableTest(tf.test.TestCase):
         self.assertIn("runs started 2024-01-01 00:00 to 2025-01-05 08:00 UTC", table)
         self.assertIn("AMD EPYC, 2 cores", table)
 
+    def test_links_in_a_report_sentence_become_plain_text_in_the_table(self):
+        record = {"target": "imbalance", "run": "imbalance/20260101T000000Z_s42",
+                  "started": "2026-01-01 00:00", "headline": "AUC 0.995 | recall 0.55",
+                  "seeds_note": "3 seeds (42, 43, 44)", "book": "the book gives no figure",
+                  "agrees": "tested by `make recipe-fish-imbalance` (reports in "
+                            "[runs/fish_imbalance/](../../fish_imbalance/)).",
+                  "wall_time_s": 61.0, "commit": "0123456789",
+                  "machine": {"cpu": "AMD EPYC", "cpus": 2, "load_1min": 1.0}}
+        row = run_all.readme_table([record]).splitlines()[2]
+        self.assertEqual(row, "| imbalance | `make recipe-imbalance` | AUC 0.995 \\| recall 0.55 "
+                              "| 3 seeds (42, 43, 44) | the book gives no figure | tested by "
+                              "`make recipe-fish-imbalance` (reports in runs/fish_imbalance/). "
+                              "| 1 min 1 s | `0123456` |")
+
     def test_the_block_between_the_markers_is_replaced_and_the_records_saved(self):
         out = self._runs()
         readme = Path(self.get_temp_dir()) / "README.md"
