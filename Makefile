@@ -123,9 +123,10 @@ bench-all: install data
 bench-fish: install
 	$(PY) -m bench.fish_input $(ARGS)
 
-# The chapter as a notebook, run top to bottom in a Jupyter kernel on this Python (about
-# 10-20 min on 2 cores; ARGS=--quick: about a minute); the executed copy with its outputs
-# is notebooks/chapter11.executed.ipynb (ignored by git). Edit the cells in notebooks/build.py.
+# The chapter as a notebook, run top to bottom in a Jupyter kernel on this Python (10.5 min
+# measured on 2 idle cores; ARGS=--quick: about a minute); the executed copy with its
+# outputs is notebooks/chapter11.executed.ipynb (ignored by git). Edit the cells in
+# notebooks/build.py.
 notebook: install data
 	$(PY) notebooks/build.py --run $(ARGS)
 
