@@ -173,6 +173,20 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
         self.assertRegex(score_checkpoint(tuner, trial, data)["error"],
                          rf"^trial {trial.trial_id}'s checkpoint could not be loaded: \w+")
 
+    def test_the_checkpoint_paragraph_explains_the_gap_it_finds(self):
+        from tuning.final import _checkpoint_text
+
+        ckpt = {"accuracy": 0.95, "correct": 888, "test_size": 934, "mean_auc": 0.9931}
+        worse = _checkpoint_text({"correct": 748, "checkpoint": ckpt}, "0022")
+        self.assertIn("accuracy **0.9500** (888 of 934), mean AUC 0.9931. The retraining on "
+                      "train + validation scores -140 photo(s) against it: it has more photos "
+                      "but no validation split to stop on", worse)
+        better = _checkpoint_text({"correct": 890, "checkpoint": ckpt}, "0022")
+        self.assertIn("scores +2 photo(s) against it: the validation photos it also trains "
+                      "on make up for having no split to stop on.", better)
+        self.assertEqual(_checkpoint_text({"correct": 1, "checkpoint": {"error": "gone"}}, "7"),
+                         "The search's own checkpoint was not scored: gone.")
+
     def test_trials_table_and_plots_from_an_oracle(self):
         hp = kt.HyperParameters()
         hp.Int("depth", 1, 3)

@@ -249,7 +249,7 @@ def comparison_section(best: dict[str, Any], hand: dict[str, Any], rare: str) ->
     columns = {
         "": ["test accuracy", "macro ROC AUC", f"recall of the rare class '{rare}'"],
         "best trial (retrained)": [f"{best['accuracy']:.4f} ({best['correct']}/{n})",
-                       f"{best['mean_auc']:.4f}", rare_hits(ours)],
+                                   f"{best['mean_auc']:.4f}", rare_hits(ours)],
     }
     ckpt = best.get("checkpoint") or {}
     like = ""

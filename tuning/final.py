@@ -190,12 +190,14 @@ def _checkpoint_text(test: dict[str, Any], trial_id: str) -> str:
     if "error" in ckpt:
         return f"The search's own checkpoint was not scored: {ckpt['error']}."
     gap = test["correct"] - ckpt["correct"]
+    why = ("it has more photos but no validation split to stop on, so it keeps whatever its "
+           "last epoch gives" if gap < 0 else
+           "the validation photos it also trains on make up for having no split to stop on")
     return (f"Trial {trial_id}'s own checkpoint (trained on the training split only, the "
             f"weights of its best validation epoch) on the same test photos: accuracy "
             f"**{ckpt['accuracy']:.4f}** ({ckpt['correct']:,} of {ckpt['test_size']:,}), mean "
             f"AUC {ckpt['mean_auc']:.4f}. The retraining on train + validation scores "
-            f"{gap:+d} photo(s) against it: it has more photos but no validation split to "
-            f"stop on, so it keeps whatever its last epoch gives.")
+            f"{gap:+d} photo(s) against it: {why}.")
 
 
 def _fish_sections(config: SearchConfig, data: TuningData | Mapping[int, TuningData],
