@@ -242,7 +242,8 @@ def train_variant(
     val = make_dataset(data["x_valid"], data["y_valid"], batch_size, shuffle=False)
     history = model.fit(
         train, epochs=epochs, validation_data=val,
-        callbacks=[EpochTimer(), *callbacks, *board], verbose=verbose, **(fit_kwargs or {}),
+        callbacks=[EpochTimer(), *callbacks, *board], verbose=verbose,
+        **{"shuffle": False, **(fit_kwargs or {})},  # `train` shuffles itself; Keras would warn
     )
     return model, history
 

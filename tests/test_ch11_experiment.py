@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import importlib
 import io
+import warnings
 from dataclasses import dataclass
 
 import keras
@@ -246,6 +247,27 @@ class CompileAndDataTest(tf.test.TestCase, parameterized.TestCase):
         x = np.eye(3, dtype="float32")[[0, 1, 2, 2]]
         data = {"x_test": x, "y_test": np.array([0, 1, 2, 0])}
         self.assertAllClose(ex.test_accuracy(model, data), 0.75)
+
+    def test_train_variant_feeds_its_shuffled_dataset_without_keras_warning(self):
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(64, 4)).astype("float32")
+        y = (x[:, 0] > 0).astype("int64")
+        data = {"x_train": x, "y_train": y, "x_valid": x[:16], "y_valid": y[:16]}
+
+        def build():
+            return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, "softmax")])
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _, first = ex.train_variant(build, ex.classifier_compile("sgd", 0.1), data,
+                                        seed=3, epochs=2, batch_size=16, verbose=0)
+        self.assertEmpty([str(w.message) for w in caught if "shuffle" in str(w.message)])
+        _, again = ex.train_variant(build, ex.classifier_compile("sgd", 0.1), data, seed=3,
+                                    epochs=2, batch_size=16, verbose=0)
+        self.assertAllEqual(first.history["loss"], again.history["loss"])  # same seed, same run
+        _, other = ex.train_variant(build, ex.classifier_compile("sgd", 0.1), data, seed=4,
+                                    epochs=2, batch_size=16, verbose=0)
+        self.assertNotAllClose(first.history["loss"], other.history["loss"])
 
     def test_train_subset_cuts_only_the_training_set(self):
         data = {k: np.arange(10) for k in ("x_train", "y_train", "x_valid", "y_valid",
