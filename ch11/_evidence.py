@@ -272,6 +272,7 @@ class Evidence:
         why: why fewer than 3 seeds. Defaults to `""`.
         seed_table: the per-seed values (one row per variant and seed). Defaults to an
             empty table.
+        data: the data the run used, beside the book's. Defaults to MNIST.
     """
 
     headline: str
@@ -282,6 +283,7 @@ class Evidence:
     agrees: str
     why: str = ""
     seed_table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    data: str = "MNIST (handwritten digits)"
 
     @property
     def seeds_text(self) -> str:
@@ -308,8 +310,9 @@ class Evidence:
         book = self.book
         book_text = (f"- Claim: {book.claim}.\n- The book's figure ({book.dataset}): "
                      f"{book.text}" + (f" ({book.setting})" if book.setting else "") + ".\n"
-                     f"- Source: {book.source}.\n- Data here: MNIST (handwritten digits), not "
-                     f"{book.dataset}.\n- Ours vs the book: {self.agrees}")
+                     f"- Source: {book.source}.\n- Data here: {self.data}"
+                     + (" too" if self.data == book.dataset else f", not {book.dataset}")
+                     + f".\n- Ours vs the book: {self.agrees}")
         return [("Spread over seeds", spread_text), ("The book beside us", book_text)]
 
 

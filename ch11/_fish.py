@@ -44,12 +44,13 @@ from recipes.runs import set_seed
 from recipes.schedules import OneCycle, make_schedule
 from recipes.specs import CNNSpec
 
-__all__ = ["REMEDIES", "Trained", "confusion_pairs", "evaluate", "load_splits",
+__all__ = ["PHOTOS", "REMEDIES", "Trained", "confusion_pairs", "evaluate", "load_splits",
            "oversample_indices", "recipe_spec", "set_precision", "subset_classes",
            "test_confusion", "train_cnn"]
 
 # What a training run can do against the class imbalance (the loss, the weights, the data).
 REMEDIES = ("none", "class_weight", "focal", "oversample")
+PHOTOS = "the course's fish photos"  # the data, in the reports' "book beside us" sections
 
 
 def set_precision(requested: str = "auto") -> str:

@@ -305,6 +305,13 @@ class FishPipelineTest(tf.test.TestCase):
         # The first note is the headline the README's results table quotes.
         self.assertStartsWith(results.notes[0], "cnn: test accuracy ")
         self.assertStartsWith(results.notes[1], "transfer: test accuracy ")
+        evidence = json.loads((run_dir / "results.json").read_text())["evidence"]
+        self.assertEqual(evidence["headline"], results.notes[0])
+        self.assertEqual(evidence["seeds"], [42])
+        self.assertStartsWith(evidence["seeds_note"], "one seed (42; fewer because one training")
+        self.assertStartsWith(evidence["agrees"], "the book gives no figure; beside the "
+                                                  "published PyTorch CNN's 99.2%: ours ")
+        self.assertIn("## The book beside us", report)
         saved = json.loads((run_dir / "results.json").read_text())["metrics"]
         self.assertGreater(saved["first_step_s"], 0)
         self.assertGreater(saved["train_photos_per_s"], 0)

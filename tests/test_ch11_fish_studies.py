@@ -61,6 +61,107 @@ class ImbalanceMeasuresTest(tf.test.TestCase):
         self.assertEqual(effect(s, "wide", "rare_auc"), "+0.000 (within noise)")
 
 
+def _imbalance_table(plain_auc, plain_recall=0.0):
+    return pd.DataFrame({
+        "remedy": ["none"] * 3 + ["class_weight"] * 3, "seed": [0, 1, 2] * 2,
+        "rare_auc": [plain_auc - 0.01, plain_auc, plain_auc + 0.01, 0.97, 0.98, 0.99],
+        "rare_recall": [plain_recall] * 3 + [0.4, 0.6, 0.4],
+        **{c: [0.5] * 6 for c in ("rare_precision", "rare_train_recall", "test_acc",
+                                   "macro_auc")},
+        "mistaken_for": ["animal fish (5)"] * 6,
+    })
+
+
+class FishEvidenceTest(tf.test.TestCase):
+    """The README row of each fish study: headline, spread, the claim beside it, the verdict."""
+
+    def test_imbalance_agrees_with_the_course_only_near_auc_055(self):
+        config = type("C", (), {"seeds": (0, 1, 2)})()
+        near = _imbalance_table(0.56)
+        ev = fish_imbalance.report.evidence(near, summary(near), "headline", "bass", config)
+        self.assertEqual(ev.agrees, "agrees with the course: 'bass' has a test AUC of 0.560 "
+                                    "with the plain loss (the course's 0.55).")
+        far = _imbalance_table(0.966)
+        ev = fish_imbalance.report.evidence(far, summary(far), "headline", "bass", config)
+        self.assertStartsWith(ev.agrees, "does not agree with the course's AUC 0.55: 'bass' has "
+                                         "a test AUC of 0.966 with the plain loss; what stays "
+                                         "low is its recall (0.00).")
+        self.assertEqual(ev.seeds_text, "3 seeds (0, 1, 2)")
+        self.assertAllClose(ev.summary.set_index("remedy").loc["none", "rare_auc_std"], 0.01)
+        book = ev.sections()[1][1]
+        self.assertIn("- Data here: the course's fish photos too.", book)
+        self.assertIn("the book gives no figure", ev.to_json()["book"]["figure"])
+        no_plain = far[far["remedy"] != "none"]
+        self.assertStartsWith(fish_imbalance.report.agreement(summary(no_plain), "bass"),
+                              "no plain-loss model in this run")
+
+    def _transfer(self, scratch, reused):
+        table = pd.DataFrame({
+            "seed": [0, 1, 2] * 2, "variant": ["scratch"] * 3 + ["fine_tuned"] * 3,
+            "auc": [*scratch, *reused], "balanced_accuracy": [0.6] * 6,
+            "rare_recall": [0.5] * 6, "accuracy": [0.9] * 6})
+        return fish_transfer.report.agreement(fish_transfer.report.summary(table))
+
+    def test_transfer_verdict_in_every_direction(self):
+        self.assertStartsWith(self._transfer([0.80, 0.81, 0.82], [0.90, 0.91, 0.92]),
+                              "agrees: the better reuse (fine_tuned) has a bass-vs-other AUC of "
+                              "0.910 vs 0.810 from scratch (+0.100); the book's error change "
+                              "is -24.5%, and ours exceeds the spread")
+        self.assertStartsWith(self._transfer([0.80, 0.81, 0.82], [0.79, 0.83, 0.84]),
+                              "does not agree beyond noise:")
+        hurt = self._transfer([0.80, 0.81, 0.82], [0.60, 0.61, 0.62])
+        self.assertStartsWith(hurt, "does not agree: the better reuse (fine_tuned) has")
+        self.assertEndsWith(hurt, "beyond the spread over seeds.")
+        one = pd.DataFrame({"seed": [0, 0], "variant": ["scratch", "frozen"],
+                            "auc": [0.8, 0.7], "balanced_accuracy": [0.6, 0.6],
+                            "rare_recall": [0.5, 0.5], "accuracy": [0.9, 0.9]})
+        self.assertStartsWith(fish_transfer.report.agreement(fish_transfer.report.summary(one)),
+                              "one seed, no spread: the better reuse (frozen)")
+
+    def _capacity(self, plain_val, seeds=(0, 1, 2)):
+        rows = []
+        for units, val in zip((16, 64, 256), plain_val):
+            for regime, lift in (("plain", 0.0), ("regularized", 0.06)):
+                for k, seed in enumerate(seeds):
+                    v = val + lift + 0.01 * k
+                    train = 1.0 if regime == "plain" else 0.8
+                    rows.append({"dense_units": units, "regime": regime, "seed": seed,
+                                 "params": units * 1000, "train_acc": train, "val_acc": v,
+                                 "gap": train - v, "best_val_acc": v})
+        config = type("C", (), {"dense_units": (16, 64, 256), "per_class": 20,
+                                "seeds": tuple(seeds)})()
+        return pd.DataFrame(rows), config
+
+    def test_capacity_verdicts_and_headline(self):
+        table, config = self._capacity((0.45, 0.50, 0.53))
+        ev = fish_capacity.report.evidence(table, config)
+        self.assertEqual(ev.agrees, "does not agree: validation accuracy did not fall with "
+                                    "width (0.460 at 16 units -> 0.540 at 256); the gap is set "
+                                    "by how few photos there are.")
+        self.assertEqual(ev.headline, "20 photos per class, plain: validation accuracy 256 "
+                                      "units 0.540 ± 0.010 vs 16 units 0.460 ± 0.010: +0.080 "
+                                      "(an effect) (training 1.000 ± 0.000 -> 1.000 ± 0.000); "
+                                      "regularization at 16 units: gap 0.280 ± 0.010 vs plain "
+                                      "0.540 ± 0.010: -0.260 (an effect).")
+        falls, _ = self._capacity((0.60, 0.85, 0.65))
+        self.assertStartsWith(fish_capacity.report.agreement(falls),
+                              "agrees: validation accuracy peaks at 64 units (0.860)")
+        flat, _ = self._capacity((0.60, 0.62, 0.615))
+        self.assertStartsWith(fish_capacity.report.agreement(flat), "does not agree beyond noise")
+
+    def test_classifier_beside_the_published_cnn(self):
+        from ch11.fish import report as fish_report
+
+        model = type("M", (), {"accuracy": {"test": 0.9904}})()
+        self.assertEqual(fish_report.agreement(model, 934, 96),
+                         "the book gives no figure; beside the published PyTorch CNN's 99.2%: "
+                         "ours 0.9904 on 934 test photos (-0.0016, binomial standard error "
+                         "0.0032: within noise of it), at 96x96 on a CPU instead of 224x224 on "
+                         "a GPU.")
+        model.accuracy = {"test": 0.95}
+        self.assertIn("below it, beyond noise", fish_report.agreement(model, 934, 96))
+
+
 class GradientShareTest(tf.test.TestCase):
     def test_class_weights_scale_a_class_gradient_and_its_weight_share(self):
         keras.utils.set_random_seed(0)
@@ -125,7 +226,27 @@ class FishStudiesQuickRunTest(tf.test.TestCase):
         config = module.Config(data_dir=str(self.root), quick=True,
                                out_dir=str(self.tmp / "runs"), **kwargs)
         with contextlib.redirect_stdout(io.StringIO()):
-            return module.run(config)
+            results = module.run(config)
+        self._check_evidence(results)
+        return results
+
+    def _check_evidence(self, results):
+        """results.json carries the headline, its seeds and the claim beside it (the README
+        table's row), and the report shows them."""
+        import json
+
+        from ch11.run_all import run_record
+
+        evidence = json.loads((results.run_dir / "results.json").read_text())["evidence"]
+        self.assertEqual(evidence["seeds"], [0])  # quick: one seed
+        self.assertStartsWith(evidence["seeds_note"], "one seed (0")
+        record = run_record("x", results.experiment, results.run_dir)
+        self.assertEqual(record["book"], evidence["book"]["figure"])
+        self.assertNotEqual(record["book"], "not recorded by this run")
+        self.assertTrue(record["agrees"])
+        report = (results.run_dir / "report.md").read_text()
+        self.assertIn("## The book beside us", report)
+        self.assertIn(evidence["agrees"], report)
 
     def test_imbalance_quick_run(self):
         results = self._run(fish_imbalance)

@@ -141,8 +141,10 @@ def run(config: Config) -> ex.Results:
                                          ("macro_auc", m.macro_auc),
                                          ("val_acc", m.accuracy["validation"]))},
                **report.rare_metrics(cnn, data)}
+    notes = report.notes(models, data, config, compare)
     return ex.finish(NAME, config, run_dir, started, table, title="Fish species from photos",
                      intro=report.intro(config, data, best, policy, timing),
                      histories={m.name: m.history for m in models}, metrics=metrics,
-                     figures=figures, sections=sections, notes=report.notes(models, data,
-                                                                            config, compare))
+                     figures=figures, sections=sections, notes=notes,
+                     evidence=report.evidence(models, table, notes[0], len(data.y["test"]),
+                                              config))

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ch11._fish import FishSplits, Trained, confusion_pairs, test_confusion
+from ch11._evidence import BookFigure, Evidence, seed_summary
+from ch11._fish import PHOTOS, FishSplits, Trained, confusion_pairs, test_confusion
 from recipes.diagnosis.doctor import diagnose
 from recipes.diagnosis.saliency import saliency_map
 from recipes.metrics import roc_auc_per_class, roc_curves
@@ -24,8 +25,17 @@ from recipes.plots import (
 )
 from recipes.runs import markdown_table, save_figure
 
-__all__ = ["diagnose_model", "figures_and_sections", "intro", "notes", "rare_classes",
-           "rare_metrics"]
+__all__ = ["BOOK", "PUBLISHED_ACCURACY", "agreement", "diagnose_model", "evidence",
+           "figures_and_sections", "intro", "notes", "rare_classes", "rare_metrics"]
+
+PUBLISHED_ACCURACY = 0.992  # a published PyTorch custom CNN on the same course set (224x224, GPU)
+BOOK = BookFigure(
+    claim="a CNN trained from scratch with the chapter's techniques (He init, batch norm, "
+          "1cycle, augmentation, early stopping) classifies the 11 species",
+    figure=None,
+    setting=f"the book has no fish photos; the reference is a published PyTorch custom CNN on "
+            f"the same course set: {PUBLISHED_ACCURACY:.1%} test accuracy at 224x224 on a GPU",
+    dataset=PHOTOS)
 
 
 def rare_classes(counts: pd.DataFrame) -> list[str]:
@@ -221,3 +231,46 @@ def notes(models: list[Trained], data: FishSplits, config: Any,
         out.append(f"{m.remedy} vs {compare[0].remedy} (CNN, one seed): {deltas}; test "
                    f"accuracy {compare[0].accuracy['test']:.4f} -> {m.accuracy['test']:.4f}.")
     return out
+
+
+def agreement(model: Trained, n_test: int, image_size: int) -> str:
+    """One line: our test accuracy beside the published PyTorch CNN's, with its standard error.
+
+    Args:
+        model: the evaluated CNN.
+        n_test: the number of test photos.
+        image_size: the photos' side in pixels here.
+
+    Returns:
+        The sentence.
+    """
+    acc = model.accuracy["test"]
+    se = float(np.sqrt(max(acc * (1 - acc), 1e-12) / max(n_test, 1)))
+    gap = acc - PUBLISHED_ACCURACY
+    verdict = ("within noise of it" if abs(gap) <= 2 * se else
+               "above it" if gap > 0 else "below it, beyond noise")
+    return (f"the book gives no figure; beside the published PyTorch CNN's "
+            f"{PUBLISHED_ACCURACY:.1%}: ours {acc:.4f} on {n_test:,} test photos "
+            f"({gap:+.4f}, binomial standard error {se:.4f}: {verdict}), at "
+            f"{image_size}x{image_size} on a CPU instead of 224x224 on a GPU.")
+
+
+def evidence(models: list[Trained], table: pd.DataFrame, headline: str, n_test: int,
+             config: Any) -> Evidence:
+    """The headline (one seed) and the published figure beside it.
+
+    Args:
+        models: the trained models, the CNN first.
+        table: one row per model (`Trained.row`).
+        headline: the report's first note.
+        n_test: the number of test photos.
+        config: the run's settings.
+
+    Returns:
+        The `Evidence` (results.json's ``evidence`` entry, the README table's row).
+    """
+    columns = ("test_acc", "macro_auc")
+    return Evidence(headline, (config.seed,), seed_summary(table, "model", columns), columns,
+                    BOOK, agreement(models[0], n_test, config.image_size),
+                    "one training run of about 5 minutes; `make recipe-fish-imbalance` has "
+                    "the spread over seeds", data=PHOTOS)

@@ -25,7 +25,7 @@ class Config(FishDataConfig):
     dense_units: tuple[int, ...] = option((16, 64, 256, 1024), "the dense head's widths swept "
                                                                "(the capacity)")
     filters: tuple[int, ...] = option((16, 32, 64), "the conv blocks' filters (fixed)")
-    seeds: tuple[int, ...] = option((0, 1), "training seeds (the subset stays that of --seed)")
+    seeds: tuple[int, ...] = option((0, 1, 2), "training seeds (the subset stays that of --seed)")
     epochs: int = option(40, "epochs per model (no early stopping: the gap is the point)")
     batch_size: int = option(32, "photos per training step")
     learning_rate: float = option(2e-3, "the 1cycle peak")

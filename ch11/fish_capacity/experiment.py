@@ -98,4 +98,5 @@ def run(config: Config) -> ex.Results:
                      title="Overfitting from capacity on a few photos per class",
                      intro=report.intro(config, data, len(rows_subset), policy),
                      histories=histories, metrics=metrics, figures=figures,
-                     sections=report.sections(summary), notes=report.notes(summary, config))
+                     sections=report.sections(summary), notes=report.notes(summary, config),
+                     evidence=report.evidence(table, config))

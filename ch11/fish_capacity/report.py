@@ -11,11 +11,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ch11._fish import FishSplits
+from ch11._evidence import BookFigure, Evidence, is_effect, seed_summary
+from ch11._fish import PHOTOS, FishSplits
 from recipes.plots import capacity_curves, learning_curves
 from recipes.runs import markdown_table, save_figure
 
-__all__ = ["figures", "intro", "metrics", "notes", "sections", "summary"]
+__all__ = ["BOOK", "agreement", "evidence", "figures", "headline", "intro", "metrics", "notes",
+           "sections", "summary"]
+
+BOOK = BookFigure(
+    claim="the course's claim: more capacity took validation accuracy from 85% to 65% while "
+          "training accuracy reached 98%",
+    figure=None,
+    setting="the claim is the course's; the book shows overfitting on learning curves "
+            "(chapter 4) and fights it with chapter 11's regularization, without a capacity "
+            "sweep",
+    dataset=PHOTOS)
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -117,3 +128,73 @@ def notes(summary: pd.DataFrame, config: Any) -> list[str]:
                    "differences smaller than that are within noise"
                    + (" (one seed: no spread measured)." if len(config.seeds) < 2 else "."))
     return out
+
+
+def _variants(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with one variant name per width and regime, e.g. ``"1024 units, plain"``."""
+    return table.assign(variant=[f"{u} units, {r}" for u, r in
+                                 zip(table["dense_units"], table["regime"])])
+
+
+def headline(table: pd.DataFrame, config: Any) -> str:
+    """The plain sweep's validation accuracy from the smallest to the largest head, with its
+    spread, and what regularization does to the gap.
+
+    Args:
+        table: one row per width, regime and seed.
+        config: the sweep's settings.
+
+    Returns:
+        One sentence with mean ± std over seeds.
+    """
+    from ch11._evidence import compare, effect, spread
+
+    s = seed_summary(_variants(table), "variant", ("train_acc", "val_acc", "gap"))
+    small, big = (f"{min(config.dense_units)} units", f"{max(config.dense_units)} units")
+    text = (f"{config.per_class} photos per class, plain: validation accuracy "
+            f"{compare(s, f'{big}, plain', 'val_acc', f'{small}, plain', names=(big, small))}"
+            f" (training {spread(s, f'{small}, plain', 'train_acc')} -> "
+            f"{spread(s, f'{big}, plain', 'train_acc')})")
+    regularized, plain = f"{small}, regularized", f"{small}, plain"
+    if regularized in set(s["variant"]):
+        text += (f"; regularization at {small}: gap {spread(s, regularized, 'gap')} vs plain "
+                 f"{spread(s, plain, 'gap')}: {effect(s, regularized, 'gap', plain)}")
+    return text + "."
+
+
+def agreement(table: pd.DataFrame) -> str:
+    """One line: does validation accuracy fall with capacity, as the course saw (85% -> 65%)?"""
+    s = seed_summary(_variants(table), "variant", ("val_acc",))
+    plain = table[table["regime"] == "plain"]
+    if plain["dense_units"].nunique() < 2:
+        return "one width only: no capacity sweep to compare."
+    units = sorted(plain["dense_units"].unique())
+    means = {u: s.set_index("variant").loc[f"{u} units, plain", "val_acc_mean"] for u in units}
+    best = max(units, key=lambda u: means[u])
+    if best == units[-1]:
+        return (f"does not agree: validation accuracy did not fall with width "
+                f"({means[units[0]]:.3f} at {units[0]} units -> {means[units[-1]]:.3f} at "
+                f"{units[-1]}); the gap is set by how few photos there are.")
+    fall = is_effect(s, f"{units[-1]} units, plain", "val_acc", f"{best} units, plain")
+    where = (f"validation accuracy peaks at {best} units ({means[best]:.3f}) and is "
+             f"{means[units[-1]]:.3f} at {units[-1]}")
+    return (f"agrees: {where}, a fall beyond the spread over seeds." if fall else
+            f"does not agree beyond noise: {where}, within the spread over seeds.")
+
+
+def evidence(table: pd.DataFrame, config: Any) -> Evidence:
+    """The headline with its spread over seeds and the course's claim beside it.
+
+    Args:
+        table: one row per width, regime and seed.
+        config: the sweep's settings.
+
+    Returns:
+        The `Evidence` (results.json's ``evidence`` entry, the README table's row).
+    """
+    columns = ("train_acc", "val_acc", "gap")
+    named = _variants(table)
+    return Evidence(headline(table, config), tuple(config.seeds),
+                    seed_summary(named, "variant", columns), columns, BOOK, agreement(table),
+                    "one or two seeds were asked for (--seeds)" if len(config.seeds) < 3 else "",
+                    named[["variant", "seed", *columns]], data=PHOTOS)

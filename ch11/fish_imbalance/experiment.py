@@ -155,9 +155,11 @@ def run(config: Config) -> ex.Results:
                "rare_train_photos": int(np.sum(data.y["train"] == rare)),
                "rare_test_photos": int(np.sum(data.y["test"] == rare)),
                **report.metrics(summary)}
+    notes = report.notes(summary, shares, data, rare, config)
     return ex.finish(NAME, config, run_dir, started, table,
                      title="The rare species: remedies against the class imbalance",
                      intro=report.intro(config, data, rare, policy), histories=histories,
                      metrics=metrics, figures=figures,
                      sections=report.sections(summary, shares, data, rare),
-                     notes=report.notes(summary, shares, data, rare, config))
+                     notes=notes, evidence=report.evidence(table, summary, notes[0],
+                                                           data.class_names[rare], config))

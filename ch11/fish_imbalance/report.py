@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ch11._evidence import effect
-from ch11._fish import FishSplits
+from ch11._evidence import Evidence, effect, seed_summary
+from ch11._fish import PHOTOS, FishSplits
 from recipes.plots import spread_bars
 from recipes.runs import markdown_table, save_figure
 
-__all__ = ["effect", "figures", "intro", "metrics", "notes", "sections", "summary"]
+__all__ = ["agreement", "effect", "evidence", "figures", "intro", "metrics", "notes", "sections",
+           "summary"]
 
 _COLUMNS = ("rare_auc", "rare_recall", "rare_precision", "rare_train_recall", "test_acc",
             "macro_auc")
@@ -171,3 +172,41 @@ def notes(summary: pd.DataFrame, shares: pd.DataFrame, data: FishSplits, rare: i
     if len(config.seeds) < 2:
         out.append("One seed only: no spread, no effect can be told from noise.")
     return out
+
+
+def agreement(summary: pd.DataFrame, rare_name: str) -> str:
+    """One line: the plain model's rare-class AUC against the course's 0.55."""
+    from ch11.imbalance.report import COURSE_AUC
+
+    s = summary.set_index("remedy")
+    if "none" not in s.index:
+        return "no plain-loss model in this run: nothing to set beside the course's figure."
+    auc, recall = s.loc["none", "rare_auc_mean"], s.loc["none", "rare_recall_mean"]
+    if auc <= COURSE_AUC + 0.1:
+        return (f"agrees with the course: '{rare_name}' has a test AUC of {auc:.3f} with the "
+                f"plain loss (the course's {COURSE_AUC}).")
+    return (f"does not agree with the course's AUC {COURSE_AUC}: '{rare_name}' has a test AUC "
+            f"of {auc:.3f} with the plain loss; what stays low is its recall ({recall:.2f}).")
+
+
+def evidence(table: pd.DataFrame, summary: pd.DataFrame, headline: str, rare_name: str,
+             config: Any) -> Evidence:
+    """The headline with its spread over seeds and the course's figure beside it.
+
+    Args:
+        table: one row per remedy and seed.
+        summary: `summary(table)`.
+        headline: the report's first note.
+        rare_name: the rare class.
+        config: the study's settings.
+
+    Returns:
+        The `Evidence` (results.json's ``evidence`` entry, the README table's row).
+    """
+    from ch11.imbalance.report import BOOK
+
+    columns = ("rare_auc", "rare_recall")
+    return Evidence(headline, tuple(config.seeds), seed_summary(table, "remedy", columns),
+                    columns, BOOK, agreement(summary, rare_name),
+                    "one seed was asked for (--seeds)" if len(config.seeds) < 3 else "",
+                    table[["remedy", "seed", *columns]], data=PHOTOS)

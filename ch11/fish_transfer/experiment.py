@@ -149,9 +149,10 @@ def run(config: Config) -> ex.Results:
     metrics = {"policy": policy, "machine": machine_info(), "model_a_val_acc": a_acc,
                "model_a_classes": len(a_names), "weights": config.weights,
                **report.metrics(summary)}
+    notes = report.notes(summary, config)
     return ex.finish(NAME, config, run_dir, started, table,
                      title="Transfer learning on fish photos: model A -> model B",
                      intro=report.intro(config, data, data_a, a_acc, policy),
                      histories=histories, metrics=metrics, figures=figures,
-                     sections=report.sections(summary, config),
-                     notes=report.notes(summary, config))
+                     sections=report.sections(summary, config), notes=notes,
+                     evidence=report.evidence(table, summary, notes[0], config))

@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ch11._fish import FishSplits
+from ch11._evidence import Evidence, is_effect, seed_summary
+from ch11._fish import PHOTOS, FishSplits
 from recipes.plots import learning_curves, spread_bars
 from recipes.runs import markdown_table, save_figure
 
-__all__ = ["figures", "intro", "metrics", "notes", "sections", "summary"]
+__all__ = ["agreement", "evidence", "figures", "intro", "metrics", "notes", "sections",
+           "summary"]
 
 _COLUMNS = ("auc", "balanced_accuracy", "rare_recall", "accuracy")
 
@@ -110,3 +112,50 @@ def notes(summary: pd.DataFrame, config: Any) -> list[str]:
         out.append("No ImageNet weights were used (offline): pass --weights imagenet where "
                    "Keras can download them (or a weights file) to add a MobileNetV2 B.")
     return out
+
+
+def agreement(summary: pd.DataFrame) -> str:
+    """One line: B on A's layers against B from scratch, beside the book's -24.5% error."""
+    from ch11.transfer.report import BOOK_CHANGE
+
+    s = summary.set_index("variant")
+    reused = [v for v in ("fine_tuned", "frozen") if v in s.index]
+    if "scratch" not in s.index or not reused:
+        return "no B-from-scratch and B-on-A pair in this run: nothing to compare."
+    best = max(reused, key=lambda v: s.loc[v, "auc_mean"])
+    delta = s.loc[best, "auc_mean"] - s.loc["scratch", "auc_mean"]
+    verdict = is_effect(summary, best, "auc", "scratch")
+    where = (f"the better reuse ({best}) has a bass-vs-other AUC of {s.loc[best, 'auc_mean']:.3f} "
+             f"vs {s.loc['scratch', 'auc_mean']:.3f} from scratch ({delta:+.3f}); the book's "
+             f"error change is {BOOK_CHANGE:+.1%}")
+    if delta > 0 and verdict:
+        return f"agrees: {where}, and ours exceeds the spread over seeds."
+    if verdict is None:
+        return f"one seed, no spread: {where}."
+    if delta > 0:
+        return f"does not agree beyond noise: {where}, within the spread over seeds."
+    return (f"does not agree: {where}; reusing layers learned on seafood lying on a tray "
+            "hurts task B (fish underwater or held by anglers)"
+            + (", beyond the spread over seeds." if verdict else ", within noise."))
+
+
+def evidence(table: pd.DataFrame, summary: pd.DataFrame, headline: str,
+             config: Any) -> Evidence:
+    """The headline with its spread over seeds and the book's transfer figure beside it.
+
+    Args:
+        table: one row per seed and B variant.
+        summary: `summary(table)`.
+        headline: the report's first note.
+        config: the experiment's settings.
+
+    Returns:
+        The `Evidence` (results.json's ``evidence`` entry, the README table's row).
+    """
+    from ch11.transfer.report import BOOK
+
+    columns = ("auc", "balanced_accuracy")
+    return Evidence(headline, tuple(config.seeds), seed_summary(table, "variant", columns),
+                    columns, BOOK, agreement(summary),
+                    "one seed was asked for (--seeds)" if len(config.seeds) < 3 else "",
+                    table[["variant", "seed", *columns]], data=PHOTOS)
