@@ -215,7 +215,7 @@ class ConfigsTest(tf.test.TestCase):
         config = model.optimizer.get_config()
         schedule = keras.optimizers.schedules.deserialize(config["learning_rate"])
         self.assertEqual(type(schedule).__name__, "OneCycle")
-        self.assertEqual(schedule.total_steps, 12)  # round(1.25 epochs x 10 steps)
+        self.assertEqual(schedule.total_steps, 10)  # one epoch of 10 steps
         self.assertAllClose(float(schedule(schedule.half_steps)), 0.3)
         self.assertTrue(config["nesterov"])
         self.assertEqual(config["momentum"], 0.9)
@@ -237,7 +237,7 @@ class ConfigsTest(tf.test.TestCase):
             BenchConfig("x", "x", model="keras_io", precision="fp8")
 
     def test_a_tiny_1cycle_run_gets_the_shortest_cycle(self):
-        model = build_and_compile(CONFIGS["recipe_fast"], steps_per_epoch=1)  # 1.25 steps
+        model = build_and_compile(CONFIGS["recipe_fast"], steps_per_epoch=1)  # 1 step
         config = model.optimizer.get_config()
         schedule = keras.optimizers.schedules.deserialize(config["learning_rate"])
         self.assertEqual(schedule.total_steps, OneCycle.MIN_STEPS)
