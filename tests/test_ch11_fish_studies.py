@@ -111,7 +111,10 @@ class FishEvidenceTest(tf.test.TestCase):
                               "does not agree beyond noise:")
         hurt = self._transfer([0.80, 0.81, 0.82], [0.60, 0.61, 0.62])
         self.assertStartsWith(hurt, "does not agree: the better reuse (fine_tuned) has")
-        self.assertEndsWith(hurt, "beyond the spread over seeds.")
+        self.assertEndsWith(hurt, "do not help task B (fish underwater or held by anglers): "
+                                  "lower, beyond the spread over seeds.")
+        self.assertEndsWith(self._transfer([0.80, 0.81, 0.82], [0.78, 0.83, 0.74]),
+                            "lower on average, within the spread over seeds.")
         one = pd.DataFrame({"seed": [0, 0], "variant": ["scratch", "frozen"],
                             "auc": [0.8, 0.7], "balanced_accuracy": [0.6, 0.6],
                             "rare_recall": [0.5, 0.5], "accuracy": [0.9, 0.9]})

@@ -134,9 +134,10 @@ def agreement(summary: pd.DataFrame) -> str:
         return f"one seed, no spread: {where}."
     if delta > 0:
         return f"does not agree beyond noise: {where}, within the spread over seeds."
-    return (f"does not agree: {where}; reusing layers learned on seafood lying on a tray "
-            "hurts task B (fish underwater or held by anglers)"
-            + (", beyond the spread over seeds." if verdict else ", within noise."))
+    return (f"does not agree: {where}; layers learned on seafood lying on a tray do not help "
+            "task B (fish underwater or held by anglers): "
+            + ("lower, beyond the spread over seeds." if verdict else
+               "lower on average, within the spread over seeds."))
 
 
 def evidence(table: pd.DataFrame, summary: pd.DataFrame, headline: str,
