@@ -40,7 +40,7 @@ from ch11._config import (
     option,
     out_dir_option,
 )
-from recipes.callbacks import EpochTimer, tensorboard_callbacks
+from recipes.callbacks import EpochTimer, steps_per_execution, tensorboard_callbacks
 from recipes.data import load_mnist, make_dataset
 from recipes.losses import LOSS_NAMES, make_loss
 from recipes.optimizers import make_optimizer
@@ -225,6 +225,9 @@ def train_variant(
     Returns:
         ``(model, history)``; ``history.history["epoch_time"]`` holds seconds per epoch.
         The batches come from `recipes.make_dataset` (reshuffled every epoch from `seed`).
+        The model is compiled with `recipes.callbacks.steps_per_execution` of the
+        callbacks (64 steps per call, 1 when a callback acts on every step), unless
+        `compile_kwargs` sets ``steps_per_execution``.
     """
     if label:
         print(f"\n=== {label} ===", flush=True)
@@ -233,9 +236,12 @@ def train_variant(
     keras.backend.clear_session()
     set_seed(seed)
     model = build()
-    model.compile(**compile_kwargs)
     board = [] if log_dir is None else tensorboard_callbacks(
         log_dir, (data["x_train"][:256], data["y_train"][:256]))
+    # Many steps per call of the compiled train function (the same updates, without the
+    # Python work between steps), unless a callback acts on every step.
+    model.compile(**{"steps_per_execution": steps_per_execution([*callbacks, *board]),
+                     **compile_kwargs})
     # The static input pipeline, not fit(x, y): Keras's numpy adapter pauses 0.5-10 s at
     # some epoch starts on CPU; make_dataset reshuffles every epoch from `seed` without.
     train = make_dataset(data["x_train"], data["y_train"], batch_size, seed=seed)

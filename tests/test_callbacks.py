@@ -18,6 +18,7 @@ from recipes.callbacks import (
     ValidationMetrics,
     class_key,
     make_callbacks,
+    steps_per_execution,
     tensorboard_callbacks,
     tensorboard_level,
 )
@@ -84,6 +85,59 @@ class EpochTimerTest(tf.test.TestCase):
         self.assertLen(history.history["epoch_time"], 2)
         self.assertTrue(all(t > 0 for t in history.history["epoch_time"]))
         self.assertEqual(EpochTimer().get_config(), {})
+
+
+class _StepTrace(keras.callbacks.Callback):
+    """Counts its calls: one per step only with steps_per_execution=1."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.calls += 1
+
+
+class StepsPerExecutionTest(tf.test.TestCase):
+    def test_many_steps_unless_a_callback_acts_on_every_step(self):
+        self.assertEqual(steps_per_execution(), 64)
+        self.assertEqual(steps_per_execution([EpochTimer(), keras.callbacks.TerminateOnNaN(),
+                                              keras.callbacks.EarlyStopping()]), 64)
+        self.assertEqual(steps_per_execution([EpochTimer()], fast=8), 8)
+        self.assertEqual(steps_per_execution([EpochTimer(), _StepTrace()]), 1)
+        lam = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: None)
+        self.assertEqual(steps_per_execution([lam]), 1)
+        self.assertEqual(steps_per_execution(
+            [keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: None)]), 64)
+        with self.assertRaisesRegex(ValueError, "fast must be >= 1, got 0"):
+            steps_per_execution(fast=0)
+
+    def test_the_same_weights_as_one_step_per_call(self):
+        # 70 samples at batch 4 = 18 steps an epoch: 64 per call ends mid-call, 5 per
+        # call has a short last call; every count must give step 1's weights bit for bit.
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(70, 6)).astype("float32")
+        y = rng.integers(0, 3, 70)
+        results = {}
+        for count in (1, 5, 64):
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                                      keras.layers.Dense(3, activation="softmax")])
+            model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                          steps_per_execution=count)
+            trace = _StepTrace()
+            history = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0,
+                                callbacks=[trace], validation_data=(x[:10], y[:10]))
+            results[count] = (model.get_weights(), history.history, trace.calls)
+        weights, history, calls = results[1]
+        self.assertEqual(calls, 36)
+        for count in (5, 64):
+            for a, b in zip(weights, results[count][0]):
+                self.assertAllEqual(a, b)
+            self.assertEqual(history, results[count][1])
+        self.assertEqual(results[5][2], 8)  # 4 calls an epoch: the trace sees 8 of 36 steps
+        self.assertEqual(results[64][2], 2)
 
 
 def fixed_output_model(k):

@@ -269,6 +269,34 @@ class CompileAndDataTest(tf.test.TestCase, parameterized.TestCase):
                                     epochs=2, batch_size=16, verbose=0)
         self.assertNotAllClose(first.history["loss"], other.history["loss"])
 
+    def test_train_variant_runs_many_steps_per_call_unless_a_callback_needs_each(self):
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(200, 4)).astype("float32")
+        y = (x[:, 0] > 0).astype("int64")
+        data = {"x_train": x, "y_train": y, "x_valid": x[:16], "y_valid": y[:16]}
+        steps = []
+        per_step = keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: steps.append(batch))
+
+        def build():
+            return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, "softmax")])
+
+        fast, fast_history = ex.train_variant(build, ex.classifier_compile("sgd", 0.1), data,
+                                              seed=3, epochs=2, batch_size=4, verbose=0)
+        slow, slow_history = ex.train_variant(build, ex.classifier_compile("sgd", 0.1), data,
+                                              seed=3, epochs=2, batch_size=4, verbose=0,
+                                              callbacks=[per_step])
+        self.assertEqual(fast.steps_per_execution, 64)
+        self.assertEqual(slow.steps_per_execution, 1)
+        self.assertEqual(steps, list(range(50)) * 2)  # the callback saw every step
+        for a, b in zip(fast.get_weights(), slow.get_weights()):
+            self.assertAllEqual(a, b)  # and the training is the same
+        self.assertAllEqual(fast_history.history["val_loss"], slow_history.history["val_loss"])
+        mine, _ = ex.train_variant(build, {**ex.classifier_compile("sgd", 0.1),
+                                           "steps_per_execution": 7}, data,
+                                   seed=3, epochs=1, batch_size=4, verbose=0)
+        self.assertEqual(mine.steps_per_execution, 7)
+
     def test_train_subset_cuts_only_the_training_set(self):
         data = {k: np.arange(10) for k in ("x_train", "y_train", "x_valid", "y_valid",
                                            "x_test", "y_test")}
