@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast lint data clean recipes readme-table recipe-% recipe-fish \
+.PHONY: install test test-fast lint data clean recipes recipes-fish readme-table recipe-% recipe-fish \
 	recipe-fish-imbalance recipe-fish-capacity recipe-fish-transfer tune tune-fish \
 	tune-distributed bench bench-all bench-fish notebook help
 
@@ -22,7 +22,8 @@ help:
 	@echo "make test           the whole test suite (slow integration tests included)"
 	@echo "make test-fast      the suite without the slow tests"
 	@echo "make data           prepare the full MNIST offline cache ahead of time"
-	@echo "make recipes        every chapter experiment, then runs/index.md"
+	@echo "make recipes        the chapter's 15 MNIST experiments, then runs/index.md"
+	@echo "make recipes-fish   the 4 fish experiments (recipe-fish and its studies), then runs/index-fish.md"
 	@echo "make readme-table   the README's results table from the newest full runs in runs/ (trains nothing)"
 	@echo "make recipe-<name>  one of: $(foreach m,$(RECIPE_MODULES),$(firstword $(subst =, ,$(m))))"
 	@echo "make recipe-fish    fish species from the course's photos (TEST_DIR=..., DATA_DIR=..., WEIGHTS=imagenet|PATH)"
@@ -79,6 +80,9 @@ recipe-%: install data
 
 recipes: install data
 	$(PY) -m ch11.run_all $(ARGS)
+
+recipes-fish: install
+	$(PY) -m ch11.run_all --group fish $(ARGS)
 
 # Fish photos: the course's splits by default (../shared/data/fish-train for training,
 # ../shared/data/fish-val for validation); TEST_DIR=DIR evaluates on a test folder,

@@ -12,7 +12,9 @@ recorded once per refresh with the rows it measured.
 The table is ``bench/timings.json`` and ``bench/timings.md``, committed so that the next
 change has something to compare with; ``--only`` refreshes some rows and keeps the others
 with their own date and commit. Run: ``python -m bench.timings`` (``make bench-all``,
-about 2 hours on 2 cores), ``--only recipe-bn test``, ``--list-steps``.
+about 2 hours on 2 cores), ``--only recipe-bn test``, ``--list-steps``. The totals of
+``make recipes`` (the chapter's fifteen in one process) and ``make recipes-fish`` are
+rows of their own, timed only when ``--only`` names them (``--only recipes``).
 
 Reference: Géron, Hands-On ML (3rd ed.), ch. 11 ("Faster Optimizers": measure before
 speeding up) and ch. 13 (the input pipeline's cost).
@@ -35,8 +37,8 @@ from ch11._config import check_names, option
 from recipes.cli import parse_config, print_error
 from recipes.hardware import cpu_flags, machine_info
 
-__all__ = ["Config", "STEPS", "Step", "machine_key", "main", "markdown", "merge_rows", "run",
-           "steps"]
+__all__ = ["DEFAULT_STEPS", "STEPS", "Config", "Step", "machine_key", "main", "markdown",
+           "merge_rows", "run", "steps"]
 
 ROOT = Path(__file__).resolve().parents[1]
 PROG = "python -m bench.timings"
@@ -53,16 +55,20 @@ class Step:
         argv: the command after ``python -m``.
         make: the ``make`` command a user types for the same work.
         quick_argv: the command's ``--quick`` form (`None`: no quick form).
+        default: timed by a run without ``--only``. Defaults to `True` (`False`: the
+            ``make recipes`` totals, which repeat the per-recipe rows' work).
     """
 
     name: str
     argv: tuple[str, ...]
     make: str
     quick_argv: tuple[str, ...] | None = None
+    default: bool = True
 
 
 def steps() -> dict[str, Step]:
-    """Every timed step, in the order `run` takes them: the recipes, the tests, the fish input.
+    """Every timed step, in the order `run` takes them: the recipes, the tests, the fish input,
+    then the two ``make recipes`` totals (only with ``--only``).
 
     Returns:
         ``{name: Step}``.
@@ -77,10 +83,15 @@ def steps() -> dict[str, Step]:
                          ("pytest", "-q", "-n", "2", "-m", "not slow", "-p", "no:cacheprovider"))
     table["bench-fish"] = Step("bench-fish", ("bench.fish_input",), "make bench-fish",
                                ("bench.fish_input", "--quick"))
+    for group, make in (("chapter", "make recipes"), ("fish", "make recipes-fish")):
+        name = make.removeprefix("make ")
+        table[name] = Step(name, ("ch11.run_all", "--group", group), make,
+                           ("ch11.run_all", "--group", group, "--quick"), default=False)
     return table
 
 
 STEPS = tuple(steps())
+DEFAULT_STEPS = tuple(name for name, step in steps().items() if step.default)
 
 
 @dataclass(frozen=True)
@@ -88,7 +99,8 @@ class Config:
     """The timing run's settings."""
 
     only: tuple[str, ...] | None = option(None, "time only these steps, in this order "
-                                                "(--list-steps shows them; all when omitted)",
+                                                "(--list-steps shows them; when omitted, all "
+                                                "but the make recipes totals)",
                                           metavar="STEP")
     quick: bool = option(False, "each step's smoke form (recipes --quick, the tests without "
                                 "the slow ones): checks the tool, times nothing useful")
@@ -226,7 +238,7 @@ def run(config: Config, log: Callable[[str], None] = print) -> dict[str, Any]:
     all_steps = steps()
     if config.list_steps:
         for step in all_steps.values():
-            log(f"{step.name:24s} {step.make}")
+            log(f"{step.name:24s} {step.make}" + ("" if step.default else "  (--only)"))
         return {"rows": [], "machines": {}}
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -234,7 +246,7 @@ def run(config: Config, log: Callable[[str], None] = print) -> dict[str, Any]:
     table = json.loads(path.read_text()) if path.is_file() else {"rows": [], "machines": {}}
     key, machine = machine_key()
     table["machines"][key] = machine
-    for name in config.only or STEPS:
+    for name in config.only or DEFAULT_STEPS:
         row = {**_time_step(all_steps[name], config, log), "machine": key}
         table["rows"] = merge_rows(table["rows"], [row])
         used = {r["machine"] for r in table["rows"]}
@@ -243,7 +255,7 @@ def run(config: Config, log: Callable[[str], None] = print) -> dict[str, Any]:
         (out / "timings.md").write_text(markdown(table))     # keeps what was measured
     log(f"wrote {path} and {out / 'timings.md'}")
     failed = [r["step"] for r in table["rows"] if r["returncode"] != 0
-              and r["step"] in (config.only or STEPS)]
+              and r["step"] in (config.only or DEFAULT_STEPS)]
     if failed:
         raise RuntimeError(f"These steps failed: {', '.join(failed)} (their rows say so).")
     return table

@@ -1,14 +1,17 @@
-"""Run every chapter experiment, one after another, and write ``runs/index.md``.
+"""Run the chapter experiments, one after another, and write ``runs/index.md``.
 
 Hands-On ML, chapter 11, all sections. Each experiment runs with its book defaults (or
 ``--quick``); a failing experiment is reported in the index and does not stop the others.
-The index links every report with its headline finding and wall time.
+The index links every report with its headline finding and wall time. ``--group``: the
+chapter's fifteen MNIST experiments (the default, ``make recipes``), the four on the fish
+photos (``make recipes-fish``, index ``runs/index-fish.md``) or all nineteen.
 
 ``--readme`` trains nothing: it writes the README's results table (between its
 ``readme-table`` markers) from the newest finished full run of each recipe, and the
 records it read into ``readme_runs.json`` beside the README (``make readme-table``).
 
-Run: ``python -m ch11.run_all [--quick] [--only bn selu ...]`` (``make recipes``).
+Run: ``python -m ch11.run_all [--quick] [--group chapter|fish|all] [--only bn selu ...]``
+(``make recipes``).
 """
 
 from __future__ import annotations
@@ -23,13 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ch11._config import check_names, option, out_dir_option
+from recipes.checks import check_choice
 from recipes.cli import module_prog, parse_config
 from recipes.runs import is_finished
 
-__all__ = ["README_END", "README_START", "RECIPES", "Config", "collect_records", "main",
-           "newest_run", "readme_table", "run", "run_record", "write_index", "write_readme"]
+__all__ = ["GROUPS", "README_END", "README_START", "RECIPES", "Config", "collect_records", "main",
+           "newest_run", "plan", "readme_table", "run", "run_record", "write_index", "write_readme"]
 
-# make target suffix -> module, in the chapter's order
+# make target suffix -> module: the chapter's fifteen MNIST experiments in its order, then
+# the four on the course's fish photos
 RECIPES: dict[str, str] = {
     "gradients": "gradients",
     "init": "initialization",
@@ -51,6 +56,12 @@ RECIPES: dict[str, str] = {
     "fish-capacity": "fish_capacity",
     "fish-transfer": "fish_transfer",
 }
+# --group: which recipes a run without --only trains
+GROUPS: dict[str, tuple[str, ...]] = {
+    "chapter": tuple(t for t in RECIPES if not t.startswith("fish")),
+    "fish": tuple(t for t in RECIPES if t.startswith("fish")),
+    "all": tuple(RECIPES),
+}
 
 
 @dataclass(frozen=True)
@@ -58,24 +69,29 @@ class Config:
     """Which experiments to run, how, and where their run folders go."""
 
     quick: bool = option(False, "every experiment in quick mode")
+    group: str = option("chapter", "the recipes to run without --only: the chapter's fifteen "
+                                   "MNIST experiments (make recipes), the four fish ones "
+                                   "(make recipes-fish), or all nineteen", tuple(GROUPS))
     only: tuple[str, ...] | None = option(
-        None, f"run only these recipes, in this order (choices: {', '.join(RECIPES)}; all "
-              "when omitted)", tuple(RECIPES), metavar="RECIPE")
+        None, f"run only these recipes, in this order (choices: {', '.join(RECIPES)}; "
+              "--group's when omitted)", tuple(RECIPES), metavar="RECIPE")
     readme: bool = option(False, "train nothing: write the README's results table from the "
                                  "newest finished full run of each recipe in --out-dir")
     out_dir: str = out_dir_option()
 
     def __post_init__(self) -> None:
+        check_choice("group", self.group, tuple(GROUPS))
         if self.only is not None:
             check_names("only", self.only, tuple(RECIPES), "recipe")
 
 
-def write_index(rows: Sequence[dict], out_dir: Path) -> Path:
-    """Write ``<out_dir>/index.md`` linking each experiment's report.
+def write_index(rows: Sequence[dict], out_dir: Path, name: str = "index.md") -> Path:
+    """Write ``<out_dir>/<name>`` linking each experiment's report.
 
     Args:
         rows: dicts with target, module, status, headline, wall_s and report (a path).
         out_dir: the runs folder.
+        name: the file's name. Defaults to `"index.md"`.
 
     Returns:
         The index path.
@@ -93,11 +109,27 @@ def write_index(rows: Sequence[dict], out_dir: Path) -> Path:
     if unfinished:
         lines += ["", f"Not finished (yet): {', '.join(unfinished)}: this index is rewritten "
                       "after every experiment, so a stopped `make recipes` leaves it saying so."]
-    path = out_dir / "index.md"
+    path = out_dir / name
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(path)
     return path
+
+
+def plan(config: Config) -> tuple[list[str], str]:
+    """Which recipes a run trains, in order, and the name of its index.
+
+    Args:
+        config: which experiments.
+
+    Returns:
+        ``(targets, index_name)``: ``--only``'s recipes, else ``--group``'s; the index
+        is ``index-fish.md`` for the fish group (so it leaves the chapter's index alone),
+        ``index.md`` otherwise.
+    """
+    if config.only is not None:
+        return list(config.only), "index.md"
+    return list(GROUPS[config.group]), "index-fish.md" if config.group == "fish" else "index.md"
 
 
 def run(config: Config) -> list[dict]:
@@ -114,14 +146,14 @@ def run(config: Config) -> list[dict]:
     """
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    targets = list(config.only or RECIPES)
+    targets, index_name = plan(config)
     rows = [{"target": t, "module": RECIPES[t], "report": None, "status": "pending",
              "headline": "", "wall_s": None} for t in targets]
     for k, row in enumerate(rows, 1):
         target, module = row["target"], row["module"]
         print(f"\n##### recipe {k}/{len(targets)}: {target} (ch11.{module}) #####", flush=True)
         row["status"] = "running"
-        write_index(rows, out_dir)
+        write_index(rows, out_dir, index_name)
         started = time.perf_counter()
         try:
             mod = importlib.import_module(f"ch11.{module}")
@@ -134,8 +166,8 @@ def run(config: Config) -> list[dict]:
             traceback.print_exc()
             row.update(status="failed", headline=f"FAILED: {type(e).__name__}: {e}")
         row["wall_s"] = time.perf_counter() - started
-        write_index(rows, out_dir)
-    index = out_dir / "index.md"
+        write_index(rows, out_dir, index_name)
+    index = out_dir / index_name
     print(f"\nIndex: {index}")
     return rows
 

@@ -62,6 +62,30 @@ class RunAllTest(tf.test.TestCase):
             run_all.Config(only=("nope",))
         with self.assertRaisesRegex(ValueError, "only must name at least one of gradients, "):
             run_all.Config(only=())
+        self.assertEqual(parse_config(run_all.Config, ["--group", "fish"], prog="run_all"),
+                         run_all.Config(group="fish"))
+        with self.assertRaisesRegex(ValueError, "Unknown group 'mnist'. Valid: chapter, fish, all"):
+            run_all.Config(group="mnist")
+
+    def test_make_recipes_runs_the_chapter_and_make_recipes_fish_the_photos(self):
+        chapter, index = run_all.plan(run_all.Config())
+        self.assertEqual(index, "index.md")
+        self.assertLen(chapter, 15)
+        self.assertEqual((chapter[0], chapter[4], chapter[-1]), ("gradients", "bn", "residual"))
+        fish, index = run_all.plan(run_all.Config(group="fish"))
+        self.assertEqual(fish, ["fish", "fish-imbalance", "fish-capacity", "fish-transfer"])
+        self.assertEqual(index, "index-fish.md")  # the chapter's index stays
+        self.assertEqual(run_all.plan(run_all.Config(group="all"))[0], chapter + fish)
+        self.assertEqual(run_all.plan(run_all.Config(group="fish", only=("bn", "fish"))),
+                         (["bn", "fish"], "index.md"))
+        self.assertEqual(list(run_all.RECIPES), chapter + fish)
+
+    def test_bad_group_exits_2_with_the_choices(self):
+        err = io.StringIO()
+        with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stderr(err):
+            run_all.main(["--group", "mnist"])
+        self.assertEqual(ctx.exception.code, 2)
+        self.assertIn("invalid choice: 'mnist'", err.getvalue())
 
 
 @pytest.mark.slow

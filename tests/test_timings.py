@@ -30,8 +30,14 @@ class TableTest(tf.test.TestCase):
     def test_steps_are_every_recipe_then_the_tests_and_the_fish_input(self):
         from ch11.run_all import RECIPES
 
-        self.assertEqual(list(timings.STEPS),
+        self.assertEqual(list(timings.DEFAULT_STEPS),
                          [f"recipe-{t}" for t in RECIPES] + ["test", "bench-fish"])
+        self.assertEqual(list(timings.STEPS), [*timings.DEFAULT_STEPS, "recipes", "recipes-fish"])
+        total = timings.steps()["recipes"]
+        self.assertEqual((total.argv, total.make, total.default),
+                         (("ch11.run_all", "--group", "chapter"), "make recipes", False))
+        self.assertEqual(timings.steps()["recipes-fish"].quick_argv,
+                         ("ch11.run_all", "--group", "fish", "--quick"))
         bn = timings.steps()["recipe-bn"]
         self.assertEqual((bn.argv, bn.make, bn.quick_argv),
                          (("ch11.batch_norm",), "make recipe-bn", ("ch11.batch_norm", "--quick")))
