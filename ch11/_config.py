@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,12 +29,18 @@ from recipes.checks import check_at_least, check_choice, check_positive, check_s
 from recipes.cli import module_prog, option, run_cli
 from recipes.names import OPTIMIZER_NAMES
 
-__all__ = ["INPUT_NORMS", "ExperimentConfig", "SeededConfig", "check_digit", "check_names",
-           "experiment_package", "headline_seeds", "input_norm_option", "optimizer_option",
-           "option", "out_dir_option", "parse_variant", "parse_variants", "seeds_option",
-           "seeds_why"]
+__all__ = ["INPUT_NORMS", "MNIST_INTRA_OP_THREADS", "ExperimentConfig", "SeededConfig",
+           "check_digit", "check_names", "experiment_package", "headline_seeds",
+           "input_norm_option", "optimizer_option", "option", "out_dir_option",
+           "parse_variant", "parse_variants", "seeds_option", "seeds_why"]
 
 INPUT_NORMS = ("normalization", "none")
+# TensorFlow's intra-op threads in an MNIST experiment's command line (unless
+# TF_NUM_INTRAOP_THREADS says otherwise): their small matrix products run as fast on one
+# thread as on two (2 cores, measured: a 20 x 100 MLP epoch 1.72 s vs 1.80 s, a small CNN
+# 1.16 s vs 1.26 s), so `make recipes` runs two experiments at once, and a run's numbers do
+# not depend on the machine's cores (a convolution's sums do depend on the thread count).
+MNIST_INTRA_OP_THREADS = 1
 
 
 def optimizer_option(default: str, help: str) -> Any:
@@ -133,12 +140,16 @@ def experiment_package(package: str, config_cls: type) -> tuple[
         config_cls: its ``Config``.
 
     Returns:
-        ``(main, __getattr__)``: ``main(argv=None) -> int`` parses `argv` into a
+        ``(main, __getattr__)``: ``main(argv=None) -> int`` (for a `SeededConfig`, with
+        `MNIST_INTRA_OP_THREADS` TensorFlow threads unless ``TF_NUM_INTRAOP_THREADS`` is
+        set) parses `argv` into a
         ``Config`` and runs ``experiment.run`` (exit code 2 on bad input).
     """
     description = sys.modules[package].__doc__
 
     def main(argv: Sequence[str] | None = None) -> int:
+        if issubclass(config_cls, SeededConfig):
+            os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(MNIST_INTRA_OP_THREADS))
         return run_cli(config_cls, f"{package}.experiment:run", argv,
                        prog=module_prog(package), description=description)
 

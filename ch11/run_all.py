@@ -16,17 +16,18 @@ Run: ``python -m ch11.run_all [--quick] [--group chapter|fish|all] [--only bn se
 
 from __future__ import annotations
 
-import importlib
 import json
+import os
 import re
+import subprocess
+import sys
 import time
-import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ch11._config import check_names, option, out_dir_option
-from recipes.checks import check_choice
+from recipes.checks import check_at_least, check_choice
 from recipes.cli import module_prog, parse_config
 from recipes.runs import is_finished
 
@@ -75,12 +76,15 @@ class Config:
     only: tuple[str, ...] | None = option(
         None, f"run only these recipes, in this order (choices: {', '.join(RECIPES)}; "
               "--group's when omitted)", tuple(RECIPES), metavar="RECIPE")
+    jobs: int = option(2, "experiments run at once, each in its own process (the MNIST ones "
+                          "use one TensorFlow thread, so 2 keep 2 cores busy)")
     readme: bool = option(False, "train nothing: write the README's results table from the "
                                  "newest finished full run of each recipe in --out-dir")
     out_dir: str = out_dir_option()
 
     def __post_init__(self) -> None:
         check_choice("group", self.group, tuple(GROUPS))
+        check_at_least("jobs", self.jobs, 1)
         if self.only is not None:
             check_names("only", self.only, tuple(RECIPES), "recipe")
 
@@ -132,43 +136,117 @@ def plan(config: Config) -> tuple[list[str], str]:
     return list(GROUPS[config.group]), "index-fish.md" if config.group == "fish" else "index.md"
 
 
-def run(config: Config) -> list[dict]:
-    """Run the experiments one after another (by package name) and write the index.
+def _run_dirs(out_dir: Path, module: str) -> set[Path]:
+    folder = out_dir / module
+    return {p for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else set()
 
-    Each runs as ``ch11.<module>.run(ch11.<module>.Config(quick=..., out_dir=...))``; a
-    failing one is printed and listed as failed, and the others still run.
+
+def _headline(run_dir: Path) -> str:
+    try:
+        notes = json.loads((run_dir / "results.json").read_text()).get("notes") or [""]
+    except (OSError, ValueError):
+        return ""
+    return str(notes[0])
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+
+
+def run(config: Config, log: Callable[[str], None] = print) -> list[dict]:
+    """Run the experiments, ``--jobs`` at a time, each in a process of its own; write the index.
+
+    Each runs as ``python -m ch11.<module> [--quick] --out-dir <out_dir>`` (the command of
+    its ``make recipe-*``, so its numbers are those of a run on its own: the MNIST ones
+    use one TensorFlow thread either way). With one job its output streams here; with
+    more, it goes to ``<out_dir>/logs/<recipe>.log`` and a line tells when each starts
+    and ends, with a line every minute on what is running. A failing one is listed as
+    failed (with its log's last lines) and the others still run.
 
     Args:
         config: which experiments, how, and where.
+        log: progress output. Defaults to `print`.
 
     Returns:
         One row per experiment: target, module, status, headline, wall_s, report.
     """
-    out_dir = Path(config.out_dir)
+    out_dir = Path(config.out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     targets, index_name = plan(config)
     rows = [{"target": t, "module": RECIPES[t], "report": None, "status": "pending",
              "headline": "", "wall_s": None} for t in targets]
-    for k, row in enumerate(rows, 1):
-        target, module = row["target"], row["module"]
-        print(f"\n##### recipe {k}/{len(targets)}: {target} (ch11.{module}) #####", flush=True)
-        row["status"] = "running"
-        write_index(rows, out_dir, index_name)
-        started = time.perf_counter()
-        try:
-            mod = importlib.import_module(f"ch11.{module}")
-            results = mod.run(mod.Config(quick=config.quick, out_dir=str(out_dir)))
-            done = is_finished(results.run_dir)
-            row.update(status="ok" if done else "unfinished",
-                       report=results.run_dir / "report.md" if done else None,
-                       headline=results.notes[0] if results.notes else "")
-        except Exception as e:  # keep going: one broken experiment must not hide the others
-            traceback.print_exc()
-            row.update(status="failed", headline=f"FAILED: {type(e).__name__}: {e}")
-        row["wall_s"] = time.perf_counter() - started
-        write_index(rows, out_dir, index_name)
-    index = out_dir / index_name
-    print(f"\nIndex: {index}")
+    write_index(rows, out_dir, index_name)
+    logs = out_dir / "logs"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+           "MPLBACKEND": "Agg"}
+    waiting = list(enumerate(rows, 1))
+    active: dict[int, dict] = {}
+    begun = last_report = time.perf_counter()
+    try:
+        while waiting or active:
+            while waiting and len(active) < config.jobs:
+                k, row = waiting.pop(0)
+                target, module = row["target"], row["module"]
+                argv = [sys.executable, "-m", f"ch11.{module}", "--out-dir", str(out_dir),
+                        *(["--quick"] if config.quick else [])]
+                job = {"row": row, "before": _run_dirs(out_dir, module),
+                       "started": time.perf_counter(), "log": None}
+                if config.jobs == 1:
+                    log(f"\n##### recipe {k}/{len(rows)}: {target} (ch11.{module}) #####")
+                    job["proc"] = subprocess.Popen(argv, env=env)
+                else:
+                    logs.mkdir(exist_ok=True)
+                    job["log"] = logs / f"{target}.log"
+                    with open(job["log"], "w") as out:
+                        job["proc"] = subprocess.Popen(argv, env=env, stdout=out,
+                                                       stderr=subprocess.STDOUT)
+                    log(f"[{k}/{len(rows)}] {target} started (python -m ch11.{module}; "
+                        f"log: {job['log']})")
+                row["status"] = "running"
+                active[k] = job
+                write_index(rows, out_dir, index_name)
+            time.sleep(0.5)
+            for k, job in list(active.items()):
+                code = job["proc"].poll()
+                if code is None:
+                    continue
+                del active[k]
+                row = job["row"]
+                row["wall_s"] = time.perf_counter() - job["started"]
+                new = sorted(_run_dirs(out_dir, row["module"]) - job["before"])
+                run_dir = new[-1] if new else None
+                if code == 0 and run_dir is not None and is_finished(run_dir):
+                    row.update(status="ok", report=run_dir / "report.md",
+                               headline=_headline(run_dir))
+                    log(f"[{k}/{len(rows)}] {row['target']} finished in "
+                        f"{_minutes(row['wall_s'])}: {row['headline'][:160]}")
+                else:
+                    row.update(status="failed", headline=f"FAILED: exit code {code}")
+                    log(f"[{k}/{len(rows)}] {row['target']} FAILED (exit code {code}) after "
+                        f"{_minutes(row['wall_s'])}"
+                        + (f"; the end of {job['log']}:\n{_tail(job['log'])}" if job["log"]
+                           else ""))
+                write_index(rows, out_dir, index_name)
+            if config.jobs > 1 and active and time.perf_counter() - last_report >= 60:
+                last_report = time.perf_counter()
+                now = time.perf_counter()
+                log(f"... {_minutes(now - begun)} in; running: " + ", ".join(
+                    f"{j['row']['target']} ({_minutes(now - j['started'])})"
+                    for j in active.values()) + f"; {len(waiting)} waiting")
+    except BaseException:  # Ctrl-C or a crash here: stop the experiments it started
+        for job in active.values():
+            job["proc"].terminate()
+        raise
+    done = sum(r["status"] == "ok" for r in rows)
+    log(f"\n{done} of {len(rows)} recipes finished in {_minutes(time.perf_counter() - begun)} "
+        f"({config.jobs} at a time). Index: {out_dir / index_name}")
     return rows
 
 
@@ -191,9 +269,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{path}: the results table from {found} of {len(records)} recipes' runs "
               f"(records in {path.with_name(SNAPSHOT)})")
         return 0
-    from recipes._startup import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
     rows = run(config)
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 

@@ -4,6 +4,7 @@ import contextlib
 import importlib
 import io
 import json
+import os
 import re
 from pathlib import Path
 from unittest import mock
@@ -99,7 +100,30 @@ class RunAllMnistTest(tf.test.TestCase):
         run_dir = next((out / "losses").iterdir())
         self.assertIn("| losses | `make recipe-losses` | After 1 epoch(s) of sgd", text)
         self.assertIn(f"[report](losses/{run_dir.name}/report.md) |", text)
-        self.assertTrue((run_dir / "results.json").is_file())
+        results = json.loads((run_dir / "results.json").read_text())
+        self.assertTrue(results["quick"])
+        if "TF_NUM_INTRAOP_THREADS" not in os.environ:  # the experiment's own default
+            self.assertEqual(results["tf_intra_op_threads"], 1)
+
+    def test_two_at_a_time_with_logs_and_a_failure_listed(self):
+        out = Path(self.get_temp_dir())
+        printed = []
+        # "gradients" points at a module that does not exist: its process exits 1 at once.
+        with mock.patch.dict(run_all.RECIPES, {"gradients": "no_such_experiment"}):
+            rows = run_all.run(run_all.Config(quick=True, only=("losses", "gradients"), jobs=2,
+                                              out_dir=str(out)), log=printed.append)
+        self.assertEqual([r["status"] for r in rows], ["ok", "failed"])
+        self.assertEqual(rows[1]["headline"], "FAILED: exit code 1")
+        text = "\n".join(printed)
+        self.assertIn("[1/2] losses started (python -m ch11.losses; log: ", text)
+        self.assertRegex(text, r"\[1/2\] losses finished in \d+ min \d\d s: After 1 epoch")
+        self.assertIn("[2/2] gradients FAILED (exit code 1)", text)
+        self.assertIn("No module named ch11.no_such_experiment", text)  # the log's tail
+        self.assertIn("1 of 2 recipes finished in ", text)
+        self.assertIn("After 1 epoch(s) of sgd", (out / "logs" / "losses.log").read_text())
+        index = (out / "index.md").read_text()
+        self.assertIn("| gradients | `make recipe-gradients` | FAILED: exit code 1 |", index)
+        self.assertNotIn("Not finished (yet)", index)
 
 
 def _run_folder(root: Path, module: str, name: str, results: dict, config: dict | None = None,

@@ -26,8 +26,7 @@ class Config(SeededConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
     seeds: tuple[int, ...] | None = seeds_option(
-        2, "9 activations x 2 epochs each: a third seed adds about 2 minutes; the dying-ReLU "
-           "demonstration uses --seed only")
+        3, "the dying-ReLU demonstration uses --seed only")
     activations: tuple[str, ...] = option(DEFAULT_ACTIVATIONS, "activations to compare",
                                           ACTIVATION_NAMES)
     depth: int = option(10, "hidden layers of the MLP")

@@ -17,8 +17,7 @@ LR_SCALINGS = ("sqrt", "linear", "none")
 class Config(SeededConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
-    seeds: tuple[int, ...] | None = seeds_option(
-        2, "the per-image SGD run is slow in Keras: a third seed adds about 1 minute")
+    seeds: tuple[int, ...] | None = seeds_option(3)
 
     quick: bool = option(False, "small slice, few epochs (tests)")
     batch_sizes: tuple[int, ...] = option(

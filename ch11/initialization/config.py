@@ -29,8 +29,7 @@ DEFAULT_VARIANTS = (
 class Config(SeededConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
-    seeds: tuple[int, ...] | None = seeds_option(
-        2, "8 variants x 3 epochs: a third seed would add about 2 minutes")
+    seeds: tuple[int, ...] | None = seeds_option(3)
     depth: int = option(20, "hidden layers of the deep MLP")
     units: int = option(100, "units per hidden layer")
     variants: tuple[str, ...] = option(

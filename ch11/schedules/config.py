@@ -20,8 +20,8 @@ class Config(SeededConfig):
     """The experiment's settings; the defaults are the book's values where it gives them."""
 
     seeds: tuple[int, ...] | None = seeds_option(
-        2, "each seed reruns 1cycle and the constant rate on the CNN (3 epochs) and the MLP "
-           "(10 epochs), about 2 minutes; the other MLP schedules use --seed only")
+        3, "each seed reruns 1cycle and the constant rate on the CNN (3 epochs) and the MLP "
+           "(10 epochs); the other MLP schedules use --seed only")
     schedules: tuple[str, ...] = option(SCHEDULES, "schedules compared on the MLP",
                                         SCHEDULE_NAMES)
     optimizer: str = optimizer_option("nesterov", "optimizer of every variant")
