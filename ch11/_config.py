@@ -142,13 +142,14 @@ def experiment_package(package: str, config_cls: type) -> tuple[
     Returns:
         ``(main, __getattr__)``: ``main(argv=None) -> int`` (for a `SeededConfig`, with
         `MNIST_INTRA_OP_THREADS` TensorFlow threads unless ``TF_NUM_INTRAOP_THREADS`` is
-        set) parses `argv` into a
+        set or TensorFlow already runs) parses `argv` into a
         ``Config`` and runs ``experiment.run`` (exit code 2 on bad input).
     """
     description = sys.modules[package].__doc__
 
     def main(argv: Sequence[str] | None = None) -> int:
-        if issubclass(config_cls, SeededConfig):
+        if issubclass(config_cls, SeededConfig) and "tensorflow" not in sys.modules:
+            # read when TensorFlow starts: once it runs, its count stays (and is recorded)
             os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(MNIST_INTRA_OP_THREADS))
         return run_cli(config_cls, f"{package}.experiment:run", argv,
                        prog=module_prog(package), description=description)

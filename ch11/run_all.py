@@ -32,7 +32,8 @@ from recipes.cli import module_prog, parse_config
 from recipes.runs import is_finished
 
 __all__ = ["GROUPS", "README_END", "README_START", "RECIPES", "Config", "collect_records", "main",
-           "newest_run", "plan", "readme_table", "run", "run_record", "write_index", "write_readme"]
+           "newest_run", "plan", "readme_table", "run", "run_record", "start_order",
+           "write_index", "write_readme"]
 
 # make target suffix -> module: the chapter's fifteen MNIST experiments in its order, then
 # the four on the course's fish photos
@@ -149,6 +150,30 @@ def _headline(run_dir: Path) -> str:
     return str(notes[0])
 
 
+def start_order(targets: Sequence[str], out_dir: Path) -> list[str]:
+    """The order to start recipes in: the longest first, so parallel jobs end together.
+
+    A recipe's length is the wall time of its newest finished full run in `out_dir`; one
+    never run there starts before the others, and ties keep the given order.
+
+    Args:
+        targets: the recipes (make target suffixes).
+        out_dir: the runs folder.
+
+    Returns:
+        `targets`, reordered.
+    """
+    def seconds(target: str) -> float:
+        run_dir = newest_run(out_dir, RECIPES[target])
+        try:
+            results = json.loads((run_dir / "results.json").read_text())  # type: ignore[operator]
+            return float(results["metrics"]["wall_time_s"])
+        except (TypeError, OSError, ValueError, KeyError):
+            return float("inf")
+
+    return sorted(targets, key=lambda t: -seconds(t))
+
+
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -160,8 +185,15 @@ def _minutes(seconds: float) -> str:
     return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
 
 
-def run(config: Config, log: Callable[[str], None] = print) -> list[dict]:
+def _say(message: str) -> None:
+    print(message, flush=True)  # a log file (make recipes > log) sees each line at once
+
+
+def run(config: Config, log: Callable[[str], None] = _say) -> list[dict]:
     """Run the experiments, ``--jobs`` at a time, each in a process of its own; write the index.
+
+    The longest start first, judged by each recipe's newest full run in ``out_dir`` (a
+    recipe never run there starts before those), so the jobs end close together.
 
     Each runs as ``python -m ch11.<module> [--quick] --out-dir <out_dir>`` (the command of
     its ``make recipe-*``, so its numbers are those of a run on its own: the MNIST ones
@@ -172,7 +204,7 @@ def run(config: Config, log: Callable[[str], None] = print) -> list[dict]:
 
     Args:
         config: which experiments, how, and where.
-        log: progress output. Defaults to `print`.
+        log: progress output. Defaults to printing each line at once.
 
     Returns:
         One row per experiment: target, module, status, headline, wall_s, report.
@@ -186,7 +218,8 @@ def run(config: Config, log: Callable[[str], None] = print) -> list[dict]:
     logs = out_dir / "logs"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
            "MPLBACKEND": "Agg"}
-    waiting = list(enumerate(rows, 1))
+    order = start_order(targets, out_dir)
+    waiting = sorted(enumerate(rows, 1), key=lambda kr: order.index(kr[1]["target"]))
     active: dict[int, dict] = {}
     begun = last_report = time.perf_counter()
     try:

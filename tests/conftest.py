@@ -7,6 +7,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # No TensorBoard logs unless a test asks for them (tests/test_tensorboard.py and the
 # notebook's run do): they cost a tenth of every quick experiment's time.
 os.environ.setdefault("RECIPES_TENSORBOARD", "off")
+# One TensorFlow thread per pytest worker (make test runs two on 2 cores), as the MNIST
+# experiments' command lines use: the tests' small models run as fast on one.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 import matplotlib  # noqa: E402
 

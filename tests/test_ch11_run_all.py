@@ -93,7 +93,8 @@ class RunAllTest(tf.test.TestCase):
 class RunAllMnistTest(tf.test.TestCase):
     def test_quick_run_of_one_recipe_writes_the_index(self):
         out = Path(self.get_temp_dir())
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), mock.patch.dict(os.environ):
+            os.environ.pop("TF_NUM_INTRAOP_THREADS", None)  # the experiment's default
             code = run_all.main(["--quick", "--only", "losses", "--out-dir", str(out)])
         self.assertEqual(code, 0)
         text = (out / "index.md").read_text()
@@ -102,8 +103,7 @@ class RunAllMnistTest(tf.test.TestCase):
         self.assertIn(f"[report](losses/{run_dir.name}/report.md) |", text)
         results = json.loads((run_dir / "results.json").read_text())
         self.assertTrue(results["quick"])
-        if "TF_NUM_INTRAOP_THREADS" not in os.environ:  # the experiment's own default
-            self.assertEqual(results["tf_intra_op_threads"], 1)
+        self.assertEqual(results["tf_intra_op_threads"], 1)
 
     def test_two_at_a_time_with_logs_and_a_failure_listed(self):
         out = Path(self.get_temp_dir())
@@ -166,6 +166,14 @@ class ReadmeTableTest(tf.test.TestCase):
             "metrics": {"wall_time_s": 900.0}, "commit": "fedcba9876543210"},
             config={"seeds": [0, 1, 2]})
         return out
+
+    def test_the_longest_recipes_start_first(self):
+        out = self._runs()  # bn 263 s (the finished full run), selu 80 s, fish-imbalance 900 s
+        _run_folder(out, "losses", "20250101T000000Z_s42", {"quick": False, "metrics": {}})
+        self.assertEqual(
+            run_all.start_order(["selu", "bn", "losses", "fish-imbalance", "gd"], out),
+            ["losses", "gd", "fish-imbalance", "bn", "selu"])  # never run (or no time) first
+        self.assertEqual(run_all.start_order(["gd", "selu"], out / "nowhere"), ["gd", "selu"])
 
     def test_newest_finished_full_run_is_read(self):
         out = self._runs()
