@@ -192,8 +192,9 @@ def _say(message: str) -> None:
 def run(config: Config, log: Callable[[str], None] = _say) -> list[dict]:
     """Run the experiments, ``--jobs`` at a time, each in a process of its own; write the index.
 
-    The longest start first, judged by each recipe's newest full run in ``out_dir`` (a
-    recipe never run there starts before those), so the jobs end close together.
+    With several jobs the longest start first, judged by each recipe's newest full run in
+    ``out_dir`` (a recipe never run there starts before those), so the jobs end close
+    together; with one, they run in the given order.
 
     Each runs as ``python -m ch11.<module> [--quick] --out-dir <out_dir>`` (the command of
     its ``make recipe-*``, so its numbers are those of a run on its own: the MNIST ones
@@ -218,7 +219,7 @@ def run(config: Config, log: Callable[[str], None] = _say) -> list[dict]:
     logs = out_dir / "logs"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
            "MPLBACKEND": "Agg"}
-    order = start_order(targets, out_dir)
+    order = start_order(targets, out_dir) if config.jobs > 1 else targets
     waiting = sorted(enumerate(rows, 1), key=lambda kr: order.index(kr[1]["target"]))
     active: dict[int, dict] = {}
     begun = last_report = time.perf_counter()
