@@ -37,9 +37,10 @@ __all__ = ["INPUT_NORMS", "MNIST_INTRA_OP_THREADS", "ExperimentConfig", "SeededC
 INPUT_NORMS = ("normalization", "none")
 # TensorFlow's intra-op threads in an MNIST experiment's command line (unless
 # TF_NUM_INTRAOP_THREADS says otherwise): their small matrix products run as fast on one
-# thread as on two (2 cores, measured: a 20 x 100 MLP epoch 1.72 s vs 1.80 s, a small CNN
-# 1.16 s vs 1.26 s), so `make recipes` runs two experiments at once, and a run's numbers do
-# not depend on the machine's cores (a convolution's sums do depend on the thread count).
+# thread as on two (2 cores, measured: a 20 x 100 MLP, two epochs of 20,000 images, 1.72 s
+# vs 1.80 s; a small CNN, one epoch of 5,000, 1.16 s vs 1.26 s), so `make recipes` runs two
+# experiments at once, and a run's numbers do not depend on the machine's cores (a
+# convolution's sums do depend on the thread count).
 MNIST_INTRA_OP_THREADS = 1
 
 
