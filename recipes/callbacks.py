@@ -61,8 +61,8 @@ _Schedule = keras.optimizers.schedules.LearningRateSchedule
 
 # Training steps per call of the compiled train function when no callback needs each step:
 # a 3 x 100 MLP at batch 32 trains an MNIST epoch about 2x faster than one step per call,
-# with the same weights bit for bit (`make recipe-optimizers`: 525 s -> 296 s on 2 cores,
-# every accuracy identical; bench/timings.md has each recipe's time).
+# with the same weights bit for bit (`python -m bench.steps_per_execution` measures it per
+# depth; `make recipe-optimizers`: 525 s -> 296 s on 2 cores, every accuracy identical).
 FAST_STEPS_PER_EXECUTION = 64
 _STEP_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end",
                "on_test_batch_begin", "on_test_batch_end")

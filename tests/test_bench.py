@@ -1,5 +1,7 @@
 """Tests for bench/: precision choice, the training clock, summaries, builders, smoke run."""
 
+import contextlib
+import io
 import json
 import math
 import subprocess
@@ -389,3 +391,31 @@ class FishInputBenchTest(tf.test.TestCase):
         self.assertLen(results["augmentation"]["flip"]["rounds"], 2)
         self.assertIn("| first run | 30 |", (tmp / "out" / "fish_input.md").read_text())
         self.assertIn("cpu", results["machine"])
+
+
+@pytest.mark.slow
+class StepsPerExecutionBenchTest(tf.test.TestCase):
+    def test_quick_run_times_both_and_finds_the_same_weights(self):
+        from bench import steps_per_execution as spe
+
+        out = self.get_temp_dir()
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            result = spe.run(spe.Config(quick=True, out_dir=out))
+        (row,) = result["rows"]
+        self.assertEqual(row["depth"], 2)
+        self.assertTrue(row["same_weights"])  # 64 steps per call train the same weights
+        self.assertGreater(row["seconds_1"], 0)
+        self.assertAllClose(row["speedup"], row["seconds_1"] / row["seconds_fast"], rtol=0.02)
+        self.assertEqual(result["fast_steps"], 64)
+        saved = json.loads((Path(out) / "steps_per_execution.json").read_text())
+        self.assertEqual(saved["rows"], result["rows"])
+        self.assertIn("2 hidden layers:", printed.getvalue())
+
+    def test_bad_depths_exit_2(self):
+        from bench import steps_per_execution as spe
+
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), self.assertRaises(SystemExit) as ctx:
+            spe.main(["--depths", "0"])
+        self.assertEqual(ctx.exception.code, 2)
+        self.assertIn("error: depths must be integers >= 1, got (0,).", err.getvalue())
