@@ -22,7 +22,7 @@ help:
 	@echo "make test           the whole test suite (slow integration tests included)"
 	@echo "make test-fast      the suite without the slow tests"
 	@echo "make data           prepare the full MNIST offline cache ahead of time"
-	@echo "make recipes        the chapter's 15 MNIST experiments, 2 at a time (~37 min), then runs/index.md"
+	@echo "make recipes        the chapter's 15 MNIST experiments, 2 at a time (~34 min), then runs/index.md"
 	@echo "make recipes-fish   the 4 fish experiments (recipe-fish and its studies), then runs/index-fish.md"
 	@echo "make readme-table   the README's results table from the newest full runs in runs/ (trains nothing)"
 	@echo "make recipe-<name>  one of: $(foreach m,$(RECIPE_MODULES),$(firstword $(subst =, ,$(m))))"

@@ -181,10 +181,6 @@ def _tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def _minutes(seconds: float) -> str:
-    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
-
-
 def _say(message: str) -> None:
     print(message, flush=True)  # a log file (make recipes > log) sees each line at once
 
@@ -260,26 +256,26 @@ def run(config: Config, log: Callable[[str], None] = _say) -> list[dict]:
                     row.update(status="ok", report=run_dir / "report.md",
                                headline=_headline(run_dir))
                     log(f"[{k}/{len(rows)}] {row['target']} finished in "
-                        f"{_minutes(row['wall_s'])}: {row['headline'][:160]}")
+                        f"{_duration(row['wall_s'])}: {row['headline'][:160]}")
                 else:
                     row.update(status="failed", headline=f"FAILED: exit code {code}")
                     log(f"[{k}/{len(rows)}] {row['target']} FAILED (exit code {code}) after "
-                        f"{_minutes(row['wall_s'])}"
+                        f"{_duration(row['wall_s'])}"
                         + (f"; the end of {job['log']}:\n{_tail(job['log'])}" if job["log"]
                            else ""))
                 write_index(rows, out_dir, index_name)
             if config.jobs > 1 and active and time.perf_counter() - last_report >= 60:
                 last_report = time.perf_counter()
                 now = time.perf_counter()
-                log(f"... {_minutes(now - begun)} in; running: " + ", ".join(
-                    f"{j['row']['target']} ({_minutes(now - j['started'])})"
+                log(f"... {_duration(now - begun)} in; running: " + ", ".join(
+                    f"{j['row']['target']} ({_duration(now - j['started'])})"
                     for j in active.values()) + f"; {len(waiting)} waiting")
     except BaseException:  # Ctrl-C or a crash here: stop the experiments it started
         for job in active.values():
             job["proc"].terminate()
         raise
     done = sum(r["status"] == "ok" for r in rows)
-    log(f"\n{done} of {len(rows)} recipes finished in {_minutes(time.perf_counter() - begun)} "
+    log(f"\n{done} of {len(rows)} recipes finished in {_duration(time.perf_counter() - begun)} "
         f"({config.jobs} at a time). Index: {out_dir / index_name}")
     return rows
 

@@ -87,6 +87,11 @@ class RunAllTest(tf.test.TestCase):
             run_all.main(["--group", "mnist"])
         self.assertEqual(ctx.exception.code, 2)
         self.assertIn("invalid choice: 'mnist'", err.getvalue())
+        err = io.StringIO()
+        with self.assertRaises(SystemExit) as ctx, contextlib.redirect_stderr(err):
+            run_all.main(["--jobs", "0"])
+        self.assertEqual(ctx.exception.code, 2)
+        self.assertIn("error: jobs must be >= 1, got 0.", err.getvalue())
 
 
 @pytest.mark.slow
@@ -116,7 +121,7 @@ class RunAllMnistTest(tf.test.TestCase):
         self.assertEqual(rows[1]["headline"], "FAILED: exit code 1")
         text = "\n".join(printed)
         self.assertIn("[1/2] losses started (python -m ch11.losses; log: ", text)
-        self.assertRegex(text, r"\[1/2\] losses finished in \d+ min \d\d s: After 1 epoch")
+        self.assertRegex(text, r"\[1/2\] losses finished in (\d+ min )?\d+ s: After 1 epoch")
         self.assertIn("[2/2] gradients FAILED (exit code 1)", text)
         self.assertIn("No module named ch11.no_such_experiment", text)  # the log's tail
         self.assertIn("1 of 2 recipes finished in ", text)
