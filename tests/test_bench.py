@@ -405,7 +405,8 @@ class StepsPerExecutionBenchTest(tf.test.TestCase):
         self.assertEqual(row["depth"], 2)
         self.assertTrue(row["same_weights"])  # 64 steps per call train the same weights
         self.assertGreater(row["seconds_1"], 0)
-        self.assertAllClose(row["speedup"], row["seconds_1"] / row["seconds_fast"], rtol=0.02)
+        # The speedup is the ratio of the saved seconds, rounded to 2 decimals.
+        self.assertAllClose(row["speedup"], row["seconds_1"] / row["seconds_fast"], atol=0.0051)
         self.assertEqual(result["fast_steps"], 64)
         saved = json.loads((Path(out) / "steps_per_execution.json").read_text())
         self.assertEqual(saved["rows"], result["rows"])
