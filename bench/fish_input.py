@@ -191,7 +191,7 @@ def run(config: Config) -> dict[str, Any]:
     for round_ in range(2):
         order = config.augmentations if round_ == 0 else config.augmentations[::-1]
         for aug in order:
-            keras.backend.clear_session()
+            keras.backend.clear_session(free_memory=False)
             augmentation = None if aug == "recipe" else (() if aug == "none" else (aug,))
             speed = _photos_per_s(_model(config.image_size, augmentation, config.quick),
                                   dataset, config.steps)

@@ -52,7 +52,7 @@ def _epoch(depth: int, steps: int, x: Any, y: Any) -> tuple[float, list]:
     from recipes.data import make_dataset
     from recipes.specs import MLPSpec
 
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(0)
     model = build_mlp(MLPSpec(hidden_units=(100,) * depth), (28, 28), 10)
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy",

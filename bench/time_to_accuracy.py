@@ -165,7 +165,7 @@ def run_seed(config: Any, data: dict, seed: int, epochs: float,
     from bench.models import build_and_compile
 
     policy = keras.config.dtype_policy().name
-    keras.backend.clear_session()  # which also resets the dtype policy to float32:
+    keras.backend.clear_session(free_memory=False)  # which also resets the dtype policy to float32:
     keras.mixed_precision.set_global_policy(policy)  # set it again
     keras.utils.set_random_seed(seed)
     n = len(data["x_train"])

@@ -266,7 +266,7 @@ def train_cnn(
     if remedy == "oversample":
         rows = rows[oversample_indices(y_all, seed)]
     x, y = data.x["train"][rows], data.y["train"][rows]
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     set_seed(seed)
     model = build_cnn(spec, (data.image_size, data.image_size, 3), k, name=name)
     loss = make_loss("focal") if remedy == "focal" else make_loss("crossentropy")

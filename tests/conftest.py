@@ -21,3 +21,26 @@ import tempfile  # noqa: E402
 import recipes  # noqa: E402,F401  (imports TensorFlow once, quietly)
 
 os.environ.setdefault("RECIPES_PHOTO_CACHE", tempfile.mkdtemp(prefix="recipes-photos-"))
+
+
+def pytest_collection_finish(session):
+    """Move what the imports and the collection made out of the garbage collector's sight.
+
+    Those objects (TensorFlow, Keras, pandas, the test modules: about 400,000) live as long
+    as the worker; frozen, each full collection (Keras Tuner's two per trial, Python's own)
+    no longer walks them. Measured with a gc.collect wrapper before: 0.16 s per collection
+    in a fresh worker, and about 40% of the suite's CPU time in gc.collect.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the slow integration tests first (a stable sort: the file order otherwise).
+
+    With two workers stealing work, a one-minute test that starts last leaves the other
+    worker idle until it ends; started first, the short tests fill the gaps at the end.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

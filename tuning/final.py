@@ -99,7 +99,7 @@ def retrain_best(tuner: Any, hypermodel: Any, data: TuningData | Mapping[int, Tu
     data = trial_data(data, hp)
     x = np.concatenate([data.x_train, data.x_val])
     y = np.concatenate([data.y_train, data.y_val])
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     hypermodel.execution = 0
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:

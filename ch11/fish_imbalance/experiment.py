@@ -123,7 +123,7 @@ def run(config: Config) -> ex.Results:
     rare = rare_class(data)
     run_dir, started = ex.start(NAME, config)
     spec = _fish.recipe_spec(quick=config.quick)
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     set_seed(config.seeds[0])
     shares = _shares(build_cnn(spec, (data.image_size,) * 2 + (3,), len(data.class_names)),
                      data, rare, "at initialization")

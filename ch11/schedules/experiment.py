@@ -97,7 +97,7 @@ class _Track(keras.callbacks.Callback):
 
 
 def _range_test(build, data, config: Config, steps: int) -> LRFinderResult:
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     set_seed(config.seed)
     model = build()
     model.compile(optimizer=make_optimizer(config.optimizer, learning_rate=1e-3), loss=_LOSS)

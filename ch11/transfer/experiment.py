@@ -127,7 +127,7 @@ def run(config: Config) -> ex.Results:
 
         print(f"\n=== variant {3 + 2 * i}/{total}: B on A (frozen, then fine-tuned), "
               f"seed {seed} ===", flush=True)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         set_seed(seed)
         model_b = reuse_layers(model_a, base, new_head=1, name="model_B_on_A")
         phases = fine_tune(
