@@ -43,7 +43,7 @@ class ActivationsTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_every_name_has_a_closed_form_test(self):
         self.assertCountEqual(ACTIVATION_NAMES, CLOSED_FORMS)

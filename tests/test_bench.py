@@ -66,7 +66,7 @@ class ClockTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         rng = np.random.default_rng(0)
         self.x = rng.normal(size=(160, 4)).astype("float32")
         self.y = self.x[:, :3].argmax(axis=1)  # learnable
@@ -202,7 +202,7 @@ class ConfigsTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_keras_io_convnet_is_the_published_one(self):
         model = keras_io_convnet()

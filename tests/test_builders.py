@@ -29,7 +29,7 @@ class BuildMLPTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_book_batch_norm_mlp_parameter_counts(self):
         spec = MLPSpec(hidden_units=(300, 100), input_norm="batch_norm", batch_norm="after")
@@ -240,7 +240,7 @@ class BuildCNNTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_default_cnn_shapes_and_params(self):
         model = build_cnn(CNNSpec(), (28, 28), 10)

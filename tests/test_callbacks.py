@@ -149,7 +149,7 @@ class ValidationMetricsTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def _measure(self, proba, y, names=None, **kwargs):
         proba = np.asarray(proba, dtype="float32")
@@ -213,7 +213,7 @@ class GradientMonitorTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_records_reach_history_csv_and_tensorboard(self):
         model = dead_relu_model(dead=3)
@@ -305,7 +305,7 @@ class MakeCallbacksTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_unknown_schedule_lists_valid_names(self):
         with self.assertRaisesRegex(ValueError, f"^Unknown schedule 'step'\\. Valid: {VALID}\\.$"):
@@ -413,7 +413,7 @@ class TensorBoardCallbacksTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         self._saved = os.environ.pop("RECIPES_TENSORBOARD", None)
 
     def tearDown(self):
@@ -453,7 +453,7 @@ class TensorBoardCallbacksTest(tf.test.TestCase):
         self.assertEqual(tensorboard_callbacks(log_dir, batch), [])
 
     def _train(self, callbacks):
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         keras.utils.set_random_seed(3)
         model = keras.Sequential([
             keras.Input((5,)), keras.layers.Dense(16, name="hidden_0"),

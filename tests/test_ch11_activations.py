@@ -23,7 +23,7 @@ class DeadUnitFractionTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def _model(self, activation="relu"):
         # Two hidden layers of 4 units on 3 positive inputs; weights set by hand.

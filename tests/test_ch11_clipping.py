@@ -21,7 +21,7 @@ class GradientMonitorTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def _softmax_regression(self):
         rng = np.random.default_rng(0)

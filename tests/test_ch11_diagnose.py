@@ -60,7 +60,7 @@ class DiagnoseCliTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         self.tmp = Path(self.get_temp_dir())
 
     def test_help_lists_every_option(self):

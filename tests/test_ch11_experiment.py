@@ -97,7 +97,7 @@ class ExperimentConfigTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.named_parameters(*((name, name, fields) for name, fields in FIELDS.items()))
     def test_every_config_keeps_its_fields_in_order(self, name, fields):
@@ -202,7 +202,7 @@ class CompileAndDataTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_classifier_compile_defaults(self):
         kwargs = ex.classifier_compile("momentum", 1e-3)

@@ -112,7 +112,7 @@ class FishModelTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         self.tmp = Path(self.get_temp_dir())
 
     def test_recipe_is_the_chapters_cnn(self):
@@ -162,7 +162,7 @@ class FishTrainPredictTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         self.tmp = Path(self.get_temp_dir())
 
     def test_tiny_cnn_learns_colours_and_predict_reads_photos_and_folders(self):
@@ -271,7 +271,7 @@ class FishPipelineTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         self.tmp = Path(self.get_temp_dir())
 
     def test_quick_run_with_a_test_folder_a_backbone_and_the_remedies(self):

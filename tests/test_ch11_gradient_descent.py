@@ -20,7 +20,7 @@ class LearningRateRuleTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.parameters(
         (32, "sqrt", 0.01), (128, "sqrt", 0.02), (8, "sqrt", 0.005), (1, "sqrt", 0.01 / 32**0.5),
@@ -42,7 +42,7 @@ class GradientDescentExperimentTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_quick_run_writes_everything_with_sane_numbers(self):
         results = gd.run(gd.Config(quick=True, seeds=(42, 43), out_dir=self.get_temp_dir()))

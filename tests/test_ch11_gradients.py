@@ -21,7 +21,7 @@ class GradientHelpersTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.named_parameters(
         ("level", [1.0, 3.0, 9.0], "stay within an order of magnitude"),

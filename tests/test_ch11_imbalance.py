@@ -27,7 +27,7 @@ class MakeImbalancedTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.parameters((3, 0.05, 5), (0, 0.01, 1), (9, 0.001, 1), (7, 0.333, 34),
                               (2, 0.07, 7), (5, 1.0, 100))
@@ -95,7 +95,7 @@ class ImbalanceExperimentTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_quick_run_reduces_the_digit_in_training_only(self):
         config = imbalance.Config(quick=True, seeds=(42, 43), out_dir=self.get_temp_dir())

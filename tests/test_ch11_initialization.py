@@ -21,7 +21,7 @@ class MatchingTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.named_parameters(
         ("glorot", "glorot_uniform", "glorot"), ("glorot_alias", "glorot", "glorot"),

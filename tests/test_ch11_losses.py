@@ -25,7 +25,7 @@ class LogitGradientsTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.parameters(0.0, 1.0, 3.0, 8.0)
     def test_matches_the_closed_form(self, margin):
@@ -60,7 +60,7 @@ class LossesExperimentTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_quick_run_writes_everything_with_sane_numbers(self):
         results = losses.run(losses.Config(quick=True, seeds=(42, 43), out_dir=self.get_temp_dir()))

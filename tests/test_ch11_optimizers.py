@@ -32,7 +32,7 @@ class OptimizersHelpersTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.parameters(("sgd", 1e-2), ("adam", 1e-3), ("nadam", 1e-3), ("momentum", 1e-3))
     def test_learning_rate_defaults_and_override(self, name, default):

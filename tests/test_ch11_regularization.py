@@ -23,7 +23,7 @@ class PredictionStatsTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_closed_form_values(self):
         mean = np.array([[0.7, 0.2, 0.1],    # predicts 0, true 0: correct

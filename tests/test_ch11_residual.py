@@ -20,7 +20,7 @@ class HiddenGradientNormsTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_linear_net_matches_the_chain_rule(self):
         # x -> W0 -> W1 -> W2 -> softmax, no activation: every gradient in closed form.
@@ -71,7 +71,7 @@ class ResidualExperimentTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_quick_run_writes_everything_with_sane_numbers(self):
         config = residual.Config(quick=True, out_dir=self.get_temp_dir())

@@ -27,7 +27,7 @@ class ScheduleForTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.parameters("constant", "performance")
     def test_constant_and_performance_are_floats(self, name):

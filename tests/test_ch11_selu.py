@@ -20,7 +20,7 @@ class SelfNormalizedTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.named_parameters(
         ("unit", [0.0, 0.1, -0.2], [1.0, 0.9, 1.2], True),

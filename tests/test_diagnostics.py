@@ -44,7 +44,7 @@ class ProbingTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.parameters(
         (keras.layers.Dense(2, activation="relu"), "relu"),
@@ -106,7 +106,7 @@ class GradientNormsTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_closed_form_linear_regression(self):
         # Loss mean((x w + b - y)^2): d/dw = 2/N x^T (x w + b - y).
@@ -222,7 +222,7 @@ class ActivationStatsTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.parameters((True, "hidden_0"), (False, "act_0"))
     def test_dead_relu_fraction(self, inline, layer):
@@ -322,7 +322,7 @@ class SaliencyTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.parameters(0, 5)
     def test_linear_softmax_model_closed_form(self, samples):

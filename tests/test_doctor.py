@@ -35,7 +35,7 @@ class DoctorTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_deep_sigmoid_with_unit_normal_weights_vanishes(self):
         inputs = keras.Input((784,))
@@ -180,7 +180,7 @@ class LearningRateProbeTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.parameters(
         (keras.optimizers.SGD, 200.0, ["lr_too_high"]),
@@ -358,7 +358,7 @@ class ProbeOnMnistTest(tf.test.TestCase):
                       "rmsprop": keras.optimizers.RMSprop}
         cls.models = {}
         for arch, name, rate, epochs in HEALTHY:
-            keras.backend.clear_session()
+            keras.backend.clear_session(free_memory=False)
             keras.utils.set_random_seed(0)
             model = (build_mlp(MLPSpec(hidden_units=(100,)), (28, 28), 10) if arch == "mlp"
                      else build_cnn(CNNSpec(filters=(16, 32), dense_units=(64,)), (28, 28), 10))

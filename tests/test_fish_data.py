@@ -47,7 +47,7 @@ class FishDataTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         self.tmp = Path(self.get_temp_dir())
 
     def _check_colours(self, data: FishData, colours: dict, atol=0.5):

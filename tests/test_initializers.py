@@ -23,7 +23,7 @@ class InitializersTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.named_parameters(
         ("glorot_normal", "glorot_normal", 2 / (FAN_IN + FAN_OUT), "normal"),

@@ -40,7 +40,7 @@ class ClassWeightsTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_balanced_formula(self):
         weights = class_weights([0, 0, 0, 1])
@@ -83,7 +83,7 @@ class LossesTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.product(gamma=[0.0, 1.0, 2.0, 5.0], alpha=[None, 0.25, [0.1, 0.2, 0.3, 0.4]])
     def test_focal_equals_keras_on_one_hot(self, gamma, alpha):

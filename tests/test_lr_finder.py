@@ -39,7 +39,7 @@ class LRFinderTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_sweep_rates_smoothing_and_suggestion(self):
         x, y = regression_data()

@@ -37,7 +37,7 @@ class OptimizersTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_names_and_default_rates(self):
         self.assertEqual(OPTIMIZER_NAMES, tuple(EXPECTED))

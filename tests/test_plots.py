@@ -64,7 +64,7 @@ class PlotsTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.named_parameters((name, name) for name in _calls())
     def test_returns_a_figure_and_writes_a_png(self, name):
@@ -153,7 +153,7 @@ class LearningCurvesTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_fine_tune_phase_two_is_drawn_after_phase_one(self):
         model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, name="base"),

@@ -27,7 +27,7 @@ class RegularizationTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_make_regularizer_none_when_both_zero(self):
         self.assertIsNone(make_regularizer())

@@ -26,7 +26,7 @@ class RunsTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         self.root = Path(self.get_temp_dir())
 
     def test_run_dir_name_and_no_collision(self):
@@ -113,7 +113,7 @@ class RunsTest(tf.test.TestCase):
 
     def test_same_seed_same_weights(self):
         def weights(seed):
-            keras.backend.clear_session()
+            keras.backend.clear_session(free_memory=False)
             runs.set_seed(seed)
             return [w.copy() for w in _tiny_model().get_weights()]
 

@@ -64,7 +64,7 @@ class SchedulesTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.parameters((1.0,), (2.0,), (0.5,))
     def test_power_formula(self, c):
@@ -261,7 +261,7 @@ class MakeScheduleTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_names(self):
         self.assertEqual(", ".join(SCHEDULE_NAMES), VALID)

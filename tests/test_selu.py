@@ -20,7 +20,7 @@ class SeluTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_hundred_layer_selu_net_self_normalizes(self):
         x = _inputs()

@@ -55,7 +55,7 @@ def _build():
 class PlumbingTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         self._saved = os.environ.pop("RECIPES_TENSORBOARD", None)
 
     def tearDown(self):
@@ -122,7 +122,7 @@ class RunLogsTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         saved = os.environ.pop("RECIPES_TENSORBOARD", None)  # the default level: on
         if saved is not None:
             self.addCleanup(os.environ.__setitem__, "RECIPES_TENSORBOARD", saved)

@@ -72,7 +72,7 @@ class ReuseLayersTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_training_b_leaves_a_bit_identical(self):
         model_a = _model_a()
@@ -167,7 +167,7 @@ class FreezeTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     def test_freeze_counts(self):
         model_b = reuse_layers(_model_a(), 3, 2)  # Dense 40, BN 16(+16), Dense 54, head 14
@@ -227,7 +227,7 @@ class FineTuneTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
     @parameterized.named_parameters(("tuple", False), ("dataset", True))
     def test_two_phases(self, as_dataset):

@@ -32,7 +32,7 @@ class DistributedTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         self.proc = None
 
     def tearDown(self):

@@ -41,7 +41,7 @@ class HyperModelTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         self.cnn = H.CNNHyperModel(INPUT, 3, seed=1, train_size=100, max_epochs=4)
         self.mlp = H.MLPHyperModel(INPUT, 3, seed=1, train_size=100, max_epochs=4)
 
@@ -291,7 +291,7 @@ class FishHyperModelTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         self.photos = _photos()
         self.fish = F.FishCNNHyperModel(self.photos, seed=1, max_epochs=2, rare_class=0)
 

@@ -59,7 +59,7 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         self.dir = self.get_temp_dir()
 
     @parameterized.parameters(
@@ -544,7 +544,7 @@ class FishSearchTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         keras.utils.set_random_seed(0)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         self.dir = self.get_temp_dir()
         self.folders = _fish_splits(os.path.join(self.dir, "photos"))
         self.argv = ["--data", "fish", "--train-dir", self.folders[0], "--val-dir",
