@@ -35,12 +35,3 @@ def pytest_collection_finish(session):
 
     gc.collect()
     gc.freeze()
-
-
-def pytest_collection_modifyitems(session, config, items):
-    """Run the slow integration tests first (a stable sort: the file order otherwise).
-
-    With two workers stealing work, a one-minute test that starts last leaves the other
-    worker idle until it ends; started first, the short tests fill the gaps at the end.
-    """
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
