@@ -180,7 +180,7 @@ def run(config: Config) -> dict[str, Any]:
 
     from recipes.data.fish import load_fish_splits
     from recipes.data.pipeline import make_dataset
-    from recipes.hardware import choose_precision
+    from recipes.hardware import choose_precision, clear_session
 
     policy = choose_precision(config.precision)[0]
     keras.mixed_precision.set_global_policy(policy)
@@ -191,7 +191,7 @@ def run(config: Config) -> dict[str, Any]:
     for round_ in range(2):
         order = config.augmentations if round_ == 0 else config.augmentations[::-1]
         for aug in order:
-            keras.backend.clear_session(free_memory=False)
+            clear_session()  # keeps the dtype policy (recipes.hardware)
             augmentation = None if aug == "recipe" else (() if aug == "none" else (aug,))
             speed = _photos_per_s(_model(config.image_size, augmentation, config.quick),
                                   dataset, config.steps)

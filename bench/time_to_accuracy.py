@@ -32,7 +32,7 @@ import numpy as np
 from bench.configs import CONFIGS
 from recipes.checks import check_at_least, check_choice
 from recipes.cli import option, run_cli
-from recipes.hardware import PRECISIONS, choose_precision
+from recipes.hardware import PRECISIONS, choose_precision, clear_session
 
 __all__ = ["QUICK", "TARGETS", "Config", "load_data", "main", "parse_seeds", "run",
            "run_benchmark", "run_config"]
@@ -164,9 +164,7 @@ def run_seed(config: Any, data: dict, seed: int, epochs: float,
     from bench.clock import StopAfterSteps, TestAccuracyClock, time_to
     from bench.models import build_and_compile
 
-    policy = keras.config.dtype_policy().name
-    keras.backend.clear_session(free_memory=False)  # which also resets the dtype policy to float32:
-    keras.mixed_precision.set_global_policy(policy)  # set it again
+    clear_session()  # Keras's alone would reset the dtype policy to float32
     keras.utils.set_random_seed(seed)
     n = len(data["x_train"])
     steps = int(math.ceil(n / config.batch_size))

@@ -35,7 +35,7 @@ from recipes.callbacks import EpochTimer, tensorboard_callbacks
 from recipes.checks import InputError
 from recipes.data.fish import FishSplits, load_fish_splits
 from recipes.data.pipeline import make_dataset
-from recipes.hardware import choose_precision
+from recipes.hardware import choose_precision, clear_session
 from recipes.losses import class_weights, make_loss
 from recipes.lr_finder import find_learning_rate
 from recipes.metrics import class_report, confusion_matrix
@@ -266,7 +266,7 @@ def train_cnn(
     if remedy == "oversample":
         rows = rows[oversample_indices(y_all, seed)]
     x, y = data.x["train"][rows], data.y["train"][rows]
-    keras.backend.clear_session(free_memory=False)
+    clear_session()  # keeps the dtype policy (recipes.hardware)
     set_seed(seed)
     model = build_cnn(spec, (data.image_size, data.image_size, 3), k, name=name)
     loss = make_loss("focal") if remedy == "focal" else make_loss("crossentropy")

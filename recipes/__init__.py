@@ -30,7 +30,8 @@ from recipes._startup import install_import_hooks, lazy_exports
 _EXPORTS: dict[str, str] = {
     # names every factory accepts (no TensorFlow)
     **dict.fromkeys(("ACTIVATION_NAMES", "DEFAULT_LEARNING_RATES", "INITIALIZER_NAMES",
-                     "LOSS_NAMES", "OPTIMIZER_NAMES", "SCHEDULE_NAMES"), "recipes.names"),
+                     "LOSS_NAMES", "OPTIMIZER_NAMES", "PRECISIONS", "SCHEDULE_NAMES"),
+                    "recipes.names"),
     # specs and builders
     **dict.fromkeys(("CNNSpec", "MLPSpec"), "recipes.specs"),
     **dict.fromkeys(("build_cnn", "build_mlp", "count_params"), "recipes.builders"),
@@ -56,6 +57,8 @@ _EXPORTS: dict[str, str] = {
     "load_mnist": "recipes.data.mnist",
     **dict.fromkeys(("FishData", "load_fish"), "recipes.data.fish"),
     "make_dataset": "recipes.data.pipeline",
+    # the machine and its dtype policy
+    **dict.fromkeys(("choose_precision", "clear_session", "machine_info"), "recipes.hardware"),
     # diagnosis
     **dict.fromkeys(("activation_stats", "gradient_norms", "layer_outputs", "weight_stats"),
                     "recipes.diagnosis.measures"),

@@ -18,7 +18,7 @@ Reference: Géron, Hands-On ML (3rd ed.), chapter 11 (the techniques these names
 from __future__ import annotations
 
 __all__ = ["ACTIVATION_NAMES", "DEFAULT_LEARNING_RATES", "INITIALIZER_NAMES", "LOSS_NAMES",
-           "OPTIMIZER_NAMES", "SCHEDULE_NAMES"]
+           "OPTIMIZER_NAMES", "PRECISIONS", "SCHEDULE_NAMES"]
 
 ACTIVATION_NAMES: tuple[str, ...] = (
     "relu", "leaky_relu", "prelu", "rrelu", "elu", "selu", "gelu", "swish", "silu", "mish",
@@ -59,3 +59,7 @@ SCHEDULE_NAMES: tuple[str, ...] = (
 LOSS_NAMES: tuple[str, ...] = (
     "crossentropy", "focal", "binary_crossentropy", "binary_focal", "mse",
 )
+
+# Keras dtype policies a run may ask for; "auto" is `recipes.hardware.choose_precision`'s
+# choice (mixed_bfloat16 where the CPU computes bf16 natively, else float32).
+PRECISIONS: tuple[str, ...] = ("auto", "float32", "mixed_bfloat16")

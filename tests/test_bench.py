@@ -22,7 +22,7 @@ from bench.models import build_and_compile, keras_io_convnet
 from bench.overhead import hand_built
 from bench.report import headline, median_range, speedups, stall_seconds, summarize
 from recipes import CNNSpec, build_cnn
-from recipes.hardware import choose_precision, cpu_flags, machine_info
+from recipes.hardware import choose_precision, clear_session, cpu_flags, machine_info
 from recipes.schedules import OneCycle
 
 CPUINFO = """processor\t: 0
@@ -54,6 +54,22 @@ class HardwareTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(choose_precision("float32", {"avx512_bf16"})[0], "float32")
         with self.assertRaisesRegex(ValueError, "Unknown precision 'fp8'. Valid: auto, float32"):
             choose_precision("fp8")
+
+    def test_clear_session_keeps_or_sets_the_dtype_policy(self):
+        # Keras's own clear_session() resets the policy to float32: a loop that set bf16
+        # once would silently build every later model in float32.
+        keras.config.set_dtype_policy("mixed_bfloat16")
+        self.addCleanup(keras.config.set_dtype_policy, "float32")
+        keras.backend.clear_session(free_memory=False)
+        self.assertEqual(keras.config.dtype_policy().name, "float32")
+        keras.config.set_dtype_policy("mixed_bfloat16")
+        self.assertEqual(clear_session(), "mixed_bfloat16")
+        self.assertEqual(keras.layers.Dense(2).dtype_policy.compute_dtype, "bfloat16")
+        self.assertEqual(clear_session("float32"), "float32")
+        self.assertEqual(keras.layers.Dense(2).dtype_policy.name, "float32")
+        self.assertEqual(clear_session("auto"), choose_precision("auto")[0])
+        with self.assertRaisesRegex(ValueError, "float33"):
+            clear_session("float33")
 
 
 def _tiny_model() -> keras.Model:
@@ -420,3 +436,5 @@ class StepsPerExecutionBenchTest(tf.test.TestCase):
             spe.main(["--depths", "0"])
         self.assertEqual(ctx.exception.code, 2)
         self.assertIn("error: depths must be integers >= 1, got (0,).", err.getvalue())
+
+

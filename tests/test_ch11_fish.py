@@ -165,6 +165,21 @@ class FishTrainPredictTest(tf.test.TestCase):
         keras.backend.clear_session(free_memory=False)
         self.tmp = Path(self.get_temp_dir())
 
+    def test_the_cnn_trains_in_the_policy_set_before_it(self):
+        # train_cnn clears Keras's session before building; Keras's own clear_session()
+        # would reset the policy to float32 and the report would claim bf16 for a float32 run
+        root = make_folder(self.tmp / "photos", {"red": 12, "green": 12}, size=16)
+        data = load_fish_splits(root, image_size=16, validation_split=0.25, test_split=0.5,
+                                cache_dir=self.tmp / "cache")
+        self.addCleanup(keras.config.set_dtype_policy, "float32")
+        self.assertEqual(_fish.set_precision("mixed_bfloat16"), "mixed_bfloat16")
+        with contextlib.redirect_stdout(io.StringIO()):
+            trained = _fish.train_cnn(_fish.recipe_spec(quick=True, augmentation=()), data,
+                                      epochs=1, batch_size=8, max_lr=3e-3, verbose=0)
+        self.assertEqual(trained.model.get_layer("conv_0_0").dtype_policy.compute_dtype,
+                         "bfloat16")
+        self.assertEqual(trained.model.get_layer("output").dtype_policy.name, "float32")
+
     def test_tiny_cnn_learns_colours_and_predict_reads_photos_and_folders(self):
         root = make_folder(self.tmp / "photos", {"red": 30, "green": 30, "blue": 30}, size=16)
         data = load_fish_splits(root, image_size=16, validation_split=0.2, test_split=0.5,
@@ -176,6 +191,7 @@ class FishTrainPredictTest(tf.test.TestCase):
         _fish.evaluate(trained, data)
         self.assertGreaterEqual(trained.accuracy["test"], 0.9)
         self.assertEqual(trained.report["class"].tolist(), ["blue", "green", "red"])
+        self.assertEqual(trained.model.get_layer("conv_0_0").dtype_policy.name, "float32")
         self.assertGreater(trained.first_step_s, 0)
         self.assertBetween(trained.best_epoch, 1, 8)
         path = predict.save_model_with_classes(trained.model, self.tmp / "m.keras",

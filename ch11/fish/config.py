@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ch11._config import optimizer_option, option, out_dir_option
 from ch11._fish_config import FishDataConfig
 from recipes.checks import check_fraction, check_positive
+from recipes.names import PRECISIONS
 
 __all__ = ["BACKBONES", "IMBALANCE", "NAME", "PRECISIONS", "Config"]
 
@@ -14,7 +15,6 @@ NAME = "fish"
 BACKBONES = ("none", "mobilenetv2", "efficientnetb0")
 # The remedies against the imbalance (ch11._fish.REMEDIES, plus "both" = weights + focal).
 IMBALANCE = ("none", "class_weight", "focal", "oversample", "both")
-PRECISIONS = ("auto", "float32", "mixed_bfloat16")  # recipes.hardware.PRECISIONS
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from ch11.fish.config import NAME, Config
 from ch11.fish.predict import save_model_with_classes
 from recipes.callbacks import EpochTimer
 from recipes.data.pipeline import make_dataset
-from recipes.hardware import machine_info
+from recipes.hardware import clear_session, machine_info
 from recipes.losses import class_weights, make_loss
 from recipes.transfer import build_transfer, fine_tune
 
@@ -34,7 +34,7 @@ def _weights(config: Config) -> str | None:
 def train_transfer(config: Config, data: _fish.FishSplits) -> _fish.Trained:
     """A ``keras.applications`` backbone: frozen, then fine-tuned (or one phase from scratch)."""
     print(f"\n=== transfer: {config.backbone}, weights {config.weights} ===", flush=True)
-    keras.backend.clear_session(free_memory=False)
+    clear_session()  # keeps the dtype policy (recipes.hardware)
     keras.utils.set_random_seed(config.seed)
     k, size = len(data.class_names), (data.image_size, data.image_size, 3)
     model = build_transfer(config.backbone, size, k, weights=_weights(config),
@@ -100,7 +100,7 @@ def run(config: Config) -> ex.Results:
     if config.backbone != "none":  # fail now, not after the CNN has trained
         build_transfer(config.backbone, (config.image_size,) * 2 + (3,), 2,
                        weights=_weights(config), width=config.width)
-        keras.backend.clear_session(free_memory=False)
+        clear_session()  # keeps the dtype policy (recipes.hardware)
     run_dir, started = ex.start(NAME, config)
     cnn = _train_cnn(config, data, config.imbalance,
                      f"CNN from scratch ({config.imbalance}), {len(data.y['train']):,} photos",

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from ch11._config import check_names, optimizer_option, option, out_dir_option
 from ch11._fish_config import FishDataConfig
 from recipes.checks import check_at_least, check_positive
+from recipes.names import PRECISIONS
 
 __all__ = ["NAME", "REMEDIES", "Config"]
 
 NAME = "fish_imbalance"
 REMEDIES = ("none", "class_weight", "focal", "oversample")  # ch11._fish.REMEDIES
-PRECISIONS = ("auto", "float32", "mixed_bfloat16")  # recipes.hardware.PRECISIONS
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from ch11.fish_imbalance import report
 from ch11.fish_imbalance.config import NAME, Config
 from recipes.builders import build_cnn
 from recipes.diagnosis.measures import class_gradient_shares
-from recipes.hardware import machine_info
+from recipes.hardware import clear_session, machine_info
 from recipes.losses import class_weights, make_loss
 from recipes.metrics import class_report, confusion_matrix
 from recipes.runs import set_seed
@@ -123,7 +123,7 @@ def run(config: Config) -> ex.Results:
     rare = rare_class(data)
     run_dir, started = ex.start(NAME, config)
     spec = _fish.recipe_spec(quick=config.quick)
-    keras.backend.clear_session(free_memory=False)
+    clear_session()  # keeps the dtype policy (recipes.hardware)
     set_seed(config.seeds[0])
     shares = _shares(build_cnn(spec, (data.image_size,) * 2 + (3,), len(data.class_names)),
                      data, rare, "at initialization")

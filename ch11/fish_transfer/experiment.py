@@ -17,7 +17,7 @@ from ch11.fish_transfer.config import NAME, Config
 from recipes.callbacks import EpochTimer
 from recipes.checks import InputError
 from recipes.data.pipeline import make_dataset
-from recipes.hardware import machine_info
+from recipes.hardware import clear_session, machine_info
 from recipes.metrics import roc_auc_per_class
 from recipes.runs import set_seed
 from recipes.transfer import build_transfer, fine_tune, reuse_layers
@@ -63,7 +63,7 @@ def _two_phases(model: keras.Model, data: _fish.FishSplits, config: Config, seed
 
 def _train_b(variant: str, model_a: keras.Model, data_b: _fish.FishSplits, config: Config,
              seed: int) -> tuple[keras.Model, float, dict]:
-    keras.backend.clear_session(free_memory=False)
+    clear_session()  # keeps the dtype policy (recipes.hardware)
     set_seed(seed)
     k = len(data_b.class_names)
     if variant == "scratch":
@@ -119,7 +119,7 @@ def run(config: Config) -> ex.Results:
     if _weights(config):  # fail now, not after model A has trained
         build_transfer("mobilenetv2", (config.image_size,) * 2 + (3,), 2,
                        weights=_weights(config))
-        keras.backend.clear_session(free_memory=False)
+        clear_session()  # keeps the dtype policy (recipes.hardware)
     run_dir, started = ex.start(NAME, config)
     data_a = _fish.subset_classes(data, a_names)
     a = _fish.train_cnn(_fish.recipe_spec(quick=config.quick), data_a, epochs=config.a_epochs,
