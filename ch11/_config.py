@@ -27,12 +27,12 @@ from typing import Any
 
 from recipes.checks import check_at_least, check_choice, check_positive, check_sizes
 from recipes.cli import module_prog, option, run_cli
-from recipes.names import OPTIMIZER_NAMES
+from recipes.names import OPTIMIZER_NAMES, PRECISIONS
 
 __all__ = ["INPUT_NORMS", "MNIST_INTRA_OP_THREADS", "ExperimentConfig", "SeededConfig",
            "check_digit", "check_names", "experiment_package", "headline_seeds",
            "input_norm_option", "optimizer_option", "option", "out_dir_option",
-           "parse_variant", "parse_variants", "seeds_option", "seeds_why"]
+           "parse_variant", "parse_variants", "precision_option", "seeds_option", "seeds_why"]
 
 INPUT_NORMS = ("normalization", "none")
 # TensorFlow's intra-op threads in an MNIST experiment's command line (unless
@@ -75,6 +75,24 @@ def input_norm_option(why: str) -> Any:
                                    "[0, 1]", INPUT_NORMS)
 
 
+def precision_option(models: str) -> Any:
+    """The ``precision`` option of an MNIST experiment with convolutional models.
+
+    Args:
+        models: which models it applies to, e.g. ``"CNN variants"``.
+
+    Returns:
+        A ``dataclasses.field`` defaulting to ``"auto"``, choices `recipes.names.PRECISIONS`
+        (checked by `ExperimentConfig._check_precision`).
+
+    Reference: Géron, Hands-On ML (3rd ed.), ch. 11 (mixed precision, in "Faster
+    Optimizers"' sidebar on training speed); bench/precision.md (the measurement).
+    """
+    return option("auto", f"dtype policy of the {models} ('auto': mixed_bfloat16 where the "
+                          "CPU computes bf16 natively, else float32); the MLPs stay float32 "
+                          "(bf16 does not speed them up: bench/precision.md)", PRECISIONS)
+
+
 def out_dir_option() -> Any:
     """The ``out_dir`` option every experiment ends with: where run folders go.
 
@@ -113,6 +131,11 @@ class ExperimentConfig:
         that is not above 0 (NaN included)."""
         for name in names:
             check_positive(name, getattr(self, name))
+
+    def _check_precision(self) -> None:
+        """Raise ``ValueError`` naming the choices unless ``precision`` is one of
+        `recipes.names.PRECISIONS`."""
+        check_choice("precision", self.precision, PRECISIONS)
 
     def _positive_sizes(self, name: str) -> None:
         """Raise ``ValueError("<name> must be positive, got <value>.")`` unless the tuple

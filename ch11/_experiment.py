@@ -42,6 +42,7 @@ from ch11._config import (
 )
 from recipes.callbacks import EpochTimer, steps_per_execution, tensorboard_callbacks
 from recipes.data import load_mnist, make_dataset
+from recipes.hardware import choose_precision, clear_session
 from recipes.losses import LOSS_NAMES, make_loss
 from recipes.optimizers import make_optimizer
 from recipes.runs import (
@@ -57,10 +58,34 @@ from recipes.runs import (
     write_report,
 )
 
-__all__ = ["HIDDEN_LAYERS", "INPUT_NORMS", "ExperimentConfig", "Results", "classifier_compile",
-           "finish", "input_norm_option", "mnist_splits", "optimizer_option", "option",
-           "out_dir_option", "over_seeds", "start", "tensorboard_dir", "test_accuracy",
-           "train_subset", "train_variant"]
+__all__ = ["HIDDEN_LAYERS", "INPUT_NORMS", "MLP_PRECISION", "ExperimentConfig", "Results",
+           "classifier_compile", "cnn_precision", "finish", "input_norm_option", "mnist_splits",
+           "optimizer_option", "option", "out_dir_option", "over_seeds", "start",
+           "tensorboard_dir", "test_accuracy", "train_subset", "train_variant"]
+
+# The dtype policy of every MLP in the MNIST experiments, and why: their 100-300-unit
+# layers train no faster in bf16 on a CPU (the casts cost what the smaller products save),
+# and float32 keeps the chapter's numerics (gradient norms, activation variances) as the
+# book's. Measured by `python -m bench.precision` (bench/precision.md).
+MLP_PRECISION = ("float32", "MLPs of 100-300 units train no faster in bf16 on a CPU "
+                            "(bench/precision.md), and float32 keeps the chapter's numerics")
+
+
+def cnn_precision(requested: str) -> tuple[str, str]:
+    """The dtype policy of an MNIST experiment's convolutional models, and why.
+
+    Args:
+        requested: the experiment's ``--precision`` (`recipes.names.PRECISIONS`).
+
+    Returns:
+        ``(policy, reason)``: ``"auto"`` gives ``mixed_bfloat16`` where the CPU computes
+        bf16 natively (a small CNN trains 1.4-1.9x faster in it there, bench/precision.md),
+        float32 elsewhere.
+    """
+    policy, why = choose_precision(requested)
+    if requested == "auto" and policy != "float32":
+        why += "; a small CNN trains faster in it (bench/precision.md)"
+    return policy, why
 
 
 
@@ -200,6 +225,7 @@ def train_variant(
     verbose: int | None = None,
     fit_kwargs: Mapping[str, Any] | None = None,
     log_dir: str | os.PathLike | None = None,
+    precision: str = "float32",
 ) -> tuple[keras.Model, keras.callbacks.History]:
     """Re-seed, build, compile and fit one variant with the validation set.
 
@@ -221,6 +247,9 @@ def train_variant(
             the learning rate, and gradient norms and dead units on the first 256 training
             examples (`recipes.callbacks.tensorboard_callbacks`; the results are the same
             with or without). Defaults to `None` (no logs).
+        precision: the dtype policy the model is built with (`recipes.names.PRECISIONS`
+            or a Keras policy name; `cnn_precision` for a convolutional variant). Defaults
+            to `"float32"` (`MLP_PRECISION` says why the MLPs keep it).
 
     Returns:
         ``(model, history)``; ``history.history["epoch_time"]`` holds seconds per epoch.
@@ -233,12 +262,15 @@ def train_variant(
         print(f"\n=== {label} ===", flush=True)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    # Without Keras's gc.collect(): it costs 0.2 s in a fresh process and up to 1 s in a
-    # long-lived one (a Jupyter kernel, a test worker) per variant; Python's own collector
-    # frees the previous model's reference cycles.
-    keras.backend.clear_session(free_memory=False)
+    # Without Keras's gc.collect() (recipes.hardware.clear_session): it costs 0.2 s in a
+    # fresh process and up to 1 s in a long-lived one (a Jupyter kernel, a test worker) per
+    # variant; Python's own collector frees the previous model's reference cycles.
+    clear_session(precision)  # without gc.collect(); the model is built with `precision`
     set_seed(seed)
-    model = build()
+    try:
+        model = build()
+    finally:  # what is built outside a variant (probes, diagnostics) stays float32
+        keras.config.set_dtype_policy("float32")
     board = [] if log_dir is None else tensorboard_callbacks(
         log_dir, (data["x_train"][:256], data["y_train"][:256]))
     # Many steps per call of the compiled train function (the same updates, without the
@@ -288,6 +320,7 @@ def finish(
     notes: Sequence[str] = (),
     sections: Sequence[tuple[str, str]] = (),
     evidence: Any = None,
+    precision: Mapping[str, tuple[str, str]] | None = None,
 ) -> Results:
     """Write results.json, the history CSVs and report.md; print the table and the folder.
 
@@ -295,6 +328,10 @@ def finish(
         evidence: the headline's `ch11._evidence.Evidence` (its spread over seeds and the
             book's figure): results.json's ``evidence`` entry, and the report's sections
             after `sections`. Defaults to `None`.
+        precision: the dtype policy of each family of models and why, e.g.
+            ``{"mlp": MLP_PRECISION, "cnn": cnn_precision(config.precision)}``:
+            results.json's ``precision`` entry and a line of the report. Defaults to
+            `None` (every model in float32: ``{"every model": MLP_PRECISION}``).
 
     Returns:
         The `Results`.
@@ -303,17 +340,23 @@ def finish(
         write_history(run_dir, variant, history)
     wall = time.perf_counter() - started
     metrics = {**(metrics or {}), "wall_time_s": round(wall, 1)}
+    precision = precision or {"every model": MLP_PRECISION}
     results = {
         "experiment": name, "seed": config.seed, "quick": getattr(config, "quick", False),
         "metrics": metrics, "table": table, "notes": list(notes),
         "versions": library_versions(), "commit": git_commit(), "machine": machine_info(),
         "tf_intra_op_threads": intra_op_threads(),  # reruns match when this matches
+        "precision": {family: {"policy": policy, "why": why}
+                      for family, (policy, why) in precision.items()},
     }
     if evidence is not None:
         results["evidence"] = evidence.to_json()
         sections = [*sections, *evidence.sections()]
     write_json(run_dir / "results.json", results)
-    write_report(run_dir, title, table, intro=intro + f"\n\nWall time: {wall:.0f} s.",
+    policies = "; ".join(f"{family} {entry['policy']} ({entry['why']})"
+                         for family, entry in results["precision"].items())
+    write_report(run_dir, title, table,
+                 intro=intro + f"\n\nWall time: {wall:.0f} s. Dtype policy: {policies}.",
                  figures=figures, notes=notes, sections=sections)
     mark_finished(run_dir)  # last: the folder loses its UNFINISHED marker (recipes.runs)
     with pd.option_context("display.width", 160, "display.max_columns", 30):

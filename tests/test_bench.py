@@ -438,3 +438,38 @@ class StepsPerExecutionBenchTest(tf.test.TestCase):
         self.assertIn("error: depths must be integers >= 1, got (0,).", err.getvalue())
 
 
+
+@pytest.mark.slow
+class PrecisionBenchTest(tf.test.TestCase):
+    def test_quick_run_times_both_policies_and_builds_what_it_says(self):
+        from bench import precision
+
+        out = self.get_temp_dir()
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            result = precision.run(precision.Config(quick=True, out_dir=out))
+        self.assertEqual([r["family"] for r in result["families"]], ["mlp_20x100", "cnn_16_32"])
+        for row in result["families"]:
+            self.assertEqual((row["built_float32"], row["built_bf16"]),
+                             ("float32", "mixed_bfloat16"))
+            self.assertAllClose(row["speedup"], row["seconds_float32"] / row["seconds_bf16"],
+                                atol=0.0051)
+        self.assertEqual(result["recipe_rows"], [])
+        saved = json.loads((Path(out) / "precision.json").read_text())
+        self.assertEqual(saved["families"], result["families"])
+        table = (Path(out) / "precision.md").read_text()
+        self.assertIn("| `cnn_16_32` | recipe-cnn (16-32 filters, dense 64, batch 64) |", table)
+        self.assertIn(result["machine"]["cpu"], table)
+        self.assertIn("cnn_16_32: float32", printed.getvalue())
+        self.assertEqual(keras.config.dtype_policy().name, "float32")
+
+    def test_bad_recipe_and_images_exit_2(self):
+        from bench import precision
+
+        for argv, message in ((["--recipes", "gd"], "invalid choice: 'gd'"),
+                              (["--images", "10"], "images must be >= 256, got 10.")):
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err), self.assertRaises(SystemExit) as ctx:
+                precision.main(argv)
+            self.assertEqual(ctx.exception.code, 2)
+            self.assertIn(message, err.getvalue())
+

@@ -33,7 +33,7 @@ FIELDS = {
     "selu": "seed quick seeds depth units epochs optimizer learning_rate batch_size probe_size "
             "investigate investigate_train trace_every out_dir",
     "batch_norm": "seed quick seeds mlp_depth mlp_units activation mlp_epochs cnn_epochs optimizer "
-                  "learning_rates batch_size small_batch_size small_batch_train out_dir",
+                  "learning_rates batch_size small_batch_size small_batch_train precision out_dir",
     "clipping": "seed quick seeds depth units activation optimizer learning_rate clipvalue "
                 "clipnorm global_clipnorm epochs batch_size monitor_batch monitor_every out_dir",
     "transfer": "seed quick seeds classes_b n_train_b hidden_units optimizer learning_rate "
@@ -42,11 +42,12 @@ FIELDS = {
     "optimizers": "seed quick seeds optimizers hidden_units activation epochs learning_rate "
                   "batch_size out_dir",
     "schedules": "seed quick seeds schedules optimizer learning_rate epochs cnn_schedules "
-                 "cnn_max_lr cnn_epochs batch_size finder_steps target_accuracy out_dir",
+                 "cnn_max_lr cnn_epochs batch_size finder_steps target_accuracy precision "
+                 "out_dir",
     "regularization": "seed quick seeds train_size hidden_units epochs optimizer learning_rate l2 "
                       "dropout_rate alpha_dropout_rate max_norm mc_samples batch_size out_dir",
     "cnn_hparams": "seed quick seeds kernel_sizes poolings optimizers filters dense_units "
-                   "train_size max_epochs patience batch_size out_dir",
+                   "train_size max_epochs patience batch_size precision out_dir",
     "gradient_descent": "seed quick seeds batch_sizes epochs sgd_train hidden_units optimizer "
                         "base_learning_rate lr_scaling out_dir",
     "losses": "seed quick seeds hidden_units epochs optimizer learning_rate batch_size "
@@ -84,6 +85,17 @@ class _Tiny(ex.ExperimentConfig):
         if self.rate is not None:
             self._positive("rate")
         self._positive_sizes("sizes")
+
+
+def _main_error(name: str, argv: list[str]) -> tuple[int, str]:
+    """An experiment's CLI on bad arguments: (exit code, stderr)."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = importlib.import_module(f"ch11.{name}").main(argv)
+        except SystemExit as exit_:
+            code = exit_.code
+    return code, err.getvalue()
 
 
 def _fake_run(config):
@@ -296,6 +308,50 @@ class CompileAndDataTest(tf.test.TestCase, parameterized.TestCase):
                                            "steps_per_execution": 7}, data,
                                    seed=3, epochs=1, batch_size=4, verbose=0)
         self.assertEqual(mine.steps_per_execution, 7)
+
+    def test_train_variant_builds_in_its_precision_and_leaves_float32(self):
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(64, 4)).astype("float32")
+        y = (x[:, 0] > 0).astype("int64")
+        data = {"x_train": x, "y_train": y, "x_valid": x[:16], "y_valid": y[:16]}
+
+        def build():
+            return keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, "relu"),
+                                     keras.layers.Dense(2, "softmax", dtype="float32")])
+
+        keras.config.set_dtype_policy("mixed_bfloat16")  # a leftover global policy
+        self.addCleanup(keras.config.set_dtype_policy, "float32")
+        model, history = ex.train_variant(build, ex.classifier_compile("sgd", 0.1), data,
+                                          seed=3, epochs=1, batch_size=16, verbose=0)
+        self.assertEqual(model.layers[0].dtype_policy.name, "float32")  # the default
+        model, history = ex.train_variant(build, ex.classifier_compile("sgd", 0.1), data,
+                                          seed=3, epochs=1, batch_size=16, verbose=0,
+                                          precision="mixed_bfloat16")
+        self.assertEqual(model.layers[0].dtype_policy.compute_dtype, "bfloat16")
+        self.assertEqual(model.layers[0].kernel.dtype, "float32")  # mixed: float32 weights
+        self.assertTrue(np.isfinite(history.history["loss"][0]))
+        self.assertEqual(keras.config.dtype_policy().name, "float32")  # nothing leaks out
+
+    def test_cnn_precision_follows_the_cpu_and_explains_auto(self):
+        from recipes.hardware import choose_precision
+
+        self.assertEqual(ex.cnn_precision("float32"), ("float32", "float32 as requested"))
+        policy, why = ex.cnn_precision("auto")
+        self.assertEqual(policy, choose_precision("auto")[0])
+        self.assertStartsWith(why, "auto: ")
+        self.assertEqual(ex.MLP_PRECISION[0], "float32")
+
+    @parameterized.parameters("cnn_hparams", "schedules", "batch_norm")
+    def test_a_bad_precision_exits_2_naming_the_choices(self, name):
+        code, err = _main_error(name, ["--precision", "bfloat8"])
+        self.assertEqual(code, 2)
+        self.assertIn("error: argument --precision: invalid choice: 'bfloat8' (choose from "
+                      "'auto', 'float32', 'mixed_bfloat16')", err)
+        config = importlib.import_module(f"ch11.{name}").Config
+        with self.assertRaisesRegex(ValueError, "Unknown precision 'bfloat8'. Valid: auto, "
+                                                "float32, mixed_bfloat16."):
+            config(precision="bfloat8")  # from Python, the Config checks it
+        self.assertEqual(config().precision, "auto")
 
     def test_train_subset_cuts_only_the_training_set(self):
         data = {k: np.arange(10) for k in ("x_train", "y_train", "x_valid", "y_valid",

@@ -185,3 +185,14 @@ class RunStatusTest(tf.test.TestCase):
         ex.finish("exp", Config(), run_dir, started, pd.DataFrame({"a": [1]}), title="T")
         self.assertTrue(runs.is_finished(run_dir))
         self.assertFalse((run_dir / runs.UNFINISHED).exists())
+        results = json.loads((run_dir / "results.json").read_text())
+        self.assertEqual(results["precision"], {"every model": {
+            "policy": "float32", "why": ex.MLP_PRECISION[1]}})
+        self.assertIn("Dtype policy: every model float32 (MLPs of 100-300 units",
+                      (run_dir / "report.md").read_text())
+        run_dir, started = ex.start("exp", Config())
+        ex.finish("exp", Config(), run_dir, started, pd.DataFrame({"a": [1]}), title="T",
+                  precision={"CNN": ("mixed_bfloat16", "auto: bf16 here")})
+        results = json.loads((run_dir / "results.json").read_text())
+        self.assertEqual(results["precision"],
+                         {"CNN": {"policy": "mixed_bfloat16", "why": "auto: bf16 here"}})

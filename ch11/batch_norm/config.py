@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ch11._config import SeededConfig, optimizer_option, option, out_dir_option
+from ch11._config import SeededConfig, optimizer_option, option, out_dir_option, precision_option
 from recipes.checks import check_positive
 from recipes.names import ACTIVATION_NAMES
 
@@ -29,10 +29,12 @@ class Config(SeededConfig):
     batch_size: int = option(32, "mini-batch size")
     small_batch_size: int = option(4, "the 'very small' batch")
     small_batch_train: int = option(5000, "training images for the small-batch run")
+    precision: str = precision_option("CNN variants")
     out_dir: str = out_dir_option()
 
     def __post_init__(self) -> None:
         self._check_seeds()
+        self._check_precision()
         self._at_least(1, "mlp_depth", "mlp_units", "mlp_epochs", "cnn_epochs", "batch_size",
                        "small_batch_size", "small_batch_train")
         if not self.learning_rates:

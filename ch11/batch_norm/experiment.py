@@ -71,6 +71,7 @@ def run(config: Config) -> ex.Results:
     mlp = MLPSpec.deep(config.mlp_depth, config.mlp_units, activation=config.activation)
     cnn = CNNSpec(filters=(32, 64), dense_units=(128,), activation=config.activation)
     lr0 = config.learning_rates[0]
+    cnn_policy = ex.cnn_precision(config.precision)[0]
     plan = [("mlp", p, lr) for lr in config.learning_rates for p in BATCH_NORM_CHOICES]
     plan += [("cnn", p, lr0) for p in BATCH_NORM_CHOICES]
     total = len(plan) + 2
@@ -85,6 +86,7 @@ def run(config: Config) -> ex.Results:
             lambda s=spec, b=builder: b(s, (28, 28), 10),
             ex.classifier_compile(config.optimizer, lr, loss=_LOSS), data,
             seed=config.seed, epochs=epochs, batch_size=config.batch_size,
+            precision=cnn_policy if family == "cnn" else ex.MLP_PRECISION[0],
             label=f"variant {k}/{total}: {family}, BN {placement}, learning rate {lr:g}",
             log_dir=ex.tensorboard_dir(run_dir, key))
         diag = None
@@ -127,7 +129,9 @@ def run(config: Config) -> ex.Results:
     return ex.finish(NAME, config, run_dir, started, table, title="Batch normalization on MNIST",
                      intro=report.intro(config), histories=histories,
                      figures=figures + flow_figures, notes=notes, metrics=report.metrics(table),
-                     sections=[("Diagnostics", diagnosis)], evidence=evidence)
+                     sections=[("Diagnostics", diagnosis)], evidence=evidence,
+                     precision={"MLPs": ex.MLP_PRECISION,
+                                "CNNs": ex.cnn_precision(config.precision)})
 
 
 def _rerun(config: Config, data: dict, small: dict, mlp: MLPSpec, cnn: CNNSpec,
@@ -145,6 +149,7 @@ def _rerun(config: Config, data: dict, small: dict, mlp: MLPSpec, cnn: CNNSpec,
         _, history = ex.train_variant(
             lambda s=spec, b=builder: b(s, (28, 28), 10),
             ex.classifier_compile(config.optimizer, lr, loss=_LOSS), train, seed=seed,
-            epochs=1, batch_size=batch, label=f"seed {seed}: {variant}")
+            epochs=1, batch_size=batch, label=f"seed {seed}: {variant}",
+            precision=ex.cnn_precision(config.precision)[0] if family == "cnn" else "float32")
         rows.append({"variant": variant, "val_acc_epoch1": history.history["val_accuracy"][0]})
     return rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ch11._config import SeededConfig, check_names, option, out_dir_option
+from ch11._config import SeededConfig, check_names, option, out_dir_option, precision_option
 from recipes.names import OPTIMIZER_NAMES
 from recipes.specs import POOLING_CHOICES
 
@@ -31,10 +31,12 @@ class Config(SeededConfig):
     max_epochs: int = option(6, "epoch cap per run (6 keeps the 18 runs near 5 min on 2 cores)")
     patience: int = option(2, "early-stopping patience (val_loss)")
     batch_size: int = option(64, "mini-batch size")
+    precision: str = precision_option("CNNs")
     out_dir: str = out_dir_option()
 
     def __post_init__(self) -> None:
         self._check_seeds()
+        self._check_precision()
         self._at_least(1, "dense_units", "train_size", "max_epochs", "patience", "batch_size")
         self._positive_sizes("kernel_sizes")
         self._positive_sizes("filters")

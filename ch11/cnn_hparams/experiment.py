@@ -50,7 +50,7 @@ def run(config: Config) -> ex.Results:
             lambda s=spec: build_cnn(s, (28, 28), 10),
             ex.classifier_compile(opt, loss="sparse_categorical_crossentropy"), data,
             seed=config.seed, epochs=config.max_epochs, batch_size=config.batch_size,
-            callbacks=[stopper],
+            callbacks=[stopper], precision=ex.cnn_precision(config.precision)[0],
             label=f"variant {k}/{len(grid)}: kernel {kernel}, {pooling} pooling, {opt}",
             log_dir=ex.tensorboard_dir(run_dir, f"k{kernel}_{pooling}_{opt}"))
         h = history.history
@@ -81,7 +81,8 @@ def run(config: Config) -> ex.Results:
                      intro=report.intro(config, data, len(grid)),
                      histories=histories, figures=figures,
                      notes=[evidence.headline, *report.notes(table, config)],
-                     metrics=report.metrics(table), evidence=evidence)
+                     metrics=report.metrics(table), evidence=evidence,
+                     precision={"every CNN": ex.cnn_precision(config.precision)})
 
 
 def _rerun(config: Config, best: pd.DataFrame, data: dict, seed: int) -> list[dict]:
@@ -95,6 +96,7 @@ def _rerun(config: Config, best: pd.DataFrame, data: dict, seed: int) -> list[di
             seed=seed, epochs=config.max_epochs, batch_size=config.batch_size,
             callbacks=[keras.callbacks.EarlyStopping(patience=config.patience,
                                                      restore_best_weights=True)],
+            precision=ex.cnn_precision(config.precision)[0],
             label=f"seed {seed}: {report.variant_name(r)}")
         _, val_acc = model.evaluate(data["x_valid"], data["y_valid"], verbose=0)
         rows.append({"variant": report.variant_name(r), "val_acc": val_acc})

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ch11._config import SeededConfig, optimizer_option, option, out_dir_option, seeds_option
+from ch11._config import (
+    SeededConfig,
+    optimizer_option,
+    option,
+    out_dir_option,
+    precision_option,
+    seeds_option,
+)
 from recipes.checks import check_fraction, check_positive
 from recipes.names import SCHEDULE_NAMES
 
@@ -37,10 +44,12 @@ class Config(SeededConfig):
     batch_size: int = option(128, "mini-batch size")
     finder_steps: int = option(300, "steps of each LR range test")
     target_accuracy: float = option(0.99, "the CNN's test target")
+    precision: str = precision_option("CNN variants (and its LR range test)")
     out_dir: str = out_dir_option()
 
     def __post_init__(self) -> None:
         self._check_seeds()
+        self._check_precision()
         self._at_least(1, "epochs", "cnn_epochs", "batch_size")
         self._at_least(2, "finder_steps")
         for name in ("schedules", "cnn_schedules"):

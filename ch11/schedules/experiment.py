@@ -16,6 +16,7 @@ from ch11.schedules import report
 from ch11.schedules.config import NAME, Config
 from recipes.builders import build_cnn, build_mlp, count_params
 from recipes.callbacks import make_callbacks
+from recipes.hardware import clear_session
 from recipes.lr_finder import LRFinderResult, find_learning_rate
 from recipes.optimizers import make_optimizer
 from recipes.runs import set_seed
@@ -96,10 +97,11 @@ class _Track(keras.callbacks.Callback):
             logs["test_accuracy"] = hits / len(self.x_test)
 
 
-def _range_test(build, data, config: Config, steps: int) -> LRFinderResult:
-    keras.backend.clear_session(free_memory=False)
+def _range_test(build, data, config: Config, steps: int, precision: str) -> LRFinderResult:
+    clear_session(precision)  # the model the range test probes has its variants' precision
     set_seed(config.seed)
     model = build()
+    keras.config.set_dtype_policy("float32")
     model.compile(optimizer=make_optimizer(config.optimizer, learning_rate=1e-3), loss=_LOSS)
     return find_learning_rate(model, (data["x_train"], data["y_train"]), 1e-5, 10.0, steps,
                               batch_size=config.batch_size)
@@ -128,7 +130,9 @@ def run(config: Config) -> ex.Results:
     spe = -(-len(data["x_train"]) // config.batch_size)
     build = {"mlp": lambda: build_mlp(MLP, (28, 28), 10),
              "cnn": lambda: build_cnn(CNN, (28, 28), 10)}
-    finders = {m: _range_test(build[m], data, config, config.finder_steps) for m in build}
+    policy = {"mlp": ex.MLP_PRECISION[0], "cnn": ex.cnn_precision(config.precision)[0]}
+    finders = {m: _range_test(build[m], data, config, config.finder_steps, policy[m])
+               for m in build}
     rate = {"mlp": config.learning_rate or finders["mlp"].suggestion,
             "cnn": config.cnn_max_lr or finders["cnn"].suggestion}
     plan = [("mlp", s, config.epochs) for s in config.schedules]
@@ -140,7 +144,7 @@ def run(config: Config) -> ex.Results:
         model, history = ex.train_variant(
             build[family], ex.classifier_compile(config.optimizer, schedule, loss=_LOSS), data,
             seed=config.seed, epochs=epochs, batch_size=config.batch_size,
-            callbacks=[_Track(data["x_test"], data["y_test"]), *extra],
+            callbacks=[_Track(data["x_test"], data["y_test"]), *extra], precision=policy[family],
             label=f"variant {k}/{len(plan)}: {family}, {name}, rate {rate[family]:.3g}",
             log_dir=ex.tensorboard_dir(run_dir, f"{family}_{name}"))
         h = history.history
@@ -163,7 +167,7 @@ def run(config: Config) -> ex.Results:
     main_rows = [{"variant": f"{r.model} {r.schedule}", "test_acc": r.test_acc}
                  for r in table.itertuples() if r.schedule in report.HEADLINE_SCHEDULES]
     per_seed = ex.over_seeds(seeds, config.seed, main_rows,
-                             lambda s: _rerun(config, plan, build, rate, data, spe, s))
+                             lambda s: _rerun(config, plan, build, rate, data, spe, s, policy))
     summary = seed_summary(per_seed, "variant", report.HEADLINE_COLUMNS)
     evidence = report.evidence(summary, per_seed, table, seeds, seeds_why(config), config)
     figures.append(spread_figure(run_dir, per_seed, "variant", report.HEADLINE_COLUMNS,
@@ -173,11 +177,13 @@ def run(config: Config) -> ex.Results:
                      title="Learning-rate scheduling on MNIST",
                      intro=report.intro(config, spe, rate), histories=histories, figures=figures,
                      notes=[evidence.headline, *notes],
-                     metrics=report.metrics(table, finders, rate, config), evidence=evidence)
+                     metrics=report.metrics(table, finders, rate, config), evidence=evidence,
+                     precision={"MLP": ex.MLP_PRECISION,
+                                "CNN": ex.cnn_precision(config.precision)})
 
 
 def _rerun(config: Config, plan: list, build: dict, rate: dict, data: dict, spe: int,
-           seed: int) -> list[dict]:
+           seed: int, policy: dict[str, str]) -> list[dict]:
     """The headline's schedules again with another seed (the rates of the full run's LR
     range tests): their final test accuracy."""
     rows = []
@@ -185,7 +191,7 @@ def _rerun(config: Config, plan: list, build: dict, rate: dict, data: dict, spe:
         schedule = schedule_for(name, rate[family], spe, epochs)
         model, _ = ex.train_variant(
             build[family], ex.classifier_compile(config.optimizer, schedule, loss=_LOSS), data,
-            seed=seed, epochs=epochs, batch_size=config.batch_size,
+            seed=seed, epochs=epochs, batch_size=config.batch_size, precision=policy[family],
             label=f"seed {seed}: {family}, {name}, rate {rate[family]:.3g}")
         rows.append({"variant": f"{family} {name}", "test_acc": ex.test_accuracy(model, data)})
     return rows
