@@ -233,6 +233,22 @@ class HyperModelTest(tf.test.TestCase, parameterized.TestCase):
         w3 = self.mlp.build(_hp()).get_layer("hidden_0").kernel.numpy()
         self.assertGreater(np.abs(w1 - w3).max(), 1e-3)
 
+    def test_every_trial_is_built_in_the_hypermodels_precision(self):
+        # Keras Tuner clears the session (and the global policy) before each build, so
+        # the hypermodel sets the policy itself, then puts float32 back.
+        self.assertEqual(self.cnn.precision, "float32")
+        cnn = H.CNNHyperModel(INPUT, 3, seed=1, train_size=100, max_epochs=4,
+                              precision="mixed_bfloat16")
+        keras.backend.clear_session(free_memory=False)
+        model = cnn.build(_hp())
+        self.assertEqual(model.get_layer("conv_0_0").dtype_policy.compute_dtype, "bfloat16")
+        self.assertEqual(model.get_layer("output").dtype_policy.name, "float32")
+        self.assertEqual(keras.config.dtype_policy().name, "float32")
+        self.assertEqual(self.cnn.build(_hp()).get_layer("conv_0_0").dtype_policy.name,
+                         "float32")
+        with self.assertRaisesRegex(ValueError, "float13"):
+            H.CNNHyperModel(INPUT, 3, precision="float13")
+
     def test_bad_input(self):
         with self.assertRaisesRegex(ValueError, r"Unknown model 'rnn'. Valid: cnn, mlp."):
             H.make_hypermodel("rnn", INPUT, 3)

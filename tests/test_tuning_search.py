@@ -349,6 +349,7 @@ class SearchTest(tf.test.TestCase, parameterized.TestCase):
                                        r"--data mnist"),
         (["--test-dir", "/tmp"], r"--test-dir is only read with --data fish"),
         (["--objective", "auc"], r"argument --objective: invalid choice: 'auc'"),
+        (["--precision", "float16"], r"argument --precision: invalid choice: 'float16'"),
         (["--max-trials", "0"], r"max_trials must be >= 1, got 0\."),
         (["--max-trials", "1.5"], r"argument --max-trials: invalid int value: '1.5'"),
         (["--max-epochs", "x"], r"argument --max-epochs: invalid int value: 'x'"),

@@ -81,6 +81,9 @@ class RecipesHyperModel(kt.HyperModel):
             AUC, macro AUC and rare-class recall (`ValidationMetrics`). Defaults to `None`.
         rare_class: the index of the class whose recall is logged as
             ``val_rare_recall``. Defaults to `None`.
+        precision: the Keras dtype policy every trial's model is built with (set in
+            `build`: Keras Tuner clears the session, and with it the global policy,
+            before each build). Defaults to `"float32"`.
         name: the hypermodel's name.
 
     Raises:
@@ -107,6 +110,7 @@ class RecipesHyperModel(kt.HyperModel):
         run_eagerly: bool = False,
         class_names: list[str] | tuple[str, ...] | None = None,
         rare_class: int | None = None,
+        precision: str = "float32",
         name: str | None = None,
     ) -> None:
         super().__init__(name=name, tunable=True)
@@ -121,6 +125,7 @@ class RecipesHyperModel(kt.HyperModel):
         self.run_eagerly = bool(run_eagerly)
         self.class_names = None if class_names is None else list(class_names)
         self.rare_class = rare_class
+        self.precision = str(keras.DTypePolicy(precision).name)  # checked here, not mid-search
         self.execution = 0  # set by the tuner: execution k of a trial is seeded seed + k
 
     def spec(self, hp: kt.HyperParameters) -> CNNSpec | MLPSpec:
@@ -156,7 +161,11 @@ class RecipesHyperModel(kt.HyperModel):
             keras.utils.set_random_seed(int(self.seed) + int(self.execution))
         spec = self.spec(hp)
         self.declare_training(hp)
-        model = self._build_spec(spec, hp)
+        keras.config.set_dtype_policy(self.precision)
+        try:
+            model = self._build_spec(spec, hp)
+        finally:  # nothing else built in this process inherits the trials' policy
+            keras.config.set_dtype_policy("float32")
         steps = math.ceil(self.train_size / hp.get("batch_size"))
         self.compile_model(model, hp, steps_per_epoch=steps, epochs=self.max_epochs)
         return model

@@ -42,6 +42,7 @@ from pathlib import Path
 
 from recipes.checks import check_at_least, check_choice, check_fraction, check_positive
 from recipes.cli import option
+from recipes.names import PRECISIONS
 from tuning.compare import AUTO
 from tuning.names import DATASET_NAMES, MODEL_NAMES, OBJECTIVES, TEST_SOURCES, TUNER_NAMES
 
@@ -159,6 +160,11 @@ class SearchConfig:
                                         "objective", metavar="EPOCHS", group=_SEARCH,
                                   default_text="2; 4 for fish (1cycle's noisy middle)")
     seed: int = option(42, "seed of the oracle and each trial", group=_SEARCH)
+    precision: str = option("auto", "dtype policy of every trial's CNN ('auto': "
+                                    "mixed_bfloat16 where the CPU computes bf16 natively, "
+                                    "else float32); --model mlp stays float32 under 'auto' "
+                                    "(bf16 does not speed it up: bench/precision.md)",
+                            PRECISIONS, group=_SEARCH)
     quick: bool = option(False, "smoke run: a small slice, 1 epoch, 3 trials, 500 test "
                                 "images, --run-eagerly; fish: every photo at 32x32, 1 "
                                 "epoch (3 for hyperband), 3 trials", group=_SEARCH)
@@ -207,7 +213,8 @@ class SearchConfig:
     def __post_init__(self) -> None:
         for name, valid in (("data", DATASET_NAMES), ("model", MODEL_NAMES),
                             ("tuner", TUNER_NAMES), ("objective", OBJECTIVES),
-                            ("imbalance", IMBALANCES), ("strategy", STRATEGIES)):
+                            ("imbalance", IMBALANCES), ("strategy", STRATEGIES),
+                            ("precision", PRECISIONS)):
             if getattr(self, name) is not None:  # tuner: None is "the data set's default"
                 check_choice(name, getattr(self, name), valid)
         if self.distributed is not None:

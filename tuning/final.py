@@ -31,6 +31,7 @@ import pandas as pd
 from recipes.metrics import class_report
 from recipes.runs import (
     library_versions,
+    machine_info,
     mark_finished,
     markdown_table,
     save_figure,
@@ -347,12 +348,14 @@ def finish_search(tuner: Any, hypermodel: Any, data: TuningData | Mapping[int, T
         "best_hyperparameters": summary.get("best_hyperparameters"),
         "best_objective": float(top["best_objective"].iloc[0]) if len(top) else None,
         "test": test, **facts, "wall_time_s": round(wall, 1), "versions": library_versions(),
+        "precision": hypermodel.precision, "machine": machine_info(),
     })
     workers = sorted(w for w in table["worker"].unique() if w)
     notes = [f"{best_data.description}.",
              f"{len(table)} trial(s) by the {config.tuner} tuner; workers: "
              f"{', '.join(workers) or 'unknown'}; each trial stops early after "
-             f"{config.patience} epoch(s) without progress of {objective}.",
+             f"{config.patience} epoch(s) without progress of {objective}; dtype policy "
+             f"{hypermodel.precision} (--precision {config.precision}).",
              *fish_notes,
              f"Wall time {wall:.0f} s."]
     if config.quick:

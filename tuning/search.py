@@ -88,6 +88,7 @@ def run(config: SearchConfig) -> dict[str, Any]:
     import keras
 
     from recipes.callbacks import tensorboard_callbacks
+    from recipes.hardware import choose_precision
     from recipes.losses import class_weights, make_loss
     from recipes.runs import mark_unfinished, set_seed, write_json
     from tuning.cluster import (
@@ -145,8 +146,12 @@ def run(config: SearchConfig) -> dict[str, Any]:
         strategy = tf.distribute.MirroredStrategy()
         print(f"[{config.tuner_id}] MirroredStrategy with {strategy.num_replicas_in_sync} "
               "replica(s)", flush=True)
+    precision = ("float32" if config.model == "mlp" and config.precision == "auto"
+                 else choose_precision(config.precision)[0])
+    print(f"[{config.tuner_id}] dtype policy of every trial: {precision}", flush=True)
     common = dict(loss=loss, seed=config.seed, max_epochs=config.max_epochs,
-                  run_eagerly=config.run_eagerly, class_names=data.class_names, rare_class=rare)
+                  run_eagerly=config.run_eagerly, class_names=data.class_names, rare_class=rare,
+                  precision=precision)
     if photos is not None and config.model == "cnn":
         hypermodel = FishCNNHyperModel(photos, **common)
         search_args: tuple = (photos,)  # each trial takes the photos of its image size
