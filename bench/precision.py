@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ch11._config import MNIST_INTRA_OP_THREADS
 from recipes.cli import option, run_cli
 
 __all__ = ["FAMILIES", "RECIPES", "Config", "main", "run"]
@@ -105,11 +106,8 @@ def _epoch(family: str, policy: str, x: Any, y: Any) -> tuple[float, str]:
 
 
 def _families(names: Sequence[str], images: int) -> list[dict[str, Any]]:
-    import tensorflow as tf
-
     from recipes.data import load_mnist
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)  # as the MNIST experiments
     (x, y), _ = load_mnist()
     x, y = x[:images].astype("float32") / 255.0, y[:images].astype("int64")
     rows = []
@@ -154,6 +152,11 @@ def _recipe(target: str, precision: str, quick: bool, runs: Path) -> dict[str, A
             "policies": policies, "headline": headline}
 
 
+def _threads(result: dict[str, Any]) -> str:
+    n = result.get("intra_op_threads", 1)
+    return "one TensorFlow thread" if n == 1 else f"{n} TensorFlow threads"
+
+
 def _markdown(result: dict[str, Any]) -> str:
     machine = result["machine"]
     command = " ".join(["python -m bench.precision",
@@ -165,8 +168,8 @@ def _markdown(result: dict[str, Any]) -> str:
         f"`{command}` on {result['when']} at commit {result['commit'][:7]}: {machine.get('cpu')}, "
         f"{machine.get('cores')} cores, bf16 flags: {flags}.",
         "",
-        f"One epoch of {result['images']:,} MNIST images per model after a warm-up epoch, one "
-        "TensorFlow thread, 64 steps per call, median of two rounds in alternating order:",
+        f"One epoch of {result['images']:,} MNIST images per model after a warm-up epoch, "
+        f"{_threads(result)}, 64 steps per call, median of two rounds in alternating order:",
         "",
         "| model | used by | float32 s | mixed_bfloat16 s | speedup | built as |",
         "|---|---|---|---|---|---|",
@@ -198,13 +201,14 @@ def run(config: Config) -> dict[str, Any]:
         "seconds_bf16", "speedup", "built_bf16", ...}], "recipe_rows": [...]}``.
     """
     from recipes.hardware import machine_info
-    from recipes.runs import git_commit
+    from recipes.runs import git_commit, intra_op_threads
 
     names = ("mlp_20x100", "cnn_16_32") if config.quick else tuple(FAMILIES)
     images = 512 if config.quick else config.images
     result: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": git_commit(),
         "images": images, "recipes": list(config.recipes), "machine": machine_info(),
+        "intra_op_threads": intra_op_threads(),
         "families": _families(names, images), "recipe_rows": [],
     }
     for target in config.recipes:  # float32 first: the default's run is the newest
@@ -229,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit code: 0, or 2 for a bad option.
     """
+    if "tensorflow" not in sys.modules:  # as the MNIST experiments: read when TensorFlow starts
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(MNIST_INTRA_OP_THREADS))
     return run_cli(Config, run, argv, prog="python -m bench.precision", description=__doc__)
 
 

@@ -443,6 +443,7 @@ class StepsPerExecutionBenchTest(tf.test.TestCase):
 class PrecisionBenchTest(tf.test.TestCase):
     def test_quick_run_times_both_policies_and_builds_what_it_says(self):
         from bench import precision
+        from recipes.runs import intra_op_threads
 
         out = self.get_temp_dir()
         with contextlib.redirect_stdout(io.StringIO()) as printed:
@@ -454,6 +455,8 @@ class PrecisionBenchTest(tf.test.TestCase):
             self.assertAllClose(row["speedup"], row["seconds_float32"] / row["seconds_bf16"],
                                 atol=0.0051)
         self.assertEqual(result["recipe_rows"], [])
+        # TensorFlow already runs here: the bench records its thread count, never resets it
+        self.assertEqual(result["intra_op_threads"], intra_op_threads())
         saved = json.loads((Path(out) / "precision.json").read_text())
         self.assertEqual(saved["families"], result["families"])
         table = (Path(out) / "precision.md").read_text()
