@@ -45,8 +45,8 @@ from recipes.schedules import OneCycle, make_schedule
 from recipes.specs import CNNSpec
 
 __all__ = ["PHOTOS", "REMEDIES", "Trained", "confusion_pairs", "evaluate", "load_splits",
-           "oversample_indices", "recipe_spec", "set_precision", "subset_classes",
-           "test_confusion", "train_cnn"]
+           "oversample_indices", "precision_entry", "recipe_spec", "set_precision",
+           "subset_classes", "test_confusion", "train_cnn"]
 
 # What a training run can do against the class imbalance (the loss, the weights, the data).
 REMEDIES = ("none", "class_weight", "focal", "oversample")
@@ -65,6 +65,18 @@ def set_precision(requested: str = "auto") -> str:
     policy, _ = choose_precision(requested)
     keras.mixed_precision.set_global_policy(policy)
     return policy
+
+
+def precision_entry(requested: str = "auto") -> dict[str, tuple[str, str]]:
+    """The fish experiments' ``precision`` for `ch11._experiment.finish`: every model's policy.
+
+    Args:
+        requested: the ``--precision`` the run was given (the same as `set_precision`'s).
+
+    Returns:
+        ``{"every model": (policy, why)}``, as results.json and the report state it.
+    """
+    return {"every model": choose_precision(requested)}
 
 
 def load_splits(config: FishDataConfig, *, log=print, min_per_class: int = 1,

@@ -201,6 +201,8 @@ class DiagnoseCliTest(tf.test.TestCase):
         self.assertAllClose(dead["evidence"]["dead_fraction"]["hidden_0"], 0.6)
         results = json.loads((run_dir / "results.json").read_text())
         self.assertEqual(results["metrics"]["findings"], len(findings))
+        self.assertEqual(results["precision"], {"the model examined": {
+            "policy": "float32", "why": "as saved in its .keras file"}})
         classes = pd.read_csv(run_dir / "classes.csv")
         self.assertEqual(list(classes["class"]), list(COLOURS))
         self.assertEqual(int(classes["support"].sum()), 15)  # 3 validation + 2 test per class

@@ -328,13 +328,20 @@ class FishPipelineTest(tf.test.TestCase):
         self.assertStartsWith(evidence["agrees"], "the book gives no figure; beside the "
                                                   "published PyTorch CNN's 99.2%: ours ")
         self.assertIn("## The book beside us", report)
-        saved = json.loads((run_dir / "results.json").read_text())["metrics"]
+        written = json.loads((run_dir / "results.json").read_text())
+        saved = written["metrics"]
+        # the report's and results.json's policy is the one the models were built in
+        policy = results.metrics["policy"]
+        self.assertEqual(written["precision"]["every model"]["policy"], policy)
+        self.assertIn(f"Dtype policy: every model {policy} (", report)
         self.assertGreater(saved["first_step_s"], 0)
         self.assertGreater(saved["train_photos_per_s"], 0)
         self.assertIn("cpu", saved["machine"])
         # the saved best model reloads and reproduces the reported test accuracy
         data = load_fish_splits(root, image_size=32)
         model, names = predict.load_model_with_classes(run_dir / "best.keras")
+        self.assertEqual(next(layer.dtype_policy.name for layer in model.layers
+                              if layer.weights), policy)
         best = results.metrics["best_model"]
         acc = np.mean(model.predict(data.x["test"], verbose=0).argmax(1) == data.y["test"])
         self.assertAllClose(acc, results.metrics[f"{best}_test_acc"])

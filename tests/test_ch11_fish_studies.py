@@ -240,8 +240,12 @@ class FishStudiesQuickRunTest(tf.test.TestCase):
 
         from ch11.run_all import run_record
 
-        evidence = json.loads((results.run_dir / "results.json").read_text())["evidence"]
+        written = json.loads((results.run_dir / "results.json").read_text())
+        evidence = written["evidence"]
         self.assertEqual(evidence["seeds"], [0])  # quick: one seed
+        # the policy the models were built in, not the MNIST MLPs' float32 default
+        self.assertEqual(written["precision"]["every model"]["policy"],
+                         results.metrics["policy"])
         self.assertStartsWith(evidence["seeds_note"], "one seed (0")
         record = run_record("x", results.experiment, results.run_dir)
         self.assertEqual(record["book"], evidence["book"]["figure"])

@@ -50,7 +50,9 @@ def run(config: Config) -> Results:
     write_json(run_dir / "findings.json", exam.findings)
     table = (exam.classes.drop(columns="index").round(4) if exam.classes is not None
              else pd.DataFrame())
+    saved = next((layer.dtype_policy.name for layer in model.layers if layer.weights), "float32")
     return finish(NAME, config, run_dir, started, table, title=f"Diagnosis of {config.model}",
+                  precision={"the model examined": (saved, "as saved in its .keras file")},
                   intro=report.intro(config, model, data, exam), figures=figures,
                   notes=report.notes(exam), sections=report.sections(exam),
                   metrics={"findings": len(exam.findings),

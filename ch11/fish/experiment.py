@@ -143,6 +143,7 @@ def run(config: Config) -> ex.Results:
                **report.rare_metrics(cnn, data)}
     notes = report.notes(models, data, config, compare)
     return ex.finish(NAME, config, run_dir, started, table, title="Fish species from photos",
+                     precision=_fish.precision_entry(config.precision),
                      intro=report.intro(config, data, best, policy, timing),
                      histories={m.name: m.history for m in models}, metrics=metrics,
                      figures=figures, sections=sections, notes=notes,

@@ -95,6 +95,7 @@ def run(config: Config) -> ex.Results:
     metrics = {"policy": policy, "machine": machine_info(),
                "train_photos": int(len(rows_subset)), **report.metrics(summary)}
     return ex.finish(NAME, config, run_dir, started, table,
+                     precision=_fish.precision_entry("auto"),
                      title="Overfitting from capacity on a few photos per class",
                      intro=report.intro(config, data, len(rows_subset), policy),
                      histories=histories, metrics=metrics, figures=figures,

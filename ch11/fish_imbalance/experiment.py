@@ -157,6 +157,7 @@ def run(config: Config) -> ex.Results:
                **report.metrics(summary)}
     notes = report.notes(summary, shares, data, rare, config)
     return ex.finish(NAME, config, run_dir, started, table,
+                     precision=_fish.precision_entry(config.precision),
                      title="The rare species: remedies against the class imbalance",
                      intro=report.intro(config, data, rare, policy), histories=histories,
                      metrics=metrics, figures=figures,

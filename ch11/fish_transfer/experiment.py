@@ -151,6 +151,7 @@ def run(config: Config) -> ex.Results:
                **report.metrics(summary)}
     notes = report.notes(summary, config)
     return ex.finish(NAME, config, run_dir, started, table,
+                     precision=_fish.precision_entry("auto"),
                      title="Transfer learning on fish photos: model A -> model B",
                      intro=report.intro(config, data, data_a, a_acc, policy),
                      histories=histories, metrics=metrics, figures=figures,
