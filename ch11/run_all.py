@@ -8,7 +8,10 @@ photos (``make recipes-fish``, index ``runs/index-fish.md``) or all nineteen.
 
 ``--readme`` trains nothing: it writes the README's results table (between its
 ``readme-table`` markers) from the newest finished full run of each recipe, and the
-records it read into ``readme_runs.json`` beside the README (``make readme-table``).
+records it read into ``readme_runs.json`` beside the README (``make readme-table``). A
+recipe with no run in ``--out-dir`` (``runs/`` is not committed: a fresh clone has none),
+or one that ``--only`` leaves out, keeps its row from ``readme_runs.json``, and the table
+says which rows were kept.
 
 Run: ``python -m ch11.run_all [--quick] [--group chapter|fish|all] [--only bn selu ...]``
 (``make recipes``).
@@ -32,8 +35,8 @@ from recipes.cli import module_prog, parse_config
 from recipes.runs import is_finished
 
 __all__ = ["GROUPS", "README_END", "README_START", "RECIPES", "Config", "collect_records", "main",
-           "newest_run", "plan", "readme_table", "run", "run_record", "start_order",
-           "write_index", "write_readme"]
+           "keep_recorded", "newest_run", "plan", "readme_table", "run", "run_record",
+           "start_order", "write_index", "write_readme"]
 
 # make target suffix -> module: the chapter's fifteen MNIST experiments in its order, then
 # the four on the course's fish photos
@@ -80,7 +83,9 @@ class Config:
     jobs: int = option(2, "experiments run at once, each in its own process (the MNIST ones "
                           "use one TensorFlow thread, so 2 keep 2 cores busy)")
     readme: bool = option(False, "train nothing: write the README's results table from the "
-                                 "newest finished full run of each recipe in --out-dir")
+                                 "newest finished full run of each recipe in --out-dir (of "
+                                 "--only's recipes when given; every other row is kept from "
+                                 "readme_runs.json)")
     out_dir: str = out_dir_option()
 
     def __post_init__(self) -> None:
@@ -293,11 +298,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     config = parse_config(Config, argv, prog=module_prog(__name__), description=__doc__)
     if config.readme:
-        records = collect_records(Path(config.out_dir), config.only or tuple(RECIPES))
+        fresh = collect_records(Path(config.out_dir), config.only or tuple(RECIPES))
+        records = keep_recorded(fresh, README.with_name(SNAPSHOT))
         path = write_readme(records)
-        found = sum(r["run"] is not None for r in records)
-        print(f"{path}: the results table from {found} of {len(records)} recipes' runs "
-              f"(records in {path.with_name(SNAPSHOT)})")
+        found = sum(r["run"] is not None for r in fresh)
+        kept = [r["target"] for r in records if r.get("kept")]
+        print(f"{path}: the results table from {found} of {len(fresh)} recipes' runs"
+              + (f", {len(kept)} row(s) kept from {SNAPSHOT} ({', '.join(kept)})" if kept
+                 else "") + f" (records in {path.with_name(SNAPSHOT)})")
         return 0
     rows = run(config)
     return 0 if all(r["status"] == "ok" for r in rows) else 1
@@ -398,6 +406,36 @@ def collect_records(out_dir: Path, targets: Sequence[str] = tuple(RECIPES)) -> l
     return records
 
 
+def keep_recorded(records: Sequence[dict], snapshot: Path) -> list[dict]:
+    """Fill the rows that have no run from the records the README's table was written from.
+
+    ``runs/`` is not committed, so a fresh clone, or a checkout where only some recipes
+    were rerun, has no run for the others: their rows stay as ``readme_runs.json`` has them,
+    marked ``"kept": True`` (the table names them) instead of turning into "no run" rows.
+
+    Args:
+        records: `collect_records` output, for the recipes read from the runs folder.
+        snapshot: the saved records (``readme_runs.json``); absent or unreadable: none.
+
+    Returns:
+        One record per recipe of `RECIPES` that has a run or a saved record, in its order
+        (a recipe of `records` with neither keeps its "no run" record).
+    """
+    try:
+        saved = {r["target"]: r for r in json.loads(Path(snapshot).read_text()) if r.get("run")}
+    except (OSError, ValueError, TypeError, KeyError):
+        saved = {}
+    fresh = {r["target"]: r for r in records}
+    merged = []
+    for target in RECIPES:
+        record = fresh.get(target)
+        if (record is None or record["run"] is None) and target in saved:
+            record = {**saved[target], "kept": True}
+        if record is not None:
+            merged.append(record)
+    return merged
+
+
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 
 
@@ -452,6 +490,10 @@ def readme_table(records: Sequence[dict]) -> str:
                   f"{'; '.join(machines)}"
                   + (f", 1-minute load average {min(loads):g}-{max(loads):g} at the runs' "
                      "ends" if loads else "") + "."]
+    kept = [r["target"] for r in runs if r.get("kept")]
+    if kept:
+        lines[-1] += (f" {len(kept)} row(s) kept from `{SNAPSHOT}` because the runs folder "
+                      f"held no run of theirs when the table was written: {', '.join(kept)}.")
     return "\n".join(lines)
 
 

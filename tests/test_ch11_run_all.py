@@ -262,6 +262,56 @@ class ReadmeTableTest(tf.test.TestCase):
         self.assertIn("from 1 of 1 recipes' runs", printed.getvalue())
         self.assertIn("BN before 0.943 ± 0.004", readme.read_text())
 
+    def test_rows_without_a_run_are_kept_from_the_saved_records(self):
+        out = self._runs()  # runs of bn, selu and fish-imbalance; none of losses or gd
+        snapshot = Path(self.get_temp_dir()) / "kept" / run_all.SNAPSHOT
+        snapshot.parent.mkdir()
+        old = {"target": "losses", "module": "losses", "run": "losses/20240101T000000Z_s42",
+               "started": "2024-01-01 00:00", "headline": "cross-entropy 0.965 vs MSE 0.877",
+               "seeds_note": "3 seeds (42, 43, 44)", "book": "the book gives no figure",
+               "agrees": "agrees", "wall_time_s": 64.0, "commit": "abcdef0123",
+               "machine": {"cpu": "Intel Xeon", "cpus": 2}}
+        snapshot.write_text(json.dumps([
+            old, {**old, "target": "bn", "module": "batch_norm", "headline": "old BN row"},
+            {"target": "gd", "module": "gd", "run": None}]))
+        fresh = run_all.collect_records(out, ("losses", "bn", "selu", "gd"))
+        records = run_all.keep_recorded(fresh, snapshot)
+        self.assertEqual([r["target"] for r in records], ["selu", "bn", "gd", "losses"])
+        selu, bn, gd, losses = records
+        self.assertEqual(losses, {**old, "kept": True})  # no run here: the saved row
+        self.assertNotIn("kept", bn)  # a run here: the run's row, not the saved one
+        self.assertEqual(bn["run"], "batch_norm/20250101T120000Z_s42")
+        self.assertIsNone(gd["run"])  # neither a run nor a saved row with one
+        table = run_all.readme_table(records)
+        self.assertIn("| losses | `make recipe-losses` | cross-entropy 0.965 vs MSE 0.877 |",
+                      table)
+        self.assertIn("| gd | `make recipe-gd` | no finished full run |", table)
+        self.assertTrue(table.endswith(
+            " 1 row(s) kept from `readme_runs.json` because the runs folder held no run of "
+            "theirs when the table was written: losses."))
+        self.assertEqual(run_all.keep_recorded(fresh, snapshot.with_name("absent.json")),
+                         [selu, bn, gd, {"target": "losses", "module": "losses", "run": None}])
+
+    def test_the_cli_keeps_the_rows_only_leaves_out(self):
+        out = self._runs()
+        readme = Path(self.get_temp_dir()) / "cli_kept" / "README.md"
+        readme.parent.mkdir()
+        readme.write_text(f"{run_all.README_START}\n{run_all.README_END}\n")
+        with mock.patch.object(run_all, "README", readme), \
+                contextlib.redirect_stdout(io.StringIO()):
+            run_all.main(["--readme", "--only", "selu", "bn", "--out-dir", str(out)])
+            with contextlib.redirect_stdout(io.StringIO()) as printed:
+                code = run_all.main(["--readme", "--only", "selu", "--out-dir", str(out)])
+        self.assertEqual(code, 0)
+        self.assertIn("from 1 of 1 recipes' runs, 1 row(s) kept from readme_runs.json (bn)",
+                      printed.getvalue())
+        text = readme.read_text()
+        self.assertIn("BN before 0.943 ± 0.004", text)
+        self.assertIn("SELU 0.33 vs ReLU 0.69", text)
+        saved = json.loads(readme.with_name(run_all.SNAPSHOT).read_text())
+        self.assertEqual([(r["target"], r.get("kept", False)) for r in saved],
+                         [("selu", False), ("bn", True)])
+
     def test_the_readme_table_is_what_its_records_give(self):
         readme = run_all.README
         text = readme.read_text()
