@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import write_files
 from ch11._fish_config import DEFAULT_TRAIN_DIR, DEFAULT_VAL_DIR
 from recipes.checks import check_at_least
 from recipes.cli import option, run_cli
@@ -203,11 +204,8 @@ def run(config: Config) -> dict[str, Any]:
     results = {"machine": machine_info(), "policy": policy, "image_size": config.image_size,
                "batch_size": config.batch_size, "steps": config.steps,
                "first_run": first, "cached_run": cached, "augmentation": augment}
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "fish_input.json").write_text(json.dumps(results, indent=2))
     text = _markdown(results)
-    (out / "fish_input.md").write_text(text)
+    write_files(config.out_dir, {"fish_input.json": results, "fish_input.md": text})
     print("\n" + text)
     return results
 

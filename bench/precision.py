@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import write_files
 from ch11._config import MNIST_INTRA_OP_THREADS
 from recipes.cli import option, run_cli
 
@@ -215,10 +216,8 @@ def run(config: Config) -> dict[str, Any]:
         for precision in ("float32", "auto"):
             result["recipe_rows"].append(
                 _recipe(target, precision, config.quick, Path(config.runs_dir)))
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "precision.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "precision.md").write_text(_markdown(result))
+    out = write_files(config.out_dir, {"precision.json": result,
+                                       "precision.md": _markdown(result)})
     machine = result["machine"]
     print(f"{machine.get('cpu')}, {machine.get('cores')} cores; wrote {out / 'precision.md'}")
     return result

@@ -14,15 +14,14 @@ cores), ``--quick`` for a smoke run.
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from bench import write_files
 from recipes.cli import option, run_cli
 
 __all__ = ["Config", "main", "run"]
@@ -107,9 +106,7 @@ def run(config: Config) -> dict[str, Any]:
     machine = machine_info()
     result = {"images": images, "batch_size": 32, "fast_steps": FAST_STEPS_PER_EXECUTION,
               "rows": rows, "machine": machine}
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "steps_per_execution.json").write_text(json.dumps(result, indent=2) + "\n")
+    out = write_files(config.out_dir, {"steps_per_execution.json": result})
     print(f"{machine.get('cpu')}, {machine.get('cores')} cores; "
           f"wrote {out / 'steps_per_execution.json'}")
     return result

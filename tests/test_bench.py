@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
-from bench import overhead, time_to_accuracy
+from bench import overhead, time_to_accuracy, write_files
 from bench.clock import StopAfterSteps, TestAccuracyClock, time_to
 from bench.configs import CONFIGS, BenchConfig
 from bench.models import build_and_compile, keras_io_convnet
@@ -212,6 +212,14 @@ class ReportTest(tf.test.TestCase):
         self.assertEqual(speedups({}, 0.99)["speedup_like_for_like"], None)
         self.assertStartsWith(headline({**results, "summary": {"keras_io": {}}}),
                               "headline needs recipe_fast and keras_io")
+
+
+class WriteFilesTest(tf.test.TestCase):
+    def test_text_as_it_is_the_rest_as_json_in_a_new_folder(self):
+        out = Path(self.get_temp_dir()) / "new" / "bench"
+        self.assertEqual(write_files(out, {"a.md": "# A\n", "a.json": {"x": [1, 2.5]}}), out)
+        self.assertEqual((out / "a.md").read_text(), "# A\n")
+        self.assertEqual((out / "a.json").read_text(), '{\n  "x": [\n    1,\n    2.5\n  ]\n}\n')
 
 
 class ConfigsTest(tf.test.TestCase):
