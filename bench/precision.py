@@ -85,7 +85,7 @@ def _epoch(family: str, policy: str, x: Any, y: Any) -> tuple[float, str]:
 
     from recipes.builders import build_cnn, build_mlp
     from recipes.data import make_dataset
-    from recipes.hardware import clear_session
+    from recipes.hardware import clear_session, model_policy
     from recipes.specs import CNNSpec, MLPSpec
 
     _, kind, kwargs, batch = FAMILIES[family]
@@ -95,7 +95,7 @@ def _epoch(family: str, policy: str, x: Any, y: Any) -> tuple[float, str]:
         model = build_mlp(MLPSpec(**kwargs), (28, 28), 10)
     else:
         model = build_cnn(CNNSpec(**kwargs), (28, 28, 1), 10)
-    built = next(layer.dtype_policy.name for layer in model.layers if layer.weights)
+    built = model_policy(model)
     keras.config.set_dtype_policy("float32")
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy",
                   steps_per_execution=64)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 from recipes.checks import check_choice
 from recipes.names import PRECISIONS
 
 __all__ = ["BF16_CPU_FLAGS", "PRECISIONS", "choose_precision", "clear_session", "cpu_flags",
-           "machine_info"]
+           "machine_info", "model_policy"]
 
 # x86 flags that mean native bf16 arithmetic (oneDNN uses them for bf16 matmuls/convs).
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -131,3 +132,19 @@ def clear_session(policy: str | None = None) -> str:
     keras.backend.clear_session(free_memory=False)
     keras.config.set_dtype_policy(policy)
     return keras.config.dtype_policy().name
+
+
+def model_policy(model: Any) -> str:
+    """The dtype policy a model was built in: its first layer with weights'.
+
+    A `mixed_bfloat16` model keeps float32 where Keras advises it (a softmax output layer
+    built with ``dtype="float32"``), so the first layer with weights tells the policy the
+    model was built under, whatever its output layer says.
+
+    Args:
+        model: a built Keras model.
+
+    Returns:
+        The policy name, e.g. ``"mixed_bfloat16"``; ``"float32"`` for a model without weights.
+    """
+    return next((layer.dtype_policy.name for layer in model.layers if layer.weights), "float32")

@@ -22,7 +22,7 @@ from bench.models import build_and_compile, keras_io_convnet
 from bench.overhead import hand_built
 from bench.report import headline, median_range, speedups, stall_seconds, summarize
 from recipes import CNNSpec, build_cnn
-from recipes.hardware import choose_precision, clear_session, cpu_flags, machine_info
+from recipes.hardware import choose_precision, clear_session, cpu_flags, machine_info, model_policy
 from recipes.schedules import OneCycle
 
 CPUINFO = """processor\t: 0
@@ -54,6 +54,15 @@ class HardwareTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(choose_precision("float32", {"avx512_bf16"})[0], "float32")
         with self.assertRaisesRegex(ValueError, "Unknown precision 'fp8'. Valid: auto, float32"):
             choose_precision("fp8")
+
+    def test_model_policy_is_the_first_weighted_layers_not_the_float32_output(self):
+        self.addCleanup(keras.config.set_dtype_policy, "float32")
+        keras.config.set_dtype_policy("mixed_bfloat16")
+        model = build_cnn(CNNSpec(filters=(4,), dense_units=()), (8, 8, 1), 3)
+        self.assertEqual(model.get_layer("output").dtype_policy.name, "float32")
+        self.assertEqual(model_policy(model), "mixed_bfloat16")
+        keras.config.set_dtype_policy("float32")
+        self.assertEqual(model_policy(keras.Sequential([keras.Input((2,))])), "float32")
 
     def test_clear_session_keeps_or_sets_the_dtype_policy(self):
         # Keras's own clear_session() resets the policy to float32: a loop that set bf16

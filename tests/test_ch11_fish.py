@@ -20,6 +20,7 @@ from ch11 import _fish, fish
 from ch11.fish import predict
 from recipes.builders import build_cnn
 from recipes.data.fish import load_fish_splits
+from recipes.hardware import model_policy
 from recipes.regularization import MCDropout
 from recipes.transfer import build_transfer
 
@@ -340,8 +341,7 @@ class FishPipelineTest(tf.test.TestCase):
         # the saved best model reloads and reproduces the reported test accuracy
         data = load_fish_splits(root, image_size=32)
         model, names = predict.load_model_with_classes(run_dir / "best.keras")
-        self.assertEqual(next(layer.dtype_policy.name for layer in model.layers
-                              if layer.weights), policy)
+        self.assertEqual(model_policy(model), policy)
         best = results.metrics["best_model"]
         acc = np.mean(model.predict(data.x["test"], verbose=0).argmax(1) == data.y["test"])
         self.assertAllClose(acc, results.metrics[f"{best}_test_acc"])

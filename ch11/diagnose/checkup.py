@@ -9,6 +9,7 @@ from ch11.diagnose import report
 from ch11.diagnose.config import NAME, Config
 from ch11.diagnose.inputs import load_data, load_history, load_keras_model
 from recipes.diagnosis.doctor import examine
+from recipes.hardware import model_policy
 from recipes.runs import write_json
 
 __all__ = ["load_data", "load_history", "load_keras_model", "run"]
@@ -50,9 +51,9 @@ def run(config: Config) -> Results:
     write_json(run_dir / "findings.json", exam.findings)
     table = (exam.classes.drop(columns="index").round(4) if exam.classes is not None
              else pd.DataFrame())
-    saved = next((layer.dtype_policy.name for layer in model.layers if layer.weights), "float32")
     return finish(NAME, config, run_dir, started, table, title=f"Diagnosis of {config.model}",
-                  precision={"the model examined": (saved, "as saved in its .keras file")},
+                  precision={"the model examined": (model_policy(model),
+                                                    "as saved in its .keras file")},
                   intro=report.intro(config, model, data, exam), figures=figures,
                   notes=report.notes(exam), sections=report.sections(exam),
                   metrics={"findings": len(exam.findings),
