@@ -9,9 +9,9 @@ photos (``make recipes-fish``, index ``runs/index-fish.md``) or all nineteen.
 ``--readme`` trains nothing: it writes the README's results table (between its
 ``readme-table`` markers) from the newest finished full run of each recipe, and the
 records it read into ``readme_runs.json`` beside the README (``make readme-table``). A
-recipe with no run in ``--out-dir`` (``runs/`` is not committed: a fresh clone has none),
-or one that ``--only`` leaves out, keeps its row from ``readme_runs.json``, and the table
-says which rows were kept.
+recipe with no run in ``--out-dir`` newer than its row in ``readme_runs.json`` (``runs/`` is
+not committed: a fresh clone has none), or one that ``--only`` leaves out, keeps that row,
+and the table says which rows were kept.
 
 Run: ``python -m ch11.run_all [--quick] [--group chapter|fish|all] [--only bn selu ...]``
 (``make recipes``).
@@ -84,8 +84,8 @@ class Config:
                           "use one TensorFlow thread, so 2 keep 2 cores busy)")
     readme: bool = option(False, "train nothing: write the README's results table from the "
                                  "newest finished full run of each recipe in --out-dir (of "
-                                 "--only's recipes when given; every other row is kept from "
-                                 "readme_runs.json)")
+                                 "--only's recipes when given; every other row, and a row "
+                                 "whose run there is older, is kept from readme_runs.json)")
     out_dir: str = out_dir_option()
 
     def __post_init__(self) -> None:
@@ -407,30 +407,40 @@ def collect_records(out_dir: Path, targets: Sequence[str] = tuple(RECIPES)) -> l
 
 
 def keep_recorded(records: Sequence[dict], snapshot: Path) -> list[dict]:
-    """Fill the rows that have no run from the records the README's table was written from.
+    """Fill the rows the runs folder cannot give from the README table's saved records.
 
     ``runs/`` is not committed, so a fresh clone, or a checkout where only some recipes
-    were rerun, has no run for the others: their rows stay as ``readme_runs.json`` has them,
-    marked ``"kept": True`` (the table names them) instead of turning into "no run" rows.
+    were rerun, has no run (or only an older one) for the others: their rows stay as
+    ``readme_runs.json`` has them, marked ``"kept": True`` (the table names them), instead
+    of turning into "no run" rows or going back to an older run.
 
     Args:
         records: `collect_records` output, for the recipes read from the runs folder.
-        snapshot: the saved records (``readme_runs.json``); absent or unreadable: none.
+        snapshot: the saved records (``readme_runs.json``); absent: none; unreadable: none,
+            with a warning on stderr naming the file.
 
     Returns:
-        One record per recipe of `RECIPES` that has a run or a saved record, in its order
-        (a recipe of `records` with neither keeps its "no run" record).
+        One record per recipe of `RECIPES` that has a run or a saved record, in its order:
+        the newer of the two by start time (a recipe of `records` with neither keeps its
+        "no run" record).
     """
-    try:
-        saved = {r["target"]: r for r in json.loads(Path(snapshot).read_text()) if r.get("run")}
-    except (OSError, ValueError, TypeError, KeyError):
-        saved = {}
+    saved: dict[str, dict] = {}
+    path = Path(snapshot)
+    if path.is_file():
+        try:
+            saved = {r["target"]: r for r in json.loads(path.read_text()) if r.get("run")}
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            print(f"warning: {path} is not a list of table records ({err}); every row without "
+                  "a run is written as 'no finished full run'. Restore it with "
+                  f"`git checkout {path.name}`.", file=sys.stderr)
     fresh = {r["target"]: r for r in records}
     merged = []
     for target in RECIPES:
         record = fresh.get(target)
-        if (record is None or record["run"] is None) and target in saved:
-            record = {**saved[target], "kept": True}
+        old = saved.get(target)
+        if old is not None and (record is None or record["run"] is None
+                                or str(old.get("started", "")) > str(record.get("started", ""))):
+            record = {**old, "kept": True}
         if record is not None:
             merged.append(record)
     return merged
@@ -493,7 +503,8 @@ def readme_table(records: Sequence[dict]) -> str:
     kept = [r["target"] for r in runs if r.get("kept")]
     if kept:
         lines[-1] += (f" {len(kept)} row(s) kept from `{SNAPSHOT}` because the runs folder "
-                      f"held no run of theirs when the table was written: {', '.join(kept)}.")
+                      f"held no newer run of theirs when the table was written: "
+                      f"{', '.join(kept)}.")
     return "\n".join(lines)
 
 

@@ -250,11 +250,16 @@ class ReadmeTableTest(tf.test.TestCase):
         self.assertIn("No finished full run recorded yet", run_all.readme_table(
             [{"target": "bn", "module": "batch_norm", "run": None}]))
 
-    def test_the_cli_writes_the_readme_without_training(self):
-        out = self._runs()
-        readme = Path(self.get_temp_dir()) / "cli" / "README.md"
+    def _readme(self, folder: str) -> Path:
+        """A README holding only the table's markers, in a folder of its own."""
+        readme = Path(self.get_temp_dir()) / folder / "README.md"
         readme.parent.mkdir()
         readme.write_text(f"{run_all.README_START}\n{run_all.README_END}\n")
+        return readme
+
+    def test_the_cli_writes_the_readme_without_training(self):
+        out = self._runs()
+        readme = self._readme("cli")
         with mock.patch.object(run_all, "README", readme), \
                 contextlib.redirect_stdout(io.StringIO()) as printed:
             code = run_all.main(["--readme", "--only", "bn", "--out-dir", str(out)])
@@ -271,15 +276,19 @@ class ReadmeTableTest(tf.test.TestCase):
                "seeds_note": "3 seeds (42, 43, 44)", "book": "the book gives no figure",
                "agrees": "agrees", "wall_time_s": 64.0, "commit": "abcdef0123",
                "machine": {"cpu": "Intel Xeon", "cpus": 2}}
+        newer_selu = {**old, "target": "selu", "module": "selu", "started": "2026-01-01 00:00",
+                      "run": "selu/20260101T000000Z_s42", "headline": "newer SELU row"}
         snapshot.write_text(json.dumps([
             old, {**old, "target": "bn", "module": "batch_norm", "headline": "old BN row"},
-            {"target": "gd", "module": "gd", "run": None}]))
+            newer_selu, {"target": "gd", "module": "gd", "run": None}]))
         fresh = run_all.collect_records(out, ("losses", "bn", "selu", "gd"))
         records = run_all.keep_recorded(fresh, snapshot)
         self.assertEqual([r["target"] for r in records], ["selu", "bn", "gd", "losses"])
         selu, bn, gd, losses = records
         self.assertEqual(losses, {**old, "kept": True})  # no run here: the saved row
-        self.assertNotIn("kept", bn)  # a run here: the run's row, not the saved one
+        # the saved row is newer (2026) than the run here (2024): it stays
+        self.assertEqual(selu, {**newer_selu, "kept": True})
+        self.assertNotIn("kept", bn)  # a newer run here (2025 vs 2024): the run's row
         self.assertEqual(bn["run"], "batch_norm/20250101T120000Z_s42")
         self.assertIsNone(gd["run"])  # neither a run nor a saved row with one
         table = run_all.readme_table(records)
@@ -287,16 +296,20 @@ class ReadmeTableTest(tf.test.TestCase):
                       table)
         self.assertIn("| gd | `make recipe-gd` | no finished full run |", table)
         self.assertTrue(table.endswith(
-            " 1 row(s) kept from `readme_runs.json` because the runs folder held no run of "
-            "theirs when the table was written: losses."))
+            " 2 row(s) kept from `readme_runs.json` because the runs folder held no newer "
+            "run of theirs when the table was written: selu, losses."))
+        from_runs = [fresh[2], bn, gd, {"target": "losses", "module": "losses", "run": None}]
         self.assertEqual(run_all.keep_recorded(fresh, snapshot.with_name("absent.json")),
-                         [selu, bn, gd, {"target": "losses", "module": "losses", "run": None}])
+                         from_runs)
+        snapshot.write_text('{"not": "a list of records"}')
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            self.assertEqual(run_all.keep_recorded(fresh, snapshot), from_runs)
+        self.assertIn(f"warning: {snapshot} is not a list of table records", err.getvalue())
+        self.assertIn("Restore it with `git checkout readme_runs.json`.", err.getvalue())
 
     def test_the_cli_keeps_the_rows_only_leaves_out(self):
         out = self._runs()
-        readme = Path(self.get_temp_dir()) / "cli_kept" / "README.md"
-        readme.parent.mkdir()
-        readme.write_text(f"{run_all.README_START}\n{run_all.README_END}\n")
+        readme = self._readme("cli_kept")
         with mock.patch.object(run_all, "README", readme), \
                 contextlib.redirect_stdout(io.StringIO()):
             run_all.main(["--readme", "--only", "selu", "bn", "--out-dir", str(out)])
