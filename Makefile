@@ -29,7 +29,7 @@ help:
 	@echo "make recipe-fish    fish species from the course's photos (TEST_DIR=..., DATA_DIR=..., WEIGHTS=imagenet|PATH)"
 	@echo "make recipe-fish-imbalance | recipe-fish-capacity | recipe-fish-transfer   the fish studies"
 	@echo "make tune           Keras Tuner search: CNN on a 12k MNIST slice, 10 random trials (ARGS=--resume|--overwrite|...)"
-	@echo "make tune-fish      Keras Tuner on the fish photos: Hyperband over the hand recipe's CNN family (~25 min; TEST_DIR=DIR, ARGS=...)"
+	@echo "make tune-fish      Keras Tuner on the fish photos: Hyperband over the hand recipe's CNN family (~12 min; TEST_DIR=DIR, ARGS=...)"
 	@echo "make tune-distributed WORKERS=2   the same search, a chief and N workers on 127.0.0.1 (ARGS=\"--data fish\" for the photos)"
 	@echo "make bench          time to 99.0%/99.3% MNIST accuracy: keras.io convnet vs the recipes (~24 min; ARGS=--quick)"
 	@echo "make bench-all      time every make recipe-*, the tests and the fish input into bench/timings.md (~2 h; ARGS=\"--only recipe-bn test\")"
