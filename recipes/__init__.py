@@ -20,9 +20,10 @@ technique (`activations`, `initializers`, `optimizers`, `schedules` with `make_s
 `losses`, `regularization`, `transfer`, ...). `recipes.callbacks` holds every callback
 and `make_callbacks`; `recipes.plots` every figure (`learning_curves`, `layer_profile`,
 `schedule_curves`, `lr_finder_plot`, `gradient_flow`, `activation_histograms`,
-`weight_histograms`, `saliency_grid`, `confusion_heatmap`, `roc_plot`: ``from recipes.plots
-import learning_curves``); `recipes.runs` the run folders and their files.
-`recipes.names` lists every name a factory accepts.
+`weight_histograms`, `saliency_grid`, `confusion_heatmap`, `roc_plot`, `spread_bars`,
+`capacity_curves`, `image_rows`: ``from recipes.plots import learning_curves``);
+`recipes.runs` the run folders and their files. `recipes.names` lists every name a factory
+accepts.
 """
 
 from recipes._startup import install_import_hooks, lazy_exports
@@ -51,8 +52,9 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("fine_tune", "freeze", "reuse_layers", "unfreeze"), "recipes.transfer"),
     **dict.fromkeys(("LRFinderResult", "find_learning_rate"), "recipes.lr_finder"),
     # metrics
-    **dict.fromkeys(("class_report", "confusion_matrix", "precision_recall_f1",
-                     "roc_auc_per_class", "roc_curves"), "recipes.metrics"),
+    **dict.fromkeys(("class_report", "confusion_matrix", "positive_ranks",
+                     "precision_recall_f1", "roc_auc_per_class", "roc_curves"),
+                    "recipes.metrics"),
     # data
     "load_mnist": "recipes.data.mnist",
     **dict.fromkeys(("FishData", "load_fish"), "recipes.data.fish"),

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["class_report", "confusion_matrix", "precision_recall_f1", "roc_auc_per_class",
-           "roc_curves"]
+__all__ = ["class_report", "confusion_matrix", "positive_ranks", "precision_recall_f1",
+           "roc_auc_per_class", "roc_curves"]
 
 
 def _names(class_names: Sequence[str] | None, k: int) -> list[str]:
@@ -280,4 +280,53 @@ def class_report(y_true: Any, y_score: Any,
     prf = precision_recall_f1(y_true, s, class_names, num_classes=s.shape[1])
     table = auc[["class", "index", "auc"]].join(prf.drop(columns="class"))
     table["note"] = auc["note"]
+    return table
+
+
+def positive_ranks(y_true: Any, y_score: Any, class_index: int,
+                   class_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Where each example of one class ranks among the others on that class's score.
+
+    The one-vs-rest AUC is the fraction of (positive, negative) pairs ranked the right way:
+    ``AUC = 1 - sum(negatives_above) / (positives * negatives)``, a tie counting one half.
+    This table splits that sum by positive example, so a low AUC on a rare class shows
+    whether every example ranks a little low or one or two rank far down.
+
+    Args:
+        y_true: integer labels ``(N,)`` or one-hot ``(N, k)``.
+        y_score: scores ``(N, k)`` (or ``(N,)`` for a binary sigmoid output).
+        class_index: the class whose examples are ranked.
+        class_names: names of the k classes (for the ``predicted`` column).
+
+    Returns:
+        One row per example of the class, highest score first: ``row`` (its index in
+        ``y_true``), ``score``, ``predicted`` (the argmax class), ``negatives_above`` (other
+        examples scoring higher, ties one half). ``attrs["auc"]`` is the class's AUC,
+        ``attrs["negatives"]`` the number of other examples.
+
+    Raises:
+        ValueError: labels out of range, non-finite scores, mismatched lengths or a class
+            index outside ``0 .. k-1``.
+    """
+    s = _scores(y_score)
+    y, k = _labels(y_true, s.shape[1])
+    if len(y) != len(s):
+        raise ValueError(f"Got {len(y)} labels and {len(s)} score rows.")
+    if not 0 <= class_index < k:
+        raise ValueError(f"class_index must be in 0..{k - 1}, got {class_index}.")
+    names = _names(class_names, k)
+    score = s[:, class_index]
+    rows = np.flatnonzero(y == class_index)
+    negatives = np.sort(score[y != class_index])
+    above = [float(len(negatives) - np.searchsorted(negatives, v, side="right")
+                   + 0.5 * (np.searchsorted(negatives, v, side="right")
+                            - np.searchsorted(negatives, v, side="left")))
+             for v in score[rows]]
+    table = pd.DataFrame({"row": rows, "score": score[rows],
+                          "predicted": [names[i] for i in s[rows].argmax(axis=1)],
+                          "negatives_above": above})
+    table = table.sort_values("score", ascending=False, kind="mergesort").reset_index(drop=True)
+    pairs = len(rows) * len(negatives)
+    table.attrs["auc"] = 1.0 - sum(above) / pairs if pairs else float("nan")
+    table.attrs["negatives"] = len(negatives)
     return table

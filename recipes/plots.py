@@ -47,6 +47,7 @@ __all__ = [
     "capacity_curves",
     "confusion_heatmap",
     "gradient_flow",
+    "image_rows",
     "layer_profile",
     "learning_curves",
     "lr_finder_plot",
@@ -306,4 +307,50 @@ def capacity_curves(table: pd.DataFrame, *, x: str = "params", by: str = "regime
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+def image_rows(rows: Mapping[str, tuple[Any, Sequence[str]]], *, max_images: int = 8,
+               title: str | None = None) -> Figure:
+    """Rows of images, a caption under each: e.g. a class's test photos, highest score
+    first, above the other classes' photos the model scores highest for that class.
+
+    Args:
+        rows: row title -> ``(images, captions)``: images ``(N, H, W[, C])`` (uint8 or
+            floats in any range: each image is stretched to its own min and max), one
+            caption per image. A row with no images is drawn as its title and "none".
+        max_images: at most this many images per row. Defaults to `8`.
+        title: the figure's title.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: no rows, or a row whose captions and images differ in number.
+    """
+    if not rows:
+        raise ValueError("image_rows needs at least one row.")
+    for name, (images, captions) in rows.items():
+        if len(images) != len(captions):
+            raise ValueError(f"Row {name!r} has {len(images)} images and {len(captions)} "
+                             "captions.")
+    n = max(1, min(max_images, max(len(images) for images, _ in rows.values())))
+    fig = plt.figure(figsize=(1.9 * n, 2.6 * len(rows) + (0.4 if title else 0.0)),
+                     layout="constrained")
+    for sub, (name, (images, captions)) in zip(fig.subfigures(len(rows), 1, squeeze=False)[:, 0],
+                                               rows.items()):
+        sub.suptitle(name if len(images) else f"{name}: none", x=0.01, ha="left",
+                     fontsize=9, fontweight="bold")
+        for i, ax in enumerate(sub.subplots(1, n, squeeze=False)[0]):
+            ax.axis("off")
+            if i >= min(len(images), max_images):
+                continue
+            img = np.asarray(images[i], dtype="float64")
+            img = img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img
+            span = img.max() - img.min()
+            img = (img - img.min()) / span if span > 0 else np.zeros_like(img)
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+            ax.set_title(str(captions[i]), fontsize=7)
+    if title:
+        fig.suptitle(title)
     return fig

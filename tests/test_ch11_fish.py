@@ -159,6 +159,36 @@ class FishModelTest(tf.test.TestCase):
                          ["aug_flip", "aug_rotation", "aug_zoom", "aug_contrast"])
 
 
+class RareRankingTest(tf.test.TestCase):
+    def test_each_rare_photo_with_the_other_photos_above_it_and_the_nearest_classes(self):
+        from ch11.fish import report
+
+        tmp = Path(self.get_temp_dir())
+        root = tmp / "split"
+        make_folder(root / "train", {"blue": 8, "green": 8, "red": 2}, size=8)
+        make_folder(root / "val", {"blue": 2, "green": 2, "red": 1}, size=8, seed=1)
+        make_folder(root / "test", {"blue": 3, "green": 3, "red": 2}, size=8, seed=2)
+        data = load_fish_splits(root, image_size=8, cache_dir=tmp / "cache")
+        y = data.y["test"]
+        self.assertEqual(data.class_names, ["blue", "green", "red"])
+        self.assertEqual(list(y), [0, 0, 0, 1, 1, 1, 2, 2])
+        red = np.array([0.1, 0.6, 0.2, 0.3, 0.05, 0.0, 0.9, 0.25])  # P(red) per photo
+        probs = np.stack([(1 - red) / 2, (1 - red) / 2, red], axis=1)
+        m = _fish.Trained("cnn", None, {}, "none", 0.0, 0.0, "", probs={"test": probs})
+        figures, sections = report.rare_ranking(tmp, m, data, top=3)
+        self.assertEqual(figures, [("Where 'red' ranks (cnn, test)", "rare_ranking_1.png")])
+        self.assertTrue((tmp / "rare_ranking_1.png").is_file())
+        ((title, text),) = sections
+        self.assertEqual(title, "Where 'red' ranks (cnn, test)")
+        # 0.9: no other photo above; 0.25: 0.6 and 0.3 above -> AUC 1 - 2 / (2 x 6)
+        self.assertIn("AUC 0.8333 = 1 - 2 / (2 x 6)", text)
+        self.assertIn("1 of its 2 photos account for 100% of those pairs.", text)
+        self.assertIn("The 20 other photos scored highest for 'red': 3 'blue', 3 'green'.",
+                      text)
+        self.assertIn("| 001.png | 0.25 | blue | 2 |", text)
+        self.assertEqual(report.rare_classes(data.counts), ["red"])
+
+
 class FishTrainPredictTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
@@ -315,7 +345,8 @@ class FishPipelineTest(tf.test.TestCase):
         for text in ("## Data", f"test: folder '{root / 'test'}'", "## Input speed",
                      "## Per-class test metrics: cnn", "## Per-class test metrics: transfer",
                      "## The training doctor: cnn", "## Most frequent mistakes: cnn",
-                     "## Imbalance comparison", "NO pretrained weights", "![ROC curves"):
+                     "## Imbalance comparison", "NO pretrained weights", "![ROC curves",
+                     "## Where 'red' ranks (cnn, test)", "rare_ranking_1.png"):
             self.assertIn(text, report)
         for remedy in ("none", "focal", "oversample"):
             self.assertIn(f"| {remedy} | red | 6 | 2 |", report)

@@ -10,6 +10,7 @@ from absl.testing import parameterized
 from recipes.metrics import (
     class_report,
     confusion_matrix,
+    positive_ranks,
     precision_recall_f1,
     roc_auc_per_class,
     roc_curves,
@@ -179,3 +180,36 @@ class ConfusionTest(tf.test.TestCase):
             confusion_matrix([0.5, 1], [0, 1])
         with self.assertRaisesRegex(ValueError, "Metrics need at least one label"):
             precision_recall_f1([], [])
+
+
+class PositiveRanksTest(tf.test.TestCase):
+    def test_hand_computed_ranks_add_up_to_the_auc(self):
+        # Class 1 scores 0.4, 0.8, 0.35 against negatives 0.1, 0.4: above 0.8 none, above
+        # 0.4 a tie (one half), above 0.35 one -> AUC 1 - 1.5 / 6 = 0.75 (RocAucTest's case).
+        y = np.array([0, 0, 1, 1, 1])
+        s1 = np.array([0.1, 0.4, 0.4, 0.8, 0.35])
+        table = positive_ranks(y, np.stack([1 - s1, s1], axis=1), 1, ["neg", "pos"])
+        self.assertEqual(list(table["row"]), [3, 2, 4])  # highest score first
+        self.assertAllClose(table["negatives_above"], [0.0, 0.5, 1.0])
+        # 0.4 and 0.35 lose the argmax to 0.6 and 0.65
+        self.assertEqual(list(table["predicted"]), ["pos", "neg", "neg"])
+        self.assertAllClose(table.attrs["auc"], 0.75)
+        self.assertEqual(table.attrs["negatives"], 2)
+
+    def test_agrees_with_roc_auc_per_class_on_random_scores(self):
+        rng = np.random.default_rng(0)
+        y = rng.integers(0, 4, 300)
+        scores = np.round(rng.dirichlet(np.ones(4), 300), 2)  # rounded: many ties
+        aucs = roc_auc_per_class(y, scores)["auc"]
+        for c in range(4):
+            table = positive_ranks(y, scores, c)
+            self.assertAllClose(table.attrs["auc"], aucs[c])
+            self.assertLen(table, int(np.sum(y == c)))
+
+    def test_a_class_with_no_examples_and_a_bad_index(self):
+        y, scores = np.array([0, 0, 1]), np.eye(3)[[0, 0, 1]]
+        table = positive_ranks(y, scores, 2)
+        self.assertEmpty(table)
+        self.assertTrue(np.isnan(table.attrs["auc"]))
+        with self.assertRaisesRegex(ValueError, r"class_index must be in 0..2, got 3"):
+            positive_ranks(y, scores, 3)

@@ -48,6 +48,8 @@ def _calls():
         "roc_plot": lambda: plots.roc_plot(roc_curves(Y, SCORES), roc_auc_per_class(Y, SCORES)),
         "spread_bars": lambda: plots.spread_bars(SEEDS, "remedy", ["auc", "recall"]),
         "capacity_curves": lambda: plots.capacity_curves(SIZES),
+        "image_rows": lambda: plots.image_rows({"a": (images, list("abcd")),
+                                                "b": (images[:2], ["e", "f"])}),
     }
 
 
@@ -141,6 +143,24 @@ class PlotsTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(flat.axes[0].images[0].get_array().shape, (4, 4))
         with self.assertRaisesRegex(ValueError, r"images \(2, 4\) and maps \(2, 5\) differ"):
             plots.saliency_grid(np.ones((2, 4)), np.ones((2, 5)))
+
+    def test_image_rows_one_row_per_entry_with_captions(self):
+        rgb = np.random.default_rng(0).integers(0, 256, (3, 6, 6, 3), dtype=np.uint8)
+        fig = plots.image_rows({"rare": (rgb, ["p=0.9", "p=0.5", "p=0.1"]),
+                                "others": (rgb[:1], ["x"]), "empty": (rgb[:0], [])},
+                               max_images=2)
+        self.assertLen(fig.axes, 6)  # 3 rows x 2 columns
+        shown = [ax for ax in fig.axes if ax.images]
+        self.assertEqual([ax.get_title() for ax in shown], ["p=0.9", "p=0.5", "x"])
+        first = shown[0].images[0].get_array()
+        self.assertEqual(first.shape, (6, 6, 3))
+        self.assertAllClose([first.min(), first.max()], [0.0, 1.0])  # stretched per image
+        self.assertEqual([sub.get_suptitle() for sub in fig.subfigs],
+                         ["rare", "others", "empty: none"])
+        with self.assertRaisesRegex(ValueError, r"Row 'a' has 3 images and 1 captions"):
+            plots.image_rows({"a": (rgb, ["one"])})
+        with self.assertRaisesRegex(ValueError, "at least one row"):
+            plots.image_rows({})
 
 
 def _lines(fig, panel=0):

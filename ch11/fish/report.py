@@ -15,9 +15,10 @@ from ch11._evidence import BookFigure, Evidence, seed_summary
 from ch11._fish import PHOTOS, FishSplits, Trained, confusion_pairs, test_confusion
 from recipes.diagnosis.doctor import diagnose
 from recipes.diagnosis.saliency import saliency_map
-from recipes.metrics import roc_auc_per_class, roc_curves
+from recipes.metrics import positive_ranks, roc_auc_per_class, roc_curves
 from recipes.plots import (
     confusion_heatmap,
+    image_rows,
     learning_curves,
     lr_finder_plot,
     roc_plot,
@@ -26,7 +27,8 @@ from recipes.plots import (
 from recipes.runs import markdown_table, save_figure
 
 __all__ = ["BOOK", "PUBLISHED_ACCURACY", "agreement", "diagnose_model", "evidence",
-           "figures_and_sections", "intro", "notes", "rare_classes", "rare_metrics"]
+           "figures_and_sections", "intro", "notes", "rare_classes", "rare_metrics",
+           "rare_ranking"]
 
 PUBLISHED_ACCURACY = 0.992  # a published PyTorch custom CNN on the same course set (224x224, GPU)
 BOOK = BookFigure(
@@ -138,7 +140,8 @@ def figures_and_sections(run_dir: Path, data: FishSplits, models: list[Trained],
     save_figure(roc_plot(curves, aucs, title=f"ROC one-vs-rest ({best.name}, test)"),
                 run_dir / "roc.png")
     figures += [("Confusion matrix (test)", "confusion.png"), ("ROC curves (test)", "roc.png")]
-    figures += _saliency(run_dir, best, data, config.saliency_per_class)
+    ranked, ranking_sections = rare_ranking(run_dir, best, data)
+    figures += ranked + _saliency(run_dir, best, data, config.saliency_per_class)
     counts = data.counts.copy()
     counts.loc["TOTAL"] = counts.sum()
     where = "\n".join(f"- {split}: {text}" for split, text in data.sources.items())
@@ -155,6 +158,7 @@ def figures_and_sections(run_dir: Path, data: FishSplits, models: list[Trained],
         pairs = confusion_pairs(test_confusion(m, data))
         sections.append((f"Most frequent mistakes: {m.name}", "\n".join(
             f"- {t} -> {p}: {n} photo(s)" for t, p, n in pairs) or "None."))
+    sections += ranking_sections
     for m in models:
         text = "\n\n".join(f"```\n{f}\n```" for f in m.findings) or "No problem found."
         sections.append((f"The training doctor: {m.name}", text))
@@ -274,3 +278,65 @@ def evidence(models: list[Trained], table: pd.DataFrame, headline: str, n_test: 
                     BOOK, agreement(models[0], n_test, config.image_size),
                     "one training run of about 5 minutes; `make recipe-fish-imbalance` has "
                     "the spread over seeds", data=PHOTOS)
+
+
+def rare_ranking(run_dir: Path, m: Trained, data: FishSplits,
+                 top: int = 8) -> tuple[list, list]:
+    """Where each rare class's test photos rank on that class's score: a figure and a table.
+
+    A class's one-vs-rest AUC is one minus the other photos scored above its photos, summed
+    over its photos, per pair (`recipes.metrics.positive_ranks`): with five test photos one
+    photo ranked far down costs more AUC than four ranked a little low. The figure shows the
+    class's photos (the `top` that cost most, highest score first) above the other photos
+    the model scores highest for the class, so a reader sees what it is mistaken for.
+
+    Args:
+        run_dir: the run folder (``rare_ranking_<i>.png`` is written there).
+        m: the evaluated model.
+        data: the `FishSplits`.
+        top: photos per row of the figure. Defaults to `8`.
+
+    Returns:
+        ``(figures, sections)`` for the report, one of each per rare class with test photos.
+    """
+    names, y, probs = data.class_names, data.y["test"], m.probs["test"]
+    figures, sections = [], []
+    for j, c in enumerate(rare_classes(data.counts), 1):
+        idx = names.index(c)
+        ranks = positive_ranks(y, probs, idx, names)
+        if ranks.empty:
+            continue
+        negatives = np.flatnonzero(y != idx)
+        by_score = negatives[np.argsort(-probs[negatives, idx], kind="stable")]
+        shown = (ranks if len(ranks) <= top else
+                 ranks.nlargest(top, "negatives_above").sort_values("score", ascending=False))
+        rows = {f"'{c}' test photos (score, other photos above, predicted)": (
+                    data.x["test"][shown["row"].to_numpy()],
+                    [f"p={r.score:.2f}, {r.negatives_above:g} above\n-> {_short(r.predicted)}"
+                     for r in shown.itertuples()]),
+                f"the other test photos scored highest for '{c}'": (
+                    data.x["test"][by_score[:top]],
+                    [f"{_short(names[y[i]])}\np={probs[i, idx]:.2f}" for i in by_score[:top]])}
+        name = f"rare_ranking_{j}.png"
+        save_figure(image_rows(rows, max_images=top,
+                               title=f"Where '{c}' ranks ({m.name}, test)"), run_dir / name)
+        figures.append((f"Where '{c}' ranks ({m.name}, test)", name))
+        above = ranks["negatives_above"].to_numpy()
+        n_neg = ranks.attrs["negatives"]
+        costly = np.sort(above)[::-1]
+        share = costly.cumsum() / above.sum() if above.sum() else np.ones(len(above))
+        k = int(np.searchsorted(share, 0.8) + 1)
+        nearest = pd.Series([names[y[i]] for i in by_score[:20]]).value_counts()
+        table = pd.DataFrame({"photo": [data.files["test"][r].name for r in ranks["row"]],
+                              "score": ranks["score"], "predicted": ranks["predicted"],
+                              "other photos above": ranks["negatives_above"]})
+        text = (f"AUC {ranks.attrs['auc']:.4f} = 1 - {above.sum():g} / ({len(ranks)} x "
+                f"{n_neg:,}): the other test photos scored above each '{c}' photo, summed, "
+                "per pair. " + (
+                    f"{k} of its {len(ranks)} photos account for {share[k - 1]:.0%} of those "
+                    "pairs. " if above.sum() else "No other photo ranks above any of them. ")
+                + f"The 20 other photos scored highest for '{c}': "
+                + ", ".join(f"{n} '{cls}'" for cls, n in nearest.items()) + ".\n\n"
+                + markdown_table(table))
+        sections.append((f"Where '{c}' ranks ({m.name}, test)", text))
+    return figures, sections
