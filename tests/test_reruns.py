@@ -52,7 +52,7 @@ def run_quick(out_dir: Path, *, one_core: bool) -> Path:
             preexec = lambda: os.sched_setaffinity(0, {first})  # noqa: E731
     proc = subprocess.run(
         [sys.executable, "-m", "ch11.regularization", "--quick", "--seed", "7",
-         "--out-dir", str(out_dir)],
+         "--train-size", "500", "--out-dir", str(out_dir)],
         cwd=ROOT, env=env, preexec_fn=preexec, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run_dir,) = (out_dir / "regularization").iterdir()
