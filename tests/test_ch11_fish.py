@@ -52,6 +52,10 @@ class FishConfigTest(tf.test.TestCase, parameterized.TestCase):
         self.assertIsNone(config.test_dir)
         self.assertEqual(config.folders(), (config.train_dir, config.val_dir, None))
         self.assertEqual(fish.Config(data_dir="d", test_dir="t").folders(), ("d", None, "t"))
+        self.assertEqual(config.augmentations, ("flip",))  # the recipe's
+        self.assertEqual(fish.Config(augmentation=("none",)).augmentations, ())
+        self.assertEqual(fish.Config(augmentation=("flip", "zoom")).augmentations,
+                         ("flip", "zoom"))
 
     @parameterized.named_parameters(
         ("backbone", ["--backbone", "resnet"], "invalid choice: 'resnet'"),
@@ -61,6 +65,10 @@ class FishConfigTest(tf.test.TestCase, parameterized.TestCase):
         ("split", ["--test-split", "1"], r"test_split must be in [0, 1), got 1.0"),
         ("source", ["--test-from", "test"], "invalid choice: 'test'"),
         ("seed", ["--seed", "-1"], "seed must be >= 0, got -1"),
+        ("augmentation", ["--augmentation", "flip", "spin"], "invalid choice: 'spin'"),
+        ("none_and_more", ["--augmentation", "none", "flip"],
+         "augmentation must be 'none' or some of flip, rotation, zoom, contrast, translation; "
+         "got ['none', 'flip']"),
     )
     def test_bad_options_exit_2_before_anything_runs(self, argv, message):
         err = io.StringIO()
@@ -328,7 +336,7 @@ class FishPipelineTest(tf.test.TestCase):
         make_folder(root / "test", {"blue": 4, "green": 4, "red": 2}, seed=2)
         config = fish.Config(data_dir=str(root), quick=True, backbone="mobilenetv2",
                              weights="none", compare_imbalance=True,
-                             out_dir=str(self.tmp / "runs"))
+                             augmentation=("flip", "contrast"), out_dir=str(self.tmp / "runs"))
         with contextlib.redirect_stdout(io.StringIO()):
             results = fish.run(config)
         run_dir = results.run_dir
@@ -376,6 +384,9 @@ class FishPipelineTest(tf.test.TestCase):
         best = results.metrics["best_model"]
         acc = np.mean(model.predict(data.x["test"], verbose=0).argmax(1) == data.y["test"])
         self.assertAllClose(acc, results.metrics[f"{best}_test_acc"])
+        cnn, _ = predict.load_model_with_classes(run_dir / "cnn.keras")  # --augmentation
+        self.assertEqual([la.name for la in cnn.layers if la.name.startswith("aug_")],
+                         ["aug_flip", "aug_contrast"])
 
     def test_imagenet_weights_unreachable_fail_before_training(self):
         if os.environ.get("RECIPES_ONLINE"):

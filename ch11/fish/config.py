@@ -8,6 +8,7 @@ from ch11._config import optimizer_option, option, out_dir_option
 from ch11._fish_config import FishDataConfig
 from recipes.checks import check_fraction, check_positive
 from recipes.names import PRECISIONS
+from recipes.specs import AUGMENTATIONS
 
 __all__ = ["BACKBONES", "IMBALANCE", "NAME", "PRECISIONS", "Config"]
 
@@ -30,6 +31,10 @@ class Config(FishDataConfig):
     learning_rate: float | None = option(None, "the 1cycle peak ('none': a tenth of the "
                                                "loss minimum of the LR range test)")
     optimizer: str = optimizer_option("adamw", "the optimizer")
+    augmentation: tuple[str, ...] = option(("flip",), "augmentation layers inside the CNN, "
+                                                      "training only ('none': no "
+                                                      "augmentation)",
+                                           ("none", *AUGMENTATIONS))
     precision: str = option("auto", "dtype policy ('auto': mixed_bfloat16 where the CPU "
                                     "computes bf16 natively)", PRECISIONS)
     imbalance: str = option("class_weight", "the remedy against the class imbalance",
@@ -55,8 +60,18 @@ class Config(FishDataConfig):
             check_positive("learning_rate", self.learning_rate)
         check_fraction("width", self.width, low=0.0, high=1.4, include_low=False,
                        include_high=True)
+        unknown = [a for a in self.augmentation if a not in ("none", *AUGMENTATIONS)]
+        if unknown or not self.augmentation or ("none" in self.augmentation
+                                                and len(self.augmentation) > 1):
+            raise ValueError(f"augmentation must be 'none' or some of "
+                             f"{', '.join(AUGMENTATIONS)}; got {list(self.augmentation)}.")
         for name, valid in (("backbone", BACKBONES), ("imbalance", IMBALANCE),
                             ("precision", PRECISIONS)):
             if getattr(self, name) not in valid:
                 raise ValueError(f"Unknown {name} {getattr(self, name)!r}. Valid: "
                                  f"{', '.join(valid)}.")
+
+    @property
+    def augmentations(self) -> tuple[str, ...]:
+        """The augmentation layers `recipe_spec` takes (``()`` for ``none``)."""
+        return () if self.augmentation == ("none",) else tuple(self.augmentation)

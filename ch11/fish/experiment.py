@@ -69,7 +69,7 @@ def train_transfer(config: Config, data: _fish.FishSplits) -> _fish.Trained:
 
 def _train_cnn(config: Config, data: _fish.FishSplits, remedy: str, label: str,
                log_dir: Path | None = None) -> _fish.Trained:
-    spec = _fish.recipe_spec(quick=config.quick)
+    spec = _fish.recipe_spec(quick=config.quick, augmentation=config.augmentations)
     return _fish.train_cnn(spec, data, remedy=remedy if remedy != _BOTH else "focal",
                            epochs=config.cnn_epochs, patience=config.patience,
                            batch_size=config.batch_size, max_lr=config.learning_rate,
