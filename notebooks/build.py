@@ -112,10 +112,10 @@ from IPython.display import Image, display
 from recipes import (EpochTimer, GradientMonitor, MLPSpec, build_mlp, build_selu_mlp,
                      confusion_matrix, examine, find_learning_rate, fine_tune, gradient_norms,
                      layer_outputs, layer_statistics, make_optimizer, make_schedule, mc_predict,
-                     recommended_initializer, reuse_layers)
+                     positive_ranks, recommended_initializer, reuse_layers)
 from recipes.callbacks import tensorboard_callbacks
-from recipes.plots import (activation_histograms, confusion_heatmap, gradient_flow, layer_profile,
-                           learning_curves, lr_finder_plot, schedule_curves)
+from recipes.plots import (activation_histograms, confusion_heatmap, gradient_flow, image_rows,
+                           layer_profile, learning_curves, lr_finder_plot, schedule_curves)
 """),
     md("""
 ## The data: the full MNIST
@@ -507,6 +507,27 @@ if (FISH_DIR / "fish-train").is_dir() and (FISH_DIR / "fish-val").is_dir():
     confusion_heatmap(confusion_matrix(fish.y["test"], cnn.probs["test"], fish.class_names));
 else:
     print(f"No fish photos in {FISH_DIR}: section skipped.")
+"""),
+    md("""
+Where the rare class's AUC goes: `positive_ranks` lists each "animal fish bass" test photo
+with its score and the number of other test photos the model scores higher for bass (the
+AUC is one minus those counts over all pairs, so one photo ranked far down costs more than
+several ranked a little low); `image_rows` shows them above the photos it confuses with
+bass.
+"""),
+    code("""
+if (FISH_DIR / "fish-train").is_dir() and (FISH_DIR / "fish-val").is_dir():
+    bass = fish.class_names.index("animal fish bass")
+    y_fish, score = fish.y["test"], cnn.probs["test"][:, bass]
+    ranks = positive_ranks(y_fish, cnn.probs["test"], bass, fish.class_names)
+    others = np.flatnonzero(y_fish != bass)[np.argsort(-score[y_fish != bass])[:8]]
+    print(f"bass AUC {ranks.attrs['auc']:.3f} over {ranks.attrs['negatives']} other photos")
+    above = ranks["negatives_above"]
+    image_rows({"bass test photos: score, other photos above": (
+                    fish.x["test"][ranks["row"]],
+                    [f"{s:.2f}, {a:g} above" for s, a in zip(ranks["score"], above)]),
+                "the other photos scored highest for bass": (
+                    fish.x["test"][others], [fish.class_names[y_fish[i]][-16:] for i in others])});
 """),
     md("""
 ## TensorBoard
