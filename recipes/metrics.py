@@ -318,15 +318,14 @@ def positive_ranks(y_true: Any, y_score: Any, class_index: int,
     score = s[:, class_index]
     rows = np.flatnonzero(y == class_index)
     negatives = np.sort(score[y != class_index])
-    above = [float(len(negatives) - np.searchsorted(negatives, v, side="right")
-                   + 0.5 * (np.searchsorted(negatives, v, side="right")
-                            - np.searchsorted(negatives, v, side="left")))
-             for v in score[rows]]
+    higher = np.searchsorted(negatives, score[rows], side="right")  # count of negatives <= it
+    tied = higher - np.searchsorted(negatives, score[rows], side="left")
+    above = (len(negatives) - higher + 0.5 * tied).astype("float64")
     table = pd.DataFrame({"row": rows, "score": score[rows],
                           "predicted": [names[i] for i in s[rows].argmax(axis=1)],
                           "negatives_above": above})
     table = table.sort_values("score", ascending=False, kind="mergesort").reset_index(drop=True)
     pairs = len(rows) * len(negatives)
-    table.attrs["auc"] = 1.0 - sum(above) / pairs if pairs else float("nan")
+    table.attrs["auc"] = 1.0 - float(above.sum()) / pairs if pairs else float("nan")
     table.attrs["negatives"] = len(negatives)
     return table
