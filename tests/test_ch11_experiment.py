@@ -56,9 +56,9 @@ FIELDS = {
                  "optimizer learning_rate batch_size out_dir",
     "residual": "seed quick seeds depth units activations batch_norms probe_size epochs optimizer "
                 "learning_rate batch_size out_dir",
-    "fish": f"{_FISH} batch_size cnn_epochs patience learning_rate optimizer precision "
-            "imbalance compare_imbalance backbone weights width frozen_epochs fine_tune_epochs "
-            "saliency_per_class out_dir",
+    "fish": f"{_FISH} batch_size cnn_epochs patience learning_rate optimizer augmentation "
+            "precision imbalance compare_imbalance backbone weights width frozen_epochs "
+            "fine_tune_epochs saliency_per_class out_dir",
     "fish_imbalance": f"{_FISH} seeds remedies epochs patience batch_size learning_rate "
                       "optimizer precision out_dir",
     "fish_capacity": f"{_FISH} per_class dense_units filters seeds epochs batch_size "
