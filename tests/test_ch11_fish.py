@@ -354,7 +354,8 @@ class FishPipelineTest(tf.test.TestCase):
                      "## Per-class test metrics: cnn", "## Per-class test metrics: transfer",
                      "## The training doctor: cnn", "## Most frequent mistakes: cnn",
                      "## Imbalance comparison", "NO pretrained weights", "![ROC curves",
-                     "## Where 'red' ranks (cnn, test)", "rare_ranking_1.png"):
+                     "## Where 'red' ranks (cnn, test)", "rare_ranking_1.png",
+                     "with the augmentation inside the model (flip, contrast)."):
             self.assertIn(text, report)
         for remedy in ("none", "focal", "oversample"):
             self.assertIn(f"| {remedy} | red | 6 | 2 |", report)

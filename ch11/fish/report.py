@@ -152,7 +152,8 @@ def figures_and_sections(run_dir: Path, data: FishSplits, models: list[Trained],
         + f"({timing['load_s']:.1f} s for all splits); the first training step ended "
           f"{timing['first_step_s']:.1f} s after the run started (load, build, LR range test "
           f"and tracing included); training ran at {timing['train_photos_per_s']:,.0f} "
-          "photos/s through `recipes.make_dataset` with the augmentation inside the model."))
+          "photos/s through `recipes.make_dataset` with the augmentation inside the model ("
+        + (", ".join(config.augmentations) or "none: --augmentation none") + ")."))
     for m in models:
         sections.append((f"Per-class test metrics: {m.name}", markdown_table(_per_class(m, data))))
         pairs = confusion_pairs(test_confusion(m, data))
