@@ -1,11 +1,12 @@
 """Plots: every figure a student needs, each function returning a matplotlib ``Figure``.
 
 Nothing is shown or saved here. The training plots live here (`learning_curves`,
-`layer_profile`, `schedule_curves`, `lr_finder_plot`); the diagnostic plots
-(`gradient_flow`, `activation_histograms`, `weight_histograms`, `saliency_grid`,
-`confusion_heatmap`, `roc_plot`) live in `recipes.diagnosis.plots` and are re-exported,
-so ``from recipes.plots import ...`` reaches all ten. The README's "Plots for your own
-code" has one example per function.
+`layer_profile`, `schedule_curves`, `lr_finder_plot`, `spread_bars`, `capacity_curves`);
+the diagnostic plots (`gradient_flow`, `activation_histograms`, `weight_histograms`,
+`saliency_grid`, `image_rows`, `confusion_heatmap`, `roc_plot`) live in
+`recipes.diagnosis.plots` and are re-exported, so ``from recipes.plots import ...``
+reaches all thirteen. The README's "Plots for your own code" has an example of each but
+`spread_bars` and `capacity_curves` (the fish studies draw those).
 
 Experiments save the figures with `recipes.runs.save_figure`. The Agg backend is used
 when no backend was chosen, so nothing ever opens a window.
@@ -36,6 +37,7 @@ from recipes.diagnosis.plots import (  # noqa: E402
     activation_histograms,
     confusion_heatmap,
     gradient_flow,
+    image_rows,
     roc_plot,
     saliency_grid,
     weight_histograms,
@@ -309,48 +311,3 @@ def capacity_curves(table: pd.DataFrame, *, x: str = "params", by: str = "regime
     fig.tight_layout()
     return fig
 
-
-def image_rows(rows: Mapping[str, tuple[Any, Sequence[str]]], *, max_images: int = 8,
-               title: str | None = None) -> Figure:
-    """Rows of images, a caption under each: e.g. a class's test photos, highest score
-    first, above the other classes' photos the model scores highest for that class.
-
-    Args:
-        rows: row title -> ``(images, captions)``: images ``(N, H, W[, C])`` (uint8 or
-            floats in any range: each image is stretched to its own min and max), one
-            caption per image. A row with no images is drawn as its title and "none".
-        max_images: at most this many images per row. Defaults to `8`.
-        title: the figure's title.
-
-    Returns:
-        The figure.
-
-    Raises:
-        ValueError: no rows, or a row whose captions and images differ in number.
-    """
-    if not rows:
-        raise ValueError("image_rows needs at least one row.")
-    for name, (images, captions) in rows.items():
-        if len(images) != len(captions):
-            raise ValueError(f"Row {name!r} has {len(images)} images and {len(captions)} "
-                             "captions.")
-    n = max(1, min(max_images, max(len(images) for images, _ in rows.values())))
-    fig = plt.figure(figsize=(1.9 * n, 2.6 * len(rows) + (0.4 if title else 0.0)),
-                     layout="constrained")
-    for sub, (name, (images, captions)) in zip(fig.subfigures(len(rows), 1, squeeze=False)[:, 0],
-                                               rows.items()):
-        sub.suptitle(name if len(images) else f"{name}: none", x=0.01, ha="left",
-                     fontsize=9, fontweight="bold")
-        for i, ax in enumerate(sub.subplots(1, n, squeeze=False)[0]):
-            ax.axis("off")
-            if i >= min(len(images), max_images):
-                continue
-            img = np.asarray(images[i], dtype="float64")
-            img = img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img
-            span = img.max() - img.min()
-            img = (img - img.min()) / span if span > 0 else np.zeros_like(img)
-            ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
-            ax.set_title(str(captions[i]), fontsize=7)
-    if title:
-        fig.suptitle(title)
-    return fig

@@ -1,4 +1,5 @@
-"""Diagnostic plots: gradient flow, histograms per layer, saliency, confusion, ROC curves.
+"""Diagnostic plots: gradient flow, histograms per layer, saliency, confusion, ROC curves,
+rows of captioned images.
 
 Each function returns a matplotlib ``Figure`` (nothing is shown or saved here); they are
 re-exported by `recipes.plots`. They draw the tables of `recipes.diagnosis.measures` and
@@ -26,8 +27,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-__all__ = ["activation_histograms", "confusion_heatmap", "gradient_flow", "roc_plot",
-           "saliency_grid", "weight_histograms"]
+__all__ = ["activation_histograms", "confusion_heatmap", "gradient_flow", "image_rows",
+           "roc_plot", "saliency_grid", "weight_histograms"]
 
 
 def gradient_flow(grads: pd.DataFrame | Mapping[str, pd.DataFrame], value: str = "grad_norm", *,
@@ -152,6 +153,13 @@ def _as_image(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _stretched(a: Any) -> np.ndarray:
+    """One image for ``imshow``: squared if flat, one channel dropped, min-max to [0, 1]."""
+    img = _as_image(np.asarray(a, dtype="float64"))
+    span = img.max() - img.min()
+    return (img - img.min()) / span if span > 0 else np.zeros_like(img)
+
+
 def saliency_grid(images: Any, maps: Any, *, labels: Sequence[Any] | None = None,
                   max_images: int = 8, title: str | None = None) -> Figure:
     """Images (top row) and their saliency maps (bottom row, max over channels).
@@ -177,9 +185,7 @@ def saliency_grid(images: Any, maps: Any, *, labels: Sequence[Any] | None = None
     n = min(len(images), max_images)
     fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 4.0), squeeze=False)
     for i in range(n):
-        img = _as_image(images[i])
-        span = img.max() - img.min()
-        img = (img - img.min()) / span if span > 0 else np.zeros_like(img)
+        img = _stretched(images[i])
         axes[0, i].imshow(img, cmap="gray" if img.ndim == 2 else None)
         sal = _as_image(maps[i])
         sal = sal.max(axis=-1) if sal.ndim == 3 else sal
@@ -190,6 +196,50 @@ def saliency_grid(images: Any, maps: Any, *, labels: Sequence[Any] | None = None
             ax.axis("off")
     fig.suptitle(title or "Saliency: |d class score / d pixel|")
     fig.tight_layout()
+    return fig
+
+
+def image_rows(rows: Mapping[str, tuple[Any, Sequence[str]]], *, max_images: int = 8,
+               title: str | None = None) -> Figure:
+    """Rows of images, a caption above each: e.g. a class's test photos, highest score
+    first, above the other classes' photos the model scores highest for that class.
+
+    Args:
+        rows: row title -> ``(images, captions)``: images ``(N, H, W[, C])`` or flat square
+            ``(N, H*W)`` (uint8 or floats in any range: each image is stretched to its own
+            min and max, as in `saliency_grid`), one caption per image. A row with no
+            images is drawn as its title and "none".
+        max_images: at most this many images per row. Defaults to `8`.
+        title: the figure's title.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: no rows, or a row whose captions and images differ in number.
+    """
+    if not rows:
+        raise ValueError("image_rows needs at least one row.")
+    for name, (images, captions) in rows.items():
+        if len(images) != len(captions):
+            raise ValueError(f"Row {name!r} has {len(images)} images and {len(captions)} "
+                             "captions.")
+    n = max(1, min(max_images, max(len(images) for images, _ in rows.values())))
+    fig = plt.figure(figsize=(1.9 * n, 2.6 * len(rows) + (0.4 if title else 0.0)),
+                     layout="constrained")
+    for sub, (name, (images, captions)) in zip(fig.subfigures(len(rows), 1, squeeze=False)[:, 0],
+                                               rows.items()):
+        sub.suptitle(name if len(images) else f"{name}: none", x=0.01, ha="left",
+                     fontsize=9, fontweight="bold")
+        for i, ax in enumerate(sub.subplots(1, n, squeeze=False)[0]):
+            ax.axis("off")
+            if i >= min(len(images), max_images):
+                continue
+            img = _stretched(images[i])
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+            ax.set_title(str(captions[i]), fontsize=7)
+    if title:
+        fig.suptitle(title)
     return fig
 
 
