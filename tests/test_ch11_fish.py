@@ -7,6 +7,7 @@ import json
 import os
 import zipfile
 from pathlib import Path
+from unittest import mock
 
 import keras
 import numpy as np
@@ -195,6 +196,13 @@ class RareRankingTest(tf.test.TestCase):
                       text)
         self.assertIn("| 001.png | 0.25 | blue | 2 |", text)
         self.assertEqual(report.rare_classes(data.counts), ["red"])
+        # one photo per row: the rare photo that costs the AUC most, the best-scored other
+        with mock.patch.object(report, "image_rows", wraps=report.image_rows) as drawn:
+            report.rare_ranking(tmp, m, data, top=1)
+        rows = list(drawn.call_args.args[0].values())
+        self.assertEqual([captions for _, captions in rows],
+                         [["p=0.25, 2 above\n-> blue"], ["blue\np=0.60"]])
+        self.assertAllEqual(rows[0][0], data.x["test"][7:8])
 
 
 class FishTrainPredictTest(tf.test.TestCase):
